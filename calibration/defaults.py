@@ -1,0 +1,107 @@
+"""Load the shipped population margins and SEM parameters into model objects.
+
+Every loader validates its file and raises :class:`model.InputError` with one
+line naming the file, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from importlib import resources
+from pathlib import Path
+
+from model import AGE_BANDS, EDUCATION_LEVELS, InputError, PopulationSpec, SEMParams
+
+DATA_DIR = Path(str(resources.files("calibration") / "data"))
+PARAMS_DIR = Path(str(resources.files("calibration") / "params"))
+DEFAULT_SEM_FILE = PARAMS_DIR / "sem_provisional.json"
+
+
+def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if not rows:
+        raise InputError(f"{path}: no data rows")
+    missing = [c for c in required if c not in rows[0]]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    return rows
+
+
+def _number(path: Path, row: int, column: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"{path}: row {row}, column '{column}': expected a number, got {text!r}") from None
+
+
+def population_spec(data_dir: Path = DATA_DIR) -> PopulationSpec:
+    """Build the :class:`PopulationSpec` from ``regions_2023.csv``, ``demographics.csv``, ``group_effects.csv``.
+
+    Region shares are shares of the whole population on 1 Jan 2023; using them
+    for adults assumes the adult share is the same in every region (assumption).
+    """
+    path = data_dir / "regions_2023.csv"
+    regions = _read_csv(path, ("region", "total", "urban", "source"))
+    totals = [_number(path, i + 2, "total", r["total"]) for i, r in enumerate(regions)]
+    urban = [_number(path, i + 2, "urban", r["urban"]) for i, r in enumerate(regions)]
+    grand = sum(totals)
+
+    path = data_dir / "demographics.csv"
+    demo = _read_csv(path, ("variable", "category", "value", "source"))
+    values: dict[tuple[str, str], float] = {}
+    for i, r in enumerate(demo):
+        values[(r["variable"], r["category"])] = _number(path, i + 2, "value", r["value"])
+
+    def pick(variable: str, categories: tuple[str, ...], where: Path) -> tuple[float, ...]:
+        out = []
+        for c in categories:
+            if (variable, c) not in values:
+                raise InputError(f"{where}: no row for {variable} / {c}")
+            out.append(values[(variable, c)])
+        return tuple(out)
+
+    age = pick("age_share", AGE_BANDS, path)
+    edu = pick("education_share", EDUCATION_LEVELS, path)
+    female = pick("female_share", ("all",), path)[0]
+
+    path = data_dir / "group_effects.csv"
+    eff = _read_csv(path, ("effect", "group", "value", "source"))
+    values = {}
+    for i, r in enumerate(eff):
+        values[(r["effect"], r["group"])] = _number(path, i + 2, "value", r["value"])
+    spec = {}
+    for effect, name in (("divide", "divide"), ("attitude_shift", "attitude_shift"), ("trust_shift", "trust_shift")):
+        spec[f"{name}_age"] = pick(effect, AGE_BANDS, path)
+        spec[f"{name}_education"] = pick(effect, EDUCATION_LEVELS, path)
+        spec[f"{name}_rural"] = pick(effect, ("rural",), path)[0]
+    try:
+        return PopulationSpec(
+            region_names=tuple(r["region"] for r in regions),
+            region_shares=tuple(t / grand for t in totals),
+            region_urban_share=tuple(u / t for u, t in zip(urban, totals, strict=True)),
+            age_shares=age, female_share=female, education_shares=edu, **spec,
+        )
+    except ValueError as exc:
+        raise InputError(f"{data_dir}: {exc}") from None
+
+
+def load_sem(path: Path | str = DEFAULT_SEM_FILE) -> SEMParams:
+    """Read the ``sem`` block of a parameters file written by calibration."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("sem"), dict):
+        raise InputError(f"{path}: expected a JSON object with an object field 'sem'")
+    try:
+        return SEMParams.from_mapping(doc["sem"], where=f"{path}: sem")
+    except ValueError as exc:
+        raise InputError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None

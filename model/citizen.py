@@ -1,0 +1,80 @@
+"""Mesa agents that are views onto the model's arrays.
+
+A :class:`Citizen` holds only its index. Every attribute reads (and, for
+attitude, trust, awareness, access and skill, writes) the model's arrays, so
+``model.agents``, ``AgentSet.select`` / ``get`` / ``groupby`` and
+``mesa.DataCollector`` agent reporters see the same state the vectorised step
+updates. Writing attitude or trust recomputes that citizen's readiness and
+intention through the structural equations.
+"""
+
+from __future__ import annotations
+
+import mesa
+
+from model.population import AGE_BANDS, EDUCATION_LEVELS
+
+STATE_NAMES = ("unaware", "aware", "adopter", "lapsed")
+
+
+def _array_property(name: str, cast, writable: bool = False, recompute: bool = False, doc: str = ""):
+    def getter(self):
+        return cast(getattr(self.model, name)[self.index])
+
+    def setter(self, value):
+        getattr(self.model, name)[self.index] = value
+        if recompute:
+            self.model.recompute_constructs([self.index])
+
+    return property(getter, setter if writable else None, doc=doc)
+
+
+class Citizen(mesa.Agent):
+    """One adult citizen: a view onto row ``index`` of the model's state arrays."""
+
+    def __init__(self, model, index: int) -> None:
+        super().__init__(model)
+        self.index = index
+
+    attitude = _array_property("attitude", float, writable=True, recompute=True,
+                               doc="personal attitude to the portal (latent SD units)")
+    trust = _array_property("trust", float, writable=True, recompute=True,
+                            doc="trust in e-government (latent SD units)")
+    readiness = _array_property("readiness", float, doc="e-government readiness (derived, read-only)")
+    intention = _array_property("intention", float, doc="intention to use the portal (derived, read-only)")
+    aware = _array_property("aware", bool, writable=True, doc="knows the portal exists")
+    access = _array_property("access", bool, writable=True, doc="has internet access")
+    skill = _array_property("skill", bool, writable=True, doc="has basic digital skill")
+    user = _array_property("user", bool, doc="currently uses the portal")
+    ever_user = _array_property("ever_user", bool, doc="has used the portal at some point")
+    urban = property(lambda self: bool(self.model.pop.urban[self.index]), doc="lives in an urban settlement")
+    female = property(lambda self: bool(self.model.pop.female[self.index]), doc="is a woman")
+
+    @property
+    def region(self) -> str:
+        """Region or city of republican significance."""
+        return self.model.region_names[self.model.pop.region[self.index]]
+
+    @property
+    def age_band(self) -> str:
+        """Age band, one of ``AGE_BANDS``."""
+        return AGE_BANDS[self.model.pop.age_band[self.index]]
+
+    @property
+    def education(self) -> str:
+        """Education level, one of ``EDUCATION_LEVELS``."""
+        return EDUCATION_LEVELS[self.model.pop.education[self.index]]
+
+    @property
+    def state(self) -> str:
+        """'unaware', 'aware', 'adopter' or 'lapsed'."""
+        if self.model.user[self.index]:
+            return STATE_NAMES[2]
+        if self.model.ever_user[self.index]:
+            return STATE_NAMES[3]
+        return STATE_NAMES[1] if self.model.aware[self.index] else STATE_NAMES[0]
+
+    def neighbours(self) -> list[Citizen]:
+        """The citizen's social contacts as Citizen views (in index order)."""
+        agents = self.model.citizens
+        return [agents[j] for j in self.model.adjacency.neighbours(self.index)]

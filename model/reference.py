@@ -1,0 +1,127 @@
+"""Per-agent reference implementation of the monthly step, in plain Mesa idiom.
+
+Each citizen is a ``FixedAgent`` on a ``mesa.discrete_space.Network``; its
+``step`` reads its neighbours' state at the start of the month and computes
+its own next state, ``advance`` commits it (synchronous update, as in the
+vectorised model). The rules are those of :mod:`model.adoption`, written once
+more agent by agent: this is the oracle for correctness and the baseline for
+speed, not a production path.
+
+The initial state (population, graph, constructs, access, skill, awareness,
+users) is taken from an :class:`~model.adoption.AdoptionModel` built with the
+same seed, so the two implementations start identical and differ only in how
+the month's random draws are made.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mesa
+import networkx as nx
+from mesa.discrete_space import FixedAgent, Network
+
+from model.adoption import DT_YEARS, AdoptionModel
+
+
+class RefCitizen(FixedAgent):
+    """A citizen that keeps its own state as plain attributes."""
+
+    def __init__(self, model: ReferenceModel, cell, **state) -> None:
+        super().__init__(model)
+        self.cell = cell
+        self.__dict__.update(state)
+        self.next: dict = {}
+
+    def _hazard_draw(self, hazard_per_year: float) -> bool:
+        return self.model.rng.random() < 1.0 - math.exp(-hazard_per_year * DT_YEARS)
+
+    def step(self) -> None:
+        """Compute next month's state from this citizen's and its neighbours' current state."""
+        p = self.model.params
+        sem = self.model.sem
+        nbrs = list(self.cell.neighborhood.agents)
+        k = max(len(nbrs), 1)
+        share_users = sum(a.user for a in nbrs) / k
+        wom = (sum(a.last_outcome == 1 for a in nbrs) - sum(a.last_outcome == -1 for a in nbrs)) / k
+        att_nb = sum(a.attitude for a in nbrs) / k
+        trust_nb = sum(a.trust for a in nbrs) / k
+
+        access, skill, aware, user = self.access, self.skill, self.aware, self.user
+        if not access:
+            h = (p.access_external_per_year + p.access_social_per_year * self.model.access_share) * self.group_factor
+            access = self._hazard_draw(h)
+        if access and not skill:
+            skill = self._hazard_draw(p.skill_per_year * self.group_factor)
+        if not aware:
+            aware = self._hazard_draw(p.awareness_external_per_year + p.awareness_social_per_year * share_users)
+
+        attitude = self.attitude + (p.conformity_per_month * (att_nb - self.attitude)
+                                    + p.anchoring_per_month * (self.attitude0 - self.attitude)
+                                    + p.wom_attitude * wom)
+        trust = self.trust + (p.conformity_per_month * (trust_nb - self.trust)
+                              + p.anchoring_per_month * (self.trust0 - self.trust) + p.wom_trust * wom)
+        readiness = sem.readiness(attitude, trust, self.zeta_r)
+        intention = sem.intention(readiness, attitude, trust, self.zeta_i)
+
+        if not user and aware and access and skill and trust > p.trust_lapse_threshold:
+            m = 1.0
+            if p.intention_slope != 0.0:
+                m = 2.0 / (1.0 + math.exp(-p.intention_slope * (intention - p.intention_threshold)))
+            user = self._hazard_draw((p.p_external_per_year + p.q_social_per_year * share_users) * m)
+
+        outcome = 0
+        if user and self.model.rng.random() < p.p_use_per_month:
+            outcome = 1 if self.model.rng.random() < p.p_success else -1
+            trust += p.trust_gain_success if outcome == 1 else -p.trust_loss_failure
+        if user and trust < p.trust_lapse_threshold:
+            user = False
+        self.next = dict(access=access, skill=skill, aware=aware, attitude=attitude, trust=trust,
+                         user=user, ever_user=self.ever_user or user, last_outcome=outcome)
+
+    def advance(self) -> None:
+        """Commit the state computed in :meth:`step`."""
+        self.__dict__.update(self.next)
+
+
+class ReferenceModel(mesa.Model):
+    """The same model, one Python object per citizen. Small N only.
+
+    Takes the same keyword arguments as :class:`~model.adoption.AdoptionModel`.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        kwargs["create_agents"] = False
+        init = AdoptionModel(**kwargs)
+        super().__init__(rng=init.streams["mesa"])
+        self.params, self.sem, self.n = init.params, init.sem, init.n
+        graph = init.graph if init.graph is not None else nx.complete_graph(init.n)
+        self.space = Network(graph, capacity=1, random=self.random)
+        for i in range(init.n):
+            RefCitizen(self, self.space[i], index=i,
+                       access=bool(init.access[i]), skill=bool(init.skill[i]), aware=bool(init.aware[i]),
+                       user=bool(init.user[i]), ever_user=bool(init.ever_user[i]), last_outcome=0,
+                       attitude=float(init.attitude[i]), trust=float(init.trust[i]),
+                       attitude0=float(init.attitude0[i]), trust0=float(init.trust0[i]),
+                       zeta_r=float(init.zeta_r[i]), zeta_i=float(init.zeta_i[i]),
+                       group_factor=float(init.group_factor[i]))
+        self.access_share = 0.0
+        self.history: list[dict] = []
+        self._record()
+
+    def step(self) -> None:
+        """One month: every citizen computes its next state, then all commit."""
+        self.access_share = sum(a.access for a in self.agents) / self.n
+        self.agents.do("step")
+        self.agents.do("advance")
+        self._record()
+
+    def _record(self) -> None:
+        users = sum(a.user for a in self.agents)
+        used = sum(a.last_outcome != 0 for a in self.agents)
+        self.history.append({"month": len(self.history),
+                             "adoption": (used if self.history else users) / self.n,
+                             "share_users": users / self.n,
+                             "share_aware": sum(a.aware for a in self.agents) / self.n,
+                             "internet_access": sum(a.access for a in self.agents) / self.n,
+                             "mean_trust": sum(a.trust for a in self.agents) / self.n})

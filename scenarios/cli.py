@@ -1,0 +1,138 @@
+"""The ``egov-abm`` command line: parses arguments and calls library functions.
+
+Every error a user can cause ends in one line on stderr and a non-zero exit
+(2 for bad input, 130 when interrupted), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from model import InputError
+
+
+def _parse_set(values: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` pairs from ``--set``; values are read as TOML scalars (numbers, true/false, "text")."""
+    import tomllib
+
+    out = {}
+    for item in values:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="'--set'")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = text.strip()
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="egov-abm", prog_name="egov-abm")
+def cli() -> None:
+    """Agent-based simulation of e-government portal adoption in Kazakhstan."""
+
+
+@cli.command()
+@click.option("--scenario", "scenario_ref", default="baseline", show_default=True, metavar="NAME|PATH",
+              help="Shipped scenario name or path to a scenario TOML file.")
+@click.option("--agents", type=click.IntRange(min=10), default=None, metavar="N",
+              help="Number of simulated adult citizens [default: the scenario's, 5000].")
+@click.option("--months", type=click.IntRange(min=0, max=2400), default=None, metavar="T",
+              help="Months to simulate [default: the scenario's horizon].")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, metavar="S",
+              help="Root seed; replicate r uses a stream spawned from it.")
+@click.option("--replicates", type=click.IntRange(min=1, max=100_000), default=1, show_default=True,
+              metavar="R", help="Independent replicates.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="Output folder [default: results/<scenario>].")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override any model parameter by name (repeatable), e.g. --set network=small_world.")
+def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, replicates: int,
+        out_dir: Path | None, sets: tuple[str, ...]) -> None:
+    """Run a scenario and write timeseries.parquet and run.json."""
+    from tqdm import tqdm
+
+    from scenarios.runner import run_metadata, run_replicates, summarise, write_results
+    from scenarios.scenario import load_scenario
+
+    scenario = load_scenario(scenario_ref).with_overrides(n_agents=agents, **_parse_set(sets))
+    horizon = scenario.months if months is None else months
+    out_dir = out_dir or Path("results") / scenario.name
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    start = time.perf_counter()
+    with tqdm(total=replicates * horizon, unit="month", desc=scenario.name, disable=None, leave=False) as bar:
+        frame = run_replicates(scenario, seed, replicates, months=horizon, progress=bar.update)
+    elapsed = time.perf_counter() - start
+    ts_path, meta_path = write_results(out_dir, frame, run_metadata(scenario, seed, replicates, horizon))
+
+    first, last = frame["date"].min(), frame["date"].max()
+    click.echo(f"scenario {scenario.name}: {scenario.params.n_agents:,} citizens, {horizon} months "
+               f"({first:%Y-%m} to {last:%Y-%m}), {replicates} replicate(s), seed {seed}, "
+               f"{elapsed:.1f} s")
+    table = summarise(frame)
+    click.echo(f"at the horizon ({last:%Y-%m}), shares of the adult population:")
+    click.echo(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    click.echo(f"wrote {ts_path} ({len(frame):,} rows) and {meta_path}")
+
+
+@cli.command()
+@click.option("--agents", "sizes", type=click.IntRange(min=100), multiple=True, metavar="N",
+              help="Population sizes to time (repeatable) [default: 10000 and 100000].")
+@click.option("--months", type=click.IntRange(min=1, max=600), default=12, show_default=True, metavar="T",
+              help="Months timed for the vectorised model.")
+@click.option("--reference-months", type=click.IntRange(min=1, max=600), default=3, show_default=True,
+              metavar="T", help="Months timed for the per-agent reference.")
+@click.option("--reference-max", type=click.IntRange(min=0), default=100_000, show_default=True, metavar="N",
+              help="Largest N at which the per-agent reference is also timed.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Also write the figures as JSON.")
+def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_max: int, seed: int,
+          json_path: Path | None) -> None:
+    """Time build and month-steps of the vectorised model and the per-agent reference."""
+    import json
+
+    from scenarios.bench import format_table, run_benchmark
+
+    rows = run_benchmark(sizes or (10_000, 100_000), months=months, reference_months=reference_months,
+                         reference_max=reference_max, seed=seed, echo=lambda s: click.echo(s, err=True))
+    click.echo(format_table(rows))
+    if json_path is not None:
+        json_path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        click.echo(f"wrote {json_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="egov-abm", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        message = " ".join(exc.format_message().split())
+        cmd = exc.ctx.command_path if exc.ctx is not None else "egov-abm"
+        click.echo(f"{cmd}: error: {message} (see '{cmd} --help')", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"egov-abm: error: {' '.join(exc.format_message().split())}", err=True)
+        return exc.exit_code or 1
+    except InputError as exc:
+        click.echo(f"egov-abm: error: {exc}", err=True)
+        return 2
+    except (KeyboardInterrupt, click.Abort):
+        click.echo("egov-abm: interrupted; results already written are kept", err=True)
+        return 130
+    except OSError as exc:
+        click.echo(f"egov-abm: error: {exc.filename or ''}: {exc.strerror}", err=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

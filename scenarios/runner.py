@@ -1,0 +1,128 @@
+"""Run scenarios: one pure function per run, and the writer of results.
+
+``run_one(scenario, seed, replicate)`` is the unit every caller uses (the CLI
+now; comparisons, sweeps and the app later): it builds the model from the
+scenario, the shipped population margins and the SEM parameters file, runs
+the horizon and returns a tidy table, one row per month.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from calibration.defaults import DEFAULT_SEM_FILE, load_sem, population_spec
+from model import AdoptionModel, PopulationSpec, SEMParams
+from scenarios.scenario import Scenario
+
+ID_COLUMNS = ("scenario", "replicate", "seed", "month", "date")
+
+
+def package_version() -> str:
+    """Installed version of egov-abm."""
+    try:
+        return metadata.version("egov-abm")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def sem_for(scenario: Scenario) -> SEMParams:
+    """The SEM parameters a scenario runs with (its ``sem_file`` or the shipped default)."""
+    return load_sem(scenario.sem_file or DEFAULT_SEM_FILE)
+
+
+def build_model(scenario: Scenario, seed: int, replicate: int = 0, *, sem: SEMParams | None = None,
+                population: PopulationSpec | None = None, create_agents: bool = False) -> AdoptionModel:
+    """The model for one replicate of ``scenario``."""
+    return AdoptionModel(params=scenario.params, sem=sem or sem_for(scenario),
+                         population=population or population_spec(), seed=seed, replicate=replicate,
+                         create_agents=create_agents)
+
+
+def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | None = None,
+            sem: SEMParams | None = None, population: PopulationSpec | None = None,
+            progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+    """Run one replicate and return its monthly outcomes with id columns first."""
+    model = build_model(scenario, seed, replicate, sem=sem, population=population)
+    model.run(scenario.months if months is None else months, progress=progress)
+    frame = model.outcomes_frame()
+    frame.insert(0, "seed", np.int64(seed))
+    frame.insert(0, "replicate", np.int64(replicate))
+    frame.insert(0, "scenario", scenario.name)
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def run_replicates(scenario: Scenario, seed: int, replicates: int, *, months: int | None = None,
+                   progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+    """Run ``replicates`` independent replicates (streams spawned from ``seed``) and stack them."""
+    sem = sem_for(scenario)
+    population = population_spec()
+    frames = [run_one(scenario, seed, r, months=months, sem=sem, population=population, progress=progress)
+              for r in range(replicates)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_metadata(scenario: Scenario, seed: int, replicates: int, months: int) -> dict:
+    """Everything needed to reproduce a run: parameters, SEM, seed, versions."""
+    return {
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "scenario_file": str(scenario.path) if scenario.path else None,
+        "seed": seed,
+        "replicates": replicates,
+        "months": months,
+        "seed_scheme": "numpy SeedSequence(seed, spawn_key=(replicate,)), one child stream per model process",
+        "parameters": scenario.params.to_dict(),
+        "overrides": scenario.overrides,
+        "sem_file": str(scenario.sem_file or DEFAULT_SEM_FILE),
+        "sem": sem_for(scenario).to_dict(),
+        "version": package_version(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write_results(out_dir: Path, frame: pd.DataFrame, meta: dict) -> tuple[Path, Path]:
+    """Write ``timeseries.parquet`` and ``run.json`` into ``out_dir``.
+
+    Each file is written to a temporary name and moved into place, so an
+    interrupted write never leaves a half file or destroys an earlier result.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ts_path = out_dir / "timeseries.parquet"
+    meta_path = out_dir / "run.json"
+    with tempfile.NamedTemporaryFile(dir=out_dir, suffix=".parquet.tmp", delete=False) as tmp:
+        tmp_ts = Path(tmp.name)
+    try:
+        frame.to_parquet(tmp_ts, index=False)
+        tmp_meta = tmp_ts.with_suffix(".json.tmp")
+        tmp_meta.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp_ts, ts_path)
+        os.replace(tmp_meta, meta_path)
+    finally:
+        for leftover in (tmp_ts, tmp_ts.with_suffix(".json.tmp")):
+            leftover.unlink(missing_ok=True)
+    return ts_path, meta_path
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-replicate summary at the horizon plus the mean over replicates."""
+    last = frame[frame["month"] == frame["month"].max()]
+    cols = ["adoption", "share_ever_used", "share_aware", "internet_access", "digital_skill",
+            "adoption_urban", "adoption_rural", "adoption_age_18_29", "adoption_age_60plus"]
+    table = last[["replicate", *cols]].set_index("replicate")
+    if len(table) > 1:
+        table.loc["mean"] = table.mean()
+    return table

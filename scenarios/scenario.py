@@ -1,0 +1,146 @@
+"""Scenario files: TOML data (never code) that set up a run.
+
+A scenario file has these fields::
+
+    name = "baseline"                 # required, text
+    description = "..."               # text
+    include = "other"                 # optional: a scenario name or a path relative to this file
+    start = "2006-04"                 # first simulated month, YYYY-MM
+    months = 297                      # horizon, in months
+    sem_file = "../calibration/..."   # optional: SEM parameters file (relative to this file)
+
+    [parameters]                      # any field of model.Params by name
+    p_external_per_year = 0.03
+
+An included scenario is read first; this file's fields and parameters
+override it. Unknown fields, unknown parameters, wrong types, values out of
+range and include cycles are errors (:class:`ScenarioError`, one line).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from model import InputError, Params
+
+SCENARIO_DIR = Path(str(resources.files("scenarios")))
+TOP_FIELDS = {"name": str, "description": str, "include": str, "start": str, "months": int,
+              "sem_file": str, "parameters": dict}
+
+
+class ScenarioError(InputError):
+    """A scenario file is missing, malformed or has a bad value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A resolved scenario: validated parameters, horizon and provenance."""
+
+    name: str
+    description: str
+    params: Params
+    months: int
+    path: Path | None = None
+    sem_file: Path | None = None
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def with_overrides(self, **changes: Any) -> Scenario:
+        """A copy with some model parameters changed (validated)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        params = Params.from_mapping(changes, base=self.params, where="command line")
+        return dataclasses.replace(self, params=params, overrides={**self.overrides, **changes})
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """Name → path of every scenario file shipped in the package (``scenarios/**/*.toml``)."""
+    found = {}
+    for path in sorted(SCENARIO_DIR.rglob("*.toml")):
+        if "sweeps" in path.relative_to(SCENARIO_DIR).parts:
+            continue
+        found[path.stem] = path
+        found[str(path.relative_to(SCENARIO_DIR).with_suffix(""))] = path
+    return found
+
+
+def resolve_path(ref: str, relative_to: Path | None = None) -> Path:
+    """Turn a scenario name or path into a file path; raise :class:`ScenarioError` if none exists."""
+    candidates = []
+    if ref.endswith(".toml") or "/" in ref or "\\" in ref:
+        path = Path(ref)
+        if not path.is_absolute() and relative_to is not None:
+            candidates.append(relative_to / path)
+        candidates.append(path)
+    else:
+        shipped = shipped_scenarios()
+        if ref in shipped:
+            return shipped[ref]
+        if relative_to is not None:
+            candidates.append(relative_to / f"{ref}.toml")
+    for c in candidates:
+        if c.is_file():
+            return c
+    names = sorted(k for k in shipped_scenarios() if "/" not in k)
+    raise ScenarioError(f"scenario {ref!r}: no such file or shipped scenario (shipped: {', '.join(names)})")
+
+
+def load_scenario(ref: str | Path) -> Scenario:
+    """Read, merge (includes) and validate a scenario by name or path."""
+    path = resolve_path(str(ref))
+    raw = _read_chain(path, chain=())
+    where = str(path)
+    params = Params.from_mapping(raw.get("parameters", {}), where=f"{where}: parameters")
+    if "start" in raw:
+        params = Params.from_mapping({"start_month": raw["start"]}, base=params, where=f"{where}: start")
+    if "name" not in raw:
+        raise ScenarioError(f"{where}: name: required field is missing")
+    sem_file = raw.get("sem_file")
+    return Scenario(name=raw["name"], description=raw.get("description", ""), params=params,
+                    months=raw.get("months", 120), path=path,
+                    sem_file=Path(sem_file) if sem_file is not None else None,
+                    overrides=dict(raw.get("parameters", {})))
+
+
+def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """Read ``path`` and everything it includes; later files override earlier ones."""
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, resolved))
+        raise ScenarioError(f"{path}: include: cycle {cycle}")
+    raw = _read_toml(path)
+    base: dict[str, Any] = {}
+    if "include" in raw:
+        inc = resolve_path(raw["include"], relative_to=path.parent)
+        base = _read_chain(inc, (*chain, resolved))
+    merged = {**base, **{k: v for k, v in raw.items() if k not in ("parameters", "include")}}
+    merged["parameters"] = {**base.get("parameters", {}), **raw.get("parameters", {})}
+    if "sem_file" in raw:
+        merged["sem_file"] = str((path.parent / raw["sem_file"]).resolve())
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
+    for key, value in raw.items():
+        if key not in TOP_FIELDS:
+            raise ScenarioError(f"{path}: unknown field '{key}' (known: {', '.join(TOP_FIELDS)})")
+        expected = TOP_FIELDS[key]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            kind = {str: "text", int: "a whole number", dict: "a table"}[expected]
+            raise ScenarioError(f"{path}: {key}: expected {kind}, got {value!r}")
+    if "months" in raw and not 0 <= raw["months"] <= 12 * 200:
+        raise ScenarioError(f"{path}: months: expected a whole number in [0, 2400], got {raw['months']}")
+    if "parameters" in raw:
+        Params.from_mapping(raw["parameters"], where=f"{path}: parameters")
+    return raw

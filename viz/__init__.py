@@ -1,0 +1,1 @@
+"""Front end and static plots (the Solara app arrives with the front-end step)."""
