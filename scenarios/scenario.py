@@ -71,7 +71,7 @@ def shipped_scenarios() -> dict[str, Path]:
 def resolve_path(ref: str, relative_to: Path | None = None) -> Path:
     """Turn a scenario name or path into a file path; raise :class:`ScenarioError` if none exists."""
     candidates = []
-    if ref.endswith(".toml") or "/" in ref or "\\" in ref:
+    if ref.endswith(".toml"):
         path = Path(ref)
         if not path.is_absolute() and relative_to is not None:
             candidates.append(relative_to / path)

@@ -1,0 +1,51 @@
+import math
+
+import pytest
+
+from model import ParamError, Params
+
+
+def test_defaults_validate_and_round_trip():
+    p = Params()
+    assert Params.from_mapping(p.to_dict()) == p
+
+
+def test_override_keeps_other_fields():
+    p = Params.from_mapping({"mean_degree": 6, "p_success": 0.5})
+    assert (p.mean_degree, p.p_success) == (6, 0.5)
+    assert p.q_social_per_year == Params().q_social_per_year
+
+
+def test_integral_float_accepted_for_int_and_int_for_float():
+    p = Params.from_mapping({"n_agents": 200.0, "p_success": 1})
+    assert p.n_agents == 200 and isinstance(p.n_agents, int)
+    assert p.p_success == 1.0 and isinstance(p.p_success, float)
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"no_such_thing": 1}, "unknown parameter 'no_such_thing'"),
+        ({"p_success": "high"}, "p_success: expected a number, got 'high'"),
+        ({"p_success": 1.5}, "p_success: expected a value in [0.0, 1.0]"),
+        ({"n_agents": 2.5}, "n_agents: expected a whole number"),
+        ({"n_agents": True}, "n_agents: expected a whole number"),
+        ({"network": "ring"}, "network: expected one of homophily, small_world, scale_free, complete"),
+        ({"start_month": "2006-13"}, "start_month: expected a month as YYYY-MM"),
+        ({"p_external_per_year": math.nan}, "p_external_per_year: expected a number, got NaN"),
+    ],
+)
+def test_bad_values_name_source_field_and_expectation(values, fragment):
+    with pytest.raises(ParamError) as err:
+        Params.from_mapping(values, where="file.toml: parameters")
+    message = str(err.value)
+    assert message.startswith("file.toml: parameters: ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_every_field_documents_unit_and_source():
+    for name, f in Params.fields().items():
+        assert f.metadata["unit"], name
+        assert f.metadata["source"], name
+        assert f.metadata["doc"], name
