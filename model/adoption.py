@@ -45,7 +45,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import expit
 
-from model.citizen import STATE_NAMES, Citizen
+from model.citizen import Citizen
 from model.network import Adjacency, build_graph, to_adjacency
 from model.params import Params
 from model.population import AGE_BANDS, PopulationSpec, construct_shift, synth_population

@@ -105,10 +105,12 @@ class Params:
                                         doc="Bass innovation coefficient p (external influence)",
                                         source=PROVISIONAL)
     q_social_per_year: float = _field(0.38, unit="1/year", range=(0.0, 10.0),
-                                      doc="Bass imitation coefficient q, times the share of neighbours using the portal",
+                                      doc="Bass imitation coefficient q, times the share of neighbours "
+                                          "using the portal",
                                       source=PROVISIONAL)
     intention_slope: float = _field(1.0, unit="1/latent SD", range=(0.0, 20.0),
-                                    doc="steepness of the intention multiplier 2*logistic(slope*(intention-threshold)); 0 makes it 1",
+                                    doc="steepness of the intention multiplier "
+                                        "2*logistic(slope*(intention-threshold)); 0 makes it 1",
                                     source=PROVISIONAL)
     intention_threshold: float = _field(0.0, unit="latent SD", range=(-10.0, 10.0),
                                         doc="intention at which the multiplier is 1", source=PROVISIONAL)
@@ -136,10 +138,12 @@ class Params:
                                         doc="pull of attitude and trust back to the citizen's own initial value",
                                         source=ASSUMPTION + " (Friedkin-Johnsen anchoring)")
     wom_trust: float = _field(0.1, unit="latent SD per unit share", range=(0.0, 5.0),
-                              doc="trust change per unit (success share - failure share) of neighbours' uses last month",
+                              doc="trust change per unit (success share - failure share) "
+                                  "of neighbours' uses last month",
                               source=PROVISIONAL)
     wom_attitude: float = _field(0.05, unit="latent SD per unit share", range=(0.0, 5.0),
-                                 doc="attitude change per unit (success share - failure share) of neighbours' uses last month",
+                                 doc="attitude change per unit (success share - failure share) "
+                                     "of neighbours' uses last month",
                                  source=PROVISIONAL)
 
     def __post_init__(self) -> None:
@@ -216,3 +220,14 @@ def _check_value(name: str, value: Any, f: dataclasses.Field, where: str) -> Any
     if name == "start_month" and not _MONTH.match(value):
         raise ParamError(f"{label}: expected a month as YYYY-MM, got {value!r}")
     return value
+
+
+def markdown_table() -> str:
+    """The parameter table of docs/ODD.md, generated from the field metadata."""
+    lines = ["| parameter | default | unit | range | meaning | source |", "|---|---|---|---|---|---|"]
+    for name, f in Params.fields().items():
+        meta = f.metadata
+        allowed = ", ".join(meta["choices"]) if meta["choices"] else (
+            f"[{meta['range'][0]}, {meta['range'][1]}]" if meta["range"] else "")
+        lines.append(f"| `{name}` | {f.default} | {meta['unit']} | {allowed} | {meta['doc']} | {meta['source']} |")
+    return "\n".join(lines)

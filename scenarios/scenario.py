@@ -115,7 +115,10 @@ def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     raw = _read_toml(path)
     base: dict[str, Any] = {}
     if "include" in raw:
-        inc = resolve_path(raw["include"], relative_to=path.parent)
+        try:
+            inc = resolve_path(raw["include"], relative_to=path.parent)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{path}: include: {exc}") from None
         base = _read_chain(inc, (*chain, resolved))
     merged = {**base, **{k: v for k, v in raw.items() if k not in ("parameters", "include")}}
     merged["parameters"] = {**base.get("parameters", {}), **raw.get("parameters", {})}

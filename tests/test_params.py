@@ -49,3 +49,12 @@ def test_every_field_documents_unit_and_source():
         assert f.metadata["unit"], name
         assert f.metadata["source"], name
         assert f.metadata["doc"], name
+
+
+def test_odd_parameter_table_is_current():
+    from pathlib import Path
+
+    from model.params import markdown_table
+
+    odd = (Path(__file__).resolve().parents[1] / "docs" / "ODD.md").read_text(encoding="utf-8")
+    assert markdown_table() in odd, "docs/ODD.md is out of date: paste model.params.markdown_table()"

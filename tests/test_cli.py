@@ -1,0 +1,126 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from scenarios.cli import main
+
+BAD_FILES = {
+    "unknown_param": ('name = "x"\n[parameters]\nq_social = 0.4\n', "parameters: unknown parameter 'q_social'"),
+    "wrong_type": ('name = "x"\n[parameters]\np_success = "high"\n', "parameters: p_success: expected a number"),
+    "out_of_range": ('name = "x"\n[parameters]\np_success = 1.2\n', "p_success: expected a value in [0.0, 1.0]"),
+    "bad_toml": ('name = "x\n', "not valid TOML"),
+    "unknown_field": ('name = "x"\nhorizon = 12\n', "unknown field 'horizon'"),
+    "months_type": ('name = "x"\nmonths = "ten"\n', "months: expected a whole number"),
+    "bad_start": ('name = "x"\nstart = "April 2006"\n', "start_month: expected a month as YYYY-MM"),
+    "no_name": ('months = 3\n', "name: required field is missing"),
+    "missing_include": ('name = "x"\ninclude = "nope.toml"\n', "no such file or shipped scenario"),
+}
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_writes_files_and_is_reproducible(tmp_path, capsys):
+    args = ["run", "--agents", "2000", "--months", "24", "--seed", "1", "--replicates", "2"]
+    code, out, _ = run_cli([*args, "--out", str(tmp_path / "a")], capsys)
+    assert code == 0, out
+    assert "scenario baseline: 2,000 citizens, 24 months (2006-04 to 2008-04), 2 replicate(s), seed 1" in out
+    run_cli([*args, "--out", str(tmp_path / "b")], capsys)
+    a = pd.read_parquet(tmp_path / "a" / "timeseries.parquet")
+    b = pd.read_parquet(tmp_path / "b" / "timeseries.parquet")
+    assert a.equals(b)
+    assert (tmp_path / "a" / "timeseries.parquet").read_bytes() == (tmp_path / "b" / "timeseries.parquet").read_bytes()
+    for col in ("scenario", "replicate", "seed", "month", "date", "adoption", "adoption_urban",
+                "adoption_rural", "adoption_age_60plus", "adoption_region_astana_city", "n_uses", "n_failures"):
+        assert col in a.columns
+    assert len(a) == 2 * 25 and set(a["replicate"]) == {0, 1} and set(a["seed"]) == {1}
+    assert a["date"].iloc[-1] == pd.Timestamp("2008-04-01")
+    # replicates differ; adoption is a share in [0, 1]
+    assert not a[a.replicate == 0]["share_aware"].reset_index(drop=True).equals(
+        a[a.replicate == 1]["share_aware"].reset_index(drop=True))
+    assert a["adoption"].between(0, 1).all()
+    import json
+    meta = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert meta["seed"] == 1 and meta["parameters"]["n_agents"] == 2000 and meta["version"]
+    assert meta["sem"]["intention_on_readiness"] > 0
+
+
+def test_set_overrides_any_parameter(tmp_path, capsys):
+    code, out, err = run_cli(["run", "--agents", "300", "--months", "2", "--set", "network=small_world",
+                              "--set", "p_success=0.5", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    import json
+    meta = json.loads((tmp_path / "run.json").read_text())
+    assert meta["parameters"]["network"] == "small_world" and meta["parameters"]["p_success"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "--agents", "abc"], "'abc' is not a valid integer"),
+        (["run", "--agents", "5"], "5 is not in the range x>=10"),
+        (["run", "--months", "-1"], "--months"),
+        (["run", "--seed", "-3"], "--seed"),
+        (["run", "--frobnicate"], "No such option '--frobnicate'"),
+        (["run", "--scenario", "no_such_scenario"], "scenario 'no_such_scenario': no such file or shipped scenario"),
+        (["run", "--set", "p_success"], "expected KEY=VALUE"),
+        (["run", "--set", "nope=1"], "command line: unknown parameter 'nope'"),
+        (["run", "--set", "p_success=2"], "command line: p_success: expected a value in [0.0, 1.0]"),
+        (["fly"], "No such command 'fly'"),
+    ],
+)
+def test_bad_flags_one_line_nonzero(args, fragment, capsys, tmp_path):
+    code, out, err = run_cli([*args, "--out", str(tmp_path)] if args[0] == "run" and len(args) > 1 else args, capsys)
+    assert code == 2
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_bad_scenario_files_one_line_and_nothing_lost(case, tmp_path, capsys):
+    text, fragment = BAD_FILES[case]
+    path = tmp_path / f"{case}.toml"
+    path.write_text(text)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "timeseries.parquet").write_bytes(b"earlier results")
+    code, _, err = run_cli(["run", "--scenario", str(path), "--months", "2", "--out", str(out_dir)], capsys)
+    assert code == 2
+    assert fragment in err and str(path) in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert (out_dir / "timeseries.parquet").read_bytes() == b"earlier results"
+
+
+def test_include_cycle_is_reported(tmp_path, capsys):
+    (tmp_path / "a.toml").write_text('name = "a"\ninclude = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('name = "b"\ninclude = "a.toml"\n')
+    code, _, err = run_cli(["run", "--scenario", str(tmp_path / "a.toml")], capsys)
+    assert code == 2 and "include: cycle" in err and len(err.strip().splitlines()) == 1
+
+
+def test_include_overrides_base(tmp_path, capsys):
+    (tmp_path / "child.toml").write_text('name = "child"\ninclude = "baseline"\nmonths = 3\n'
+                                         '[parameters]\np_success = 0.5\n')
+    from scenarios.scenario import load_scenario
+
+    s = load_scenario(tmp_path / "child.toml")
+    base = load_scenario("baseline")
+    assert (s.name, s.months, s.params.p_success) == ("child", 3, 0.5)
+    assert s.params.network == base.params.network and s.params.start_month == "2006-04"
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    exe = [sys.executable, "-m", "scenarios.cli"]
+    proc = subprocess.run([*exe, "run", "--agents", "many"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    ok = subprocess.run([*exe, "run", "--agents", "200", "--months", "3", "--out", str(tmp_path)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "timeseries.parquet").exists()
