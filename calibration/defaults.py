@@ -15,7 +15,7 @@ from model import AGE_BANDS, EDUCATION_LEVELS, InputError, PopulationSpec, SEMPa
 
 DATA_DIR = Path(str(resources.files("calibration") / "data"))
 PARAMS_DIR = Path(str(resources.files("calibration") / "params"))
-DEFAULT_SEM_FILE = PARAMS_DIR / "sem_provisional.json"
+DEFAULT_SEM_FILE = PARAMS_DIR / "sem_default.json"
 
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:

@@ -9,14 +9,18 @@ Papers (AMOS, LISREL) report Joreskog-Sorbom's GFI for ML,
     AGFI = 1 - p (p + 1) / (2 df) * (1 - GFI),
 
 and Bollen's IFI = (chi2_0 - chi2) / (chi2_0 - df), which semopy lacks: both
-are computed here from the fitted model. ``S`` is the ML (divisor n)
+are computed here from the fitted model. CFI is Bentler's (1990) bounded form,
+1 - max(chi2 - df, 0) / max(chi2 - df, chi2_0 - df_0, 0), as lavaan reports it;
+semopy's is not bounded and exceeds 1 when chi2 < df. ``S`` is the ML (divisor n)
 covariance semopy fits to; ``p`` the number of observed variables.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -47,6 +51,20 @@ class SEMFit:
         return rows.iloc[0]
 
 
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run BLAS on one thread: semopy inverts small matrices thousands of times.
+
+    Measured here (2 cores, OpenBLAS): the final 10-indicator model on 5,000
+    cases fits in 0.04 s on one thread and in 2 s with OpenBLAS's default two
+    threads, which spin against each other on 10 x 10 matrices.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def cronbach_alpha(items: np.ndarray) -> float:
     """Cronbach's alpha of the columns of ``items`` (n x k, k >= 2)."""
     items = np.asarray(items, dtype=float)
@@ -72,6 +90,11 @@ def fit_sem(spec: str, data: pd.DataFrame | None = None, *, cov: pd.DataFrame | 
     Raises ``RuntimeError`` if the optimiser does not converge or the model
     is not identified (singular information matrix).
     """
+    with one_blas_thread():
+        return _fit_sem(spec, data, cov, n)
+
+
+def _fit_sem(spec: str, data: pd.DataFrame | None, cov: pd.DataFrame | None, n: int | None) -> SEMFit:
     import semopy
 
     model = semopy.Model(spec)
@@ -109,9 +132,13 @@ def fit_indices(model) -> dict[str, float]:
     chi2, chi0, dof0 = float(stats["chi2"]), float(stats["chi2 Baseline"]), float(stats["DoF Baseline"])
     agfi = 1.0 - p * (p + 1) / (2.0 * dof) * (1.0 - gfi) if dof > 0 else math.nan
     ifi = (chi0 - chi2) / (chi0 - dof) if chi0 != dof else math.nan
+    # Bentler's CFI, bounded to [0, 1] as lavaan, AMOS and Mplus report it; semopy's calc_stats gives
+    # 1 - (chi2 - df) / (chi2_0 - df_0) unbounded, which exceeds 1 whenever chi2 < df.
+    worse = max(chi2 - dof, chi0 - dof0, 0.0)
+    cfi = 1.0 - max(chi2 - dof, 0.0) / worse if worse > 0 else 1.0
     return {
         "chi2": chi2, "dof": dof, "p_value": float(stats["chi2 p-value"]),
-        "cfi": float(stats["CFI"]), "tli": float(stats["TLI"]), "gfi": float(gfi), "agfi": float(agfi),
+        "cfi": float(cfi), "tli": float(stats["TLI"]), "gfi": float(gfi), "agfi": float(agfi),
         "rmsea": float(stats["RMSEA"]), "ifi": float(ifi), "nfi": 1.0 - chi2 / chi0 if chi0 else math.nan,
         "aic": float(stats["AIC"]), "bic": float(stats["BIC"]),
         "chi2_baseline": chi0, "dof_baseline": dof0,

@@ -40,7 +40,7 @@ def _field(default: Any, *, unit: str, doc: str, source: str, range=None, choice
     )
 
 
-PROVISIONAL = "provisional: placeholder until the dynamics are calibrated (Step 3)"
+PROVISIONAL = "provisional: placeholder until the dynamics are calibrated to the 2006-2021 record"
 ASSUMPTION = "assumption"
 
 

@@ -6,6 +6,7 @@ Every error a user can cause ends in one line on stderr and a non-zero exit
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -106,6 +107,52 @@ def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_
     if json_path is not None:
         json_path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
         click.echo(f"wrote {json_path}")
+
+
+def _parse_scale(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
+    """``MIN,MAX`` from ``--scale`` (e.g. ``1,5``) as two numbers with MIN < MAX."""
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise click.BadParameter(f"expected MIN,MAX such as 1,5, got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise click.BadParameter(f"expected finite MIN < MAX such as 1,5, got {value!r}")
+    return lo, hi
+
+
+@cli.group()
+def calibrate() -> None:
+    """Fit the model's parameters to data (sem: the survey's structural equation model)."""
+
+
+@calibrate.command("sem")
+@click.option("--survey", "survey_path", type=click.Path(path_type=Path), required=True, metavar="CSV",
+              help="Survey responses: one row per respondent, one column per item, header row of names.")
+@click.option("--spec", "spec_path", type=click.Path(path_type=Path), required=True, metavar="FILE",
+              help="semopy model description, e.g. calibration/specs/final.sem.")
+@click.option("--scale", callback=_parse_scale, default=None, metavar="MIN,MAX",
+              help="Declared response scale, e.g. 1,5; a value outside it is an error.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("sem_fit.json"),
+              show_default=True, metavar="FILE.json", help="Where to write the fit as JSON.")
+def calibrate_sem_cmd(survey_path: Path, spec_path: Path, scale: tuple[float, float] | None, out_path: Path) -> None:
+    """Fit a structural equation model to survey responses and write the fit as JSON.
+
+    When the spec has the simulation's constructs (attitude, trust, readiness,
+    intention) the JSON carries a 'sem' block the simulation can load.
+    """
+    from calibration.sem_calibrate import calibrate_sem, format_report, write_json
+
+    if out_path.is_dir():
+        raise InputError(f"--out {out_path}: is a folder; expected a file name such as {out_path / 'sem_fit.json'}")
+    doc = calibrate_sem(survey_path, spec_path, scale=scale)
+    written = write_json(doc, out_path)
+    click.echo(format_report(doc))
+    click.echo(f"wrote {written}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -103,16 +102,15 @@ def write_results(out_dir: Path, frame: pd.DataFrame, meta: dict) -> tuple[Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     ts_path = out_dir / "timeseries.parquet"
     meta_path = out_dir / "run.json"
-    with tempfile.NamedTemporaryFile(dir=out_dir, suffix=".parquet.tmp", delete=False) as tmp:
-        tmp_ts = Path(tmp.name)
+    tmp_ts = out_dir / f".timeseries.{os.getpid()}.parquet.tmp"
+    tmp_meta = out_dir / f".run.{os.getpid()}.json.tmp"
     try:
         frame.to_parquet(tmp_ts, index=False)
-        tmp_meta = tmp_ts.with_suffix(".json.tmp")
         tmp_meta.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
         os.replace(tmp_ts, ts_path)
         os.replace(tmp_meta, meta_path)
     finally:
-        for leftover in (tmp_ts, tmp_ts.with_suffix(".json.tmp")):
+        for leftover in (tmp_ts, tmp_meta):
             leftover.unlink(missing_ok=True)
     return ts_path, meta_path
 

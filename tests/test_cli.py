@@ -124,3 +124,25 @@ def test_console_script_prints_no_traceback(tmp_path):
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "timeseries.parquet").exists()
+
+
+def test_scenario_sem_file_is_used_and_validated(tmp_path, capsys):
+    import json
+
+    from calibration.defaults import DEFAULT_SEM_FILE
+
+    doc = json.loads(DEFAULT_SEM_FILE.read_text())
+    doc["sem"]["cov_attitude_trust"] = 0.1
+    (tmp_path / "my_fit.json").write_text(json.dumps(doc))
+    (tmp_path / "s.toml").write_text('name = "s"\ninclude = "baseline"\nsem_file = "my_fit.json"\nmonths = 2\n')
+    code, _, err = run_cli(["run", "--scenario", str(tmp_path / "s.toml"), "--agents", "200",
+                            "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert meta["sem"]["cov_attitude_trust"] == 0.1 and meta["sem_file"].endswith("my_fit.json")
+
+    (tmp_path / "bad.json").write_text('{"sem": {"cov_attitude_trust": "high"}}')
+    (tmp_path / "b.toml").write_text('name = "b"\nsem_file = "bad.json"\n')
+    code, _, err = run_cli(["run", "--scenario", str(tmp_path / "b.toml"), "--out", str(tmp_path / "o2")], capsys)
+    assert code == 2 and "bad.json" in err and "cov_attitude_trust: expected a number" in err
+    assert len(err.strip().splitlines()) == 1
