@@ -90,12 +90,15 @@ class AdoptionModel(mesa.Model):
             stream spawned from ``seed``.
         create_agents: create one Mesa :class:`Citizen` view per citizen, so
             ``model.agents`` and ``mesa.DataCollector`` work. Off for batch runs.
+        adjacency: reuse a social graph already built for this seed, population
+            and network parameters (calibration runs many parameter sets on one
+            graph); by default the graph is built from the ``network`` stream.
         **overrides: any field of :class:`Params` by name (validated).
     """
 
     def __init__(self, *, params: Params | None = None, sem: SEMParams | None = None,
                  population: PopulationSpec | None = None, seed: int = 0, replicate: int = 0,
-                 create_agents: bool = True, **overrides) -> None:
+                 create_agents: bool = True, adjacency: Adjacency | None = None, **overrides) -> None:
         self.root_seed = seed_sequence(seed, replicate)
         self.streams = spawn_streams(self.root_seed)
         super().__init__(rng=self.streams["mesa"])
@@ -111,10 +114,16 @@ class AdoptionModel(mesa.Model):
 
         # Demographics and social graph.
         self.pop = synth_population(self.spec, n, self.streams["population"])
-        block = self.pop.region.astype(np.int64) * 2 + self.pop.urban
-        self.graph = build_graph(p.network, n, p.mean_degree, self.streams["network"],
-                                 p_rewire=p.p_rewire, p_triangle=p.p_triangle, block=block)
-        self.adjacency: Adjacency = to_adjacency(self.graph, n)
+        if adjacency is not None:  # a graph built earlier for the same seed and population (batch runs)
+            if adjacency.n != n:
+                raise ValueError(f"adjacency: built for {adjacency.n} citizens, the model has {n}")
+            self.graph = None
+            self.adjacency: Adjacency = adjacency
+        else:
+            block = self.pop.region.astype(np.int64) * 2 + self.pop.urban
+            self.graph = build_graph(p.network, n, p.mean_degree, self.streams["network"],
+                                     p_rewire=p.p_rewire, p_triangle=p.p_triangle, block=block)
+            self.adjacency = to_adjacency(self.graph, n)
 
         # Constructs from the SEM, shifted by group.
         shift_att, shift_trust = construct_shift(self.spec, self.pop)
@@ -265,7 +274,7 @@ class AdoptionModel(mesa.Model):
             "share_lapsed": (self.ever_user & ~self.user).sum() / n,
             "share_aware": self.aware.sum() / n,
             "internet_access": self.access.sum() / n,
-            "digital_skill": self.skill.sum() / n,
+            "digital_literacy": self.skill.sum() / n,
             "mean_attitude": float(self.attitude.mean()),
             "mean_trust": float(self.trust.mean()),
             "mean_readiness": float(self.readiness.mean()),

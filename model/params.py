@@ -40,8 +40,10 @@ def _field(default: Any, *, unit: str, doc: str, source: str, range=None, choice
     )
 
 
-PROVISIONAL = "provisional: placeholder until the dynamics are calibrated to the 2006-2021 record"
+CALIBRATED = ("calibrated: scenarios with a posterior (the baseline) use the ABC-SMC posterior "
+               "(docs/calibration/report.md); this is the uncalibrated starting value")
 ASSUMPTION = "assumption"
+FIXED = "assumption: held fixed when the dynamics are calibrated (the record does not inform it)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,26 +78,26 @@ class Params:
                                          source="ITU via World Bank IT.NET.USER.ZS, 2006: 3.27 %")
     access_external_per_year: float = _field(0.01, unit="1/year", range=(0.0, 10.0),
                                              doc="hazard of gaining access independent of others",
-                                             source=PROVISIONAL)
+                                             source=CALIBRATED)
     access_social_per_year: float = _field(0.45, unit="1/year", range=(0.0, 10.0),
                                            doc="extra hazard of gaining access per unit national access share",
-                                           source=PROVISIONAL)
+                                           source=CALIBRATED)
     share_skill_initial: float = _field(0.8, unit="share of those with access", range=(0.0, 1.0),
                                         doc="share of citizens with access who also have digital skill at step 0",
-                                        source=PROVISIONAL)
+                                        source=CALIBRATED)
     skill_per_year: float = _field(0.3, unit="1/year", range=(0.0, 10.0),
                                    doc="hazard of acquiring digital skill once online",
-                                   source=PROVISIONAL)
+                                   source=CALIBRATED)
 
     # --- awareness ---------------------------------------------------------------
     share_aware_initial: float = _field(0.02, unit="share of adults", range=(0.0, 1.0),
-                                        doc="share aware of the portal at step 0", source=PROVISIONAL)
+                                        doc="share aware of the portal at step 0", source=FIXED)
     awareness_external_per_year: float = _field(0.15, unit="1/year", range=(0.0, 10.0),
                                                 doc="hazard of hearing of the portal from media and offices",
-                                                source=PROVISIONAL)
+                                                source=CALIBRATED)
     awareness_social_per_year: float = _field(1.0, unit="1/year", range=(0.0, 20.0),
                                               doc="extra hazard per unit share of neighbours who use the portal",
-                                              source=PROVISIONAL)
+                                              source=CALIBRATED)
 
     # --- adoption (Bass on a network) ------------------------------------------
     share_adopters_initial: float = _field(0.0, unit="share of adults", range=(0.0, 1.0),
@@ -103,48 +105,48 @@ class Params:
                                            source=ASSUMPTION)
     p_external_per_year: float = _field(0.03, unit="1/year", range=(0.0, 10.0),
                                         doc="Bass innovation coefficient p (external influence)",
-                                        source=PROVISIONAL)
+                                        source=CALIBRATED)
     q_social_per_year: float = _field(0.38, unit="1/year", range=(0.0, 10.0),
                                       doc="Bass imitation coefficient q, times the share of neighbours "
                                           "using the portal",
-                                      source=PROVISIONAL)
+                                      source=CALIBRATED)
     intention_slope: float = _field(1.0, unit="1/latent SD", range=(0.0, 20.0),
                                     doc="steepness of the intention multiplier "
                                         "2*logistic(slope*(intention-threshold)); 0 makes it 1",
-                                    source=PROVISIONAL)
+                                    source=FIXED)
     intention_threshold: float = _field(0.0, unit="latent SD", range=(-10.0, 10.0),
-                                        doc="intention at which the multiplier is 1", source=PROVISIONAL)
+                                        doc="intention at which the multiplier is 1", source=FIXED)
 
     # --- use, service quality and experience ------------------------------------
     p_use_per_month: float = _field(1.0, unit="probability", range=(0.0, 1.0),
                                     doc="probability that a current user uses the portal in a month",
                                     source=ASSUMPTION)
     p_success: float = _field(0.85, unit="probability", range=(0.0, 1.0),
-                              doc="probability that a use succeeds (service quality)", source=PROVISIONAL)
+                              doc="probability that a use succeeds (service quality)", source=FIXED)
     trust_gain_success: float = _field(0.02, unit="latent SD per use", range=(0.0, 5.0),
-                                       doc="trust gained by a successful use", source=PROVISIONAL)
+                                       doc="trust gained by a successful use", source=FIXED)
     trust_loss_failure: float = _field(0.15, unit="latent SD per use", range=(0.0, 5.0),
-                                       doc="trust lost by a failed use", source=PROVISIONAL)
+                                       doc="trust lost by a failed use", source=CALIBRATED)
     trust_lapse_threshold: float = _field(-2.0, unit="latent SD", range=(-math.inf, math.inf),
                                           doc="users whose trust falls below this stop using the portal; "
                                               "lapsed citizens may adopt again once trust is back above it",
-                                          source=PROVISIONAL)
+                                          source=CALIBRATED)
 
     # --- opinion dynamics --------------------------------------------------------
     conformity_per_month: float = _field(0.02, unit="share per month", range=(0.0, 1.0),
                                          doc="pull of attitude and trust toward the neighbours' mean",
-                                         source=PROVISIONAL)
+                                         source=FIXED)
     anchoring_per_month: float = _field(0.05, unit="share per month", range=(0.0, 1.0),
                                         doc="pull of attitude and trust back to the citizen's own initial value",
                                         source=ASSUMPTION + " (Friedkin-Johnsen anchoring)")
     wom_trust: float = _field(0.1, unit="latent SD per unit share", range=(0.0, 5.0),
                               doc="trust change per unit (success share - failure share) "
                                   "of neighbours' uses last month",
-                              source=PROVISIONAL)
+                              source=CALIBRATED)
     wom_attitude: float = _field(0.05, unit="latent SD per unit share", range=(0.0, 5.0),
                                  doc="attitude change per unit (success share - failure share) "
                                      "of neighbours' uses last month",
-                                 source=PROVISIONAL)
+                                 source=FIXED)
 
     def __post_init__(self) -> None:
         self.validate()

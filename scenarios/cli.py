@@ -53,8 +53,10 @@ def cli() -> None:
               help="Output folder [default: results/<scenario>].")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any model parameter by name (repeatable), e.g. --set network=small_world.")
+@click.option("--ensemble", is_flag=True,
+              help="Replicate r runs posterior draw r of the calibrated parameters (default: posterior medians).")
 def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, replicates: int,
-        out_dir: Path | None, sets: tuple[str, ...]) -> None:
+        out_dir: Path | None, sets: tuple[str, ...], ensemble: bool) -> None:
     """Run a scenario and write timeseries.parquet and run.json."""
     from tqdm import tqdm
 
@@ -68,13 +70,14 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
         raise InputError(f"--out {out_dir}: exists and is not a folder")
     start = time.perf_counter()
     with tqdm(total=replicates * horizon, unit="month", desc=scenario.name, disable=None, leave=False) as bar:
-        frame = run_replicates(scenario, seed, replicates, months=horizon, progress=bar.update)
+        frame = run_replicates(scenario, seed, replicates, months=horizon, ensemble=ensemble, progress=bar.update)
     elapsed = time.perf_counter() - start
-    ts_path, meta_path = write_results(out_dir, frame, run_metadata(scenario, seed, replicates, horizon))
+    ts_path, meta_path = write_results(out_dir, frame, run_metadata(scenario, seed, replicates, horizon, ensemble))
 
     first, last = frame["date"].min(), frame["date"].max()
     click.echo(f"scenario {scenario.name}: {scenario.params.n_agents:,} citizens, {horizon} months "
-               f"({first:%Y-%m} to {last:%Y-%m}), {replicates} replicate(s), seed {seed}, "
+               f"({first:%Y-%m} to {last:%Y-%m}), {replicates} replicate(s)"
+               f"{' over posterior draws' if ensemble else ''}, seed {seed}, "
                f"{elapsed:.1f} s")
     table = summarise(frame)
     click.echo(f"at the horizon ({last:%Y-%m}), shares of the adult population:")
@@ -153,6 +156,85 @@ def calibrate_sem_cmd(survey_path: Path, spec_path: Path, scale: tuple[float, fl
     written = write_json(doc, out_path)
     click.echo(format_report(doc))
     click.echo(f"wrote {written}")
+
+
+@calibrate.command("dynamics")
+@click.option("--budget", type=click.IntRange(min=10), default=6000, show_default=True, metavar="N",
+              help="Most model runs to spend.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("dynamics_posterior.json"), show_default=True, metavar="FILE",
+              help="Posterior ensemble (JSON); FILE.checkpoint keeps progress so a rerun resumes.")
+@click.option("--population", type=click.IntRange(min=10), default=300, show_default=True, metavar="P",
+              help="Particles per generation.")
+@click.option("--agents", type=click.IntRange(min=100), default=10_000, show_default=True, metavar="N",
+              help="Citizens per calibration run.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Seed of the sampler.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
+              help="Parallel worker processes [default: number of CPUs].")
+@click.option("--tolerance", "min_tolerance", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+              help="Stop once runs are this close to the data (RMS residual in noise units).")
+def calibrate_dynamics_cmd(budget: int, out_path: Path, population: int, agents: int, seed: int,
+                           workers: int | None, min_tolerance: float) -> None:
+    """Fit the dynamic parameters to Kazakhstan's record 2006-2021 (ABC-SMC posterior ensemble)."""
+    import json
+    import os
+
+    from tqdm import tqdm
+
+    from calibration.dynamics import PRIORS, SimConfig, abc_smc
+    from scenarios.scenario import load_scenario
+
+    if out_path.is_dir():
+        raise InputError(f"--out {out_path}: is a folder; expected a file name")
+    base = load_scenario("baseline", apply_posterior=False).params.to_dict()
+    for name in ("n_agents", "start_month", *(p.name for p in PRIORS)):
+        base.pop(name, None)
+    config = SimConfig(base_params=base, n_agents=agents, seed=2006)
+    checkpoint = out_path.with_name(out_path.name + ".checkpoint")
+    start = time.perf_counter()
+    with tqdm(total=budget, unit="run", desc="calibrating", disable=None) as bar:
+        posterior = abc_smc(config, budget=budget, population=population, seed=seed,
+                            workers=workers or os.cpu_count() or 1, checkpoint=checkpoint,
+                            min_tolerance=min_tolerance, progress=bar.update, log=bar.write)
+    posterior.meta["command"] = (f"egov-abm calibrate dynamics --budget {budget} --population {population} "
+                                 f"--agents {agents} --seed {seed} --tolerance {min_tolerance}")
+    posterior.meta["wall_seconds_this_session"] = round(time.perf_counter() - start, 1)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    tmp.write_text(json.dumps(posterior.to_json(), indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, out_path)
+    click.echo(f"{posterior.meta['simulations']} runs, {len(posterior.generations)} generations, final "
+               f"median distance {posterior.generations[-1]['median_distance']:.2f} (1 = within the stated noise)")
+    click.echo(f"{'parameter':<30} {'median':>9} {'5 %':>9} {'95 %':>9}")
+    for row in posterior.summary():
+        click.echo(f"{row['parameter']:<30} {row['q50']:>9.4g} {row['q05']:>9.4g} {row['q95']:>9.4g}")
+    click.echo(f"wrote {out_path}")
+
+
+@calibrate.command("report")
+@click.option("--posterior", "posterior_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Posterior from 'calibrate dynamics' [default: the shipped one].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("calibration_report"), show_default=True, metavar="DIR", help="Folder for the report.")
+@click.option("--draws", type=click.IntRange(min=10), default=100, show_default=True, metavar="K",
+              help="Posterior draws to run (one seed each).")
+@click.option("--agents", type=click.IntRange(min=100), default=10_000, show_default=True, metavar="N")
+@click.option("--seed", type=click.IntRange(min=0), default=7, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
+              help="Parallel worker processes [default: number of CPUs].")
+def calibrate_report_cmd(posterior_path: Path | None, out_dir: Path, draws: int, agents: int, seed: int,
+                         workers: int | None) -> None:
+    """Posterior predictive check, identification and the 2022-2030 projection, as a Markdown report."""
+    import os
+
+    from calibration.dynamics import DEFAULT_POSTERIOR, load_posterior
+    from calibration.report import write_report
+
+    posterior = load_posterior(posterior_path or DEFAULT_POSTERIOR)
+    figures = write_report(posterior, out_dir, draws=draws, agents=agents, seed=seed,
+                           workers=workers or os.cpu_count() or 1)
+    for target, share in figures["coverage_90"].items():
+        click.echo(f"{target:<18} {share:>5.0%} of published figures inside the predictive 90 % band")
+    click.echo(f"wrote {out_dir / 'report.md'} with plots, projection_2022_2030.csv and posterior tables")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ the horizon and returns a tidy table, one row per month.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -62,18 +63,28 @@ def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | 
 
 
 def run_replicates(scenario: Scenario, seed: int, replicates: int, *, months: int | None = None,
-                   progress: Callable[[int], object] | None = None) -> pd.DataFrame:
-    """Run ``replicates`` independent replicates (streams spawned from ``seed``) and stack them."""
+                   ensemble: bool = False, progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+    """Run ``replicates`` independent replicates (streams spawned from ``seed``) and stack them.
+
+    With ``ensemble``, replicate ``r`` also takes posterior draw ``r`` of the
+    calibrated parameters (:meth:`Scenario.ensemble`), so the spread over
+    replicates carries both chance and calibration uncertainty.
+    """
     sem = sem_for(scenario)
     population = population_spec()
-    frames = [run_one(scenario, seed, r, months=months, sem=sem, population=population, progress=progress)
-              for r in range(replicates)]
+    variants = ([dataclasses.replace(scenario, params=params) for params, _ in scenario.ensemble(replicates, seed)]
+                if ensemble else [scenario] * replicates)
+    frames = [run_one(variant, seed, r, months=months, sem=sem, population=population, progress=progress)
+              for r, variant in enumerate(variants)]
     return pd.concat(frames, ignore_index=True)
 
 
-def run_metadata(scenario: Scenario, seed: int, replicates: int, months: int) -> dict:
-    """Everything needed to reproduce a run: parameters, SEM, seed, versions."""
+def run_metadata(scenario: Scenario, seed: int, replicates: int, months: int, ensemble: bool = False) -> dict:
+    """Everything needed to reproduce a run: parameters, SEM, posterior draws, seed, versions."""
     return {
+        "posterior_file": str(scenario.posterior) if scenario.posterior else None,
+        "ensemble": ensemble,
+        "posterior_draws": [draw for _, draw in scenario.ensemble(replicates, seed)] if ensemble else None,
         "scenario": scenario.name,
         "description": scenario.description,
         "scenario_file": str(scenario.path) if scenario.path else None,
@@ -118,7 +129,7 @@ def write_results(out_dir: Path, frame: pd.DataFrame, meta: dict) -> tuple[Path,
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Per-replicate summary at the horizon plus the mean over replicates."""
     last = frame[frame["month"] == frame["month"].max()]
-    cols = ["adoption", "share_ever_used", "share_aware", "internet_access", "digital_skill",
+    cols = ["adoption", "share_ever_used", "share_aware", "internet_access", "digital_literacy",
             "adoption_urban", "adoption_rural", "adoption_age_18_29", "adoption_age_60plus"]
     table = last[["replicate", *cols]].set_index("replicate")
     if len(table) > 1:

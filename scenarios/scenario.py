@@ -8,9 +8,14 @@ A scenario file has these fields::
     start = "2006-04"                 # first simulated month, YYYY-MM
     months = 297                      # horizon, in months
     sem_file = "../calibration/..."   # optional: SEM parameters file (relative to this file)
+    posterior = "../calibration/..."  # optional: calibrated posterior ensemble (relative to this file)
 
     [parameters]                      # any field of model.Params by name
     p_external_per_year = 0.03
+
+With a ``posterior``, the calibrated parameters default to the posterior
+medians, and ``run --ensemble`` gives replicate ``r`` the posterior draw
+``r``; parameters a scenario file or the command line sets stay as set.
 
 An included scenario is read first; this file's fields and parameters
 override it. Unknown fields, unknown parameters, wrong types, values out of
@@ -29,7 +34,7 @@ from model import InputError, Params
 
 SCENARIO_DIR = Path(str(resources.files("scenarios")))
 TOP_FIELDS = {"name": str, "description": str, "include": str, "start": str, "months": int,
-              "sem_file": str, "parameters": dict}
+              "sem_file": str, "posterior": str, "parameters": dict}
 
 
 class ScenarioError(InputError):
@@ -47,6 +52,7 @@ class Scenario:
     path: Path | None = None
     sem_file: Path | None = None
     overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    posterior: Path | None = None
 
     def with_overrides(self, **changes: Any) -> Scenario:
         """A copy with some model parameters changed (validated)."""
@@ -55,6 +61,23 @@ class Scenario:
             return self
         params = Params.from_mapping(changes, base=self.params, where="command line")
         return dataclasses.replace(self, params=params, overrides={**self.overrides, **changes})
+
+    def ensemble(self, replicates: int, seed: int) -> list[tuple[Params, dict[str, float]]]:
+        """Per replicate: parameters with posterior draw ``r`` applied, and the draw itself.
+
+        Draws are resampled by weight from the scenario's posterior, seeded by
+        ``seed`` (so a scenario and its baseline get the same draws); names the
+        scenario sets explicitly are not replaced.
+        """
+        if self.posterior is None:
+            raise ScenarioError(f"scenario {self.name!r}: --ensemble needs a 'posterior' in the scenario file")
+        from calibration.dynamics import load_posterior
+
+        out = []
+        for draw in load_posterior(self.posterior).draws(replicates, seed):
+            kept = {k: v for k, v in draw.items() if k not in self.overrides}
+            out.append((Params.from_mapping(kept, base=self.params, where=str(self.posterior)), kept))
+        return out
 
 
 def shipped_scenarios() -> dict[str, Path]:
@@ -89,12 +112,22 @@ def resolve_path(ref: str, relative_to: Path | None = None) -> Path:
     raise ScenarioError(f"scenario {ref!r}: no such file or shipped scenario (shipped: {', '.join(names)})")
 
 
-def load_scenario(ref: str | Path) -> Scenario:
-    """Read, merge (includes) and validate a scenario by name or path."""
+def load_scenario(ref: str | Path, *, apply_posterior: bool = True) -> Scenario:
+    """Read, merge (includes) and validate a scenario by name or path.
+
+    With ``apply_posterior`` (default) and a ``posterior`` in the file, the
+    calibrated parameters start from the posterior medians.
+    """
     path = resolve_path(str(ref))
     raw = _read_chain(path, chain=())
     where = str(path)
-    params = Params.from_mapping(raw.get("parameters", {}), where=f"{where}: parameters")
+    posterior = Path(raw["posterior"]) if "posterior" in raw else None
+    base = None
+    if posterior is not None and apply_posterior:
+        from calibration.dynamics import load_posterior
+
+        base = Params.from_mapping(load_posterior(posterior).median_values(), where=str(posterior))
+    params = Params.from_mapping(raw.get("parameters", {}), base=base, where=f"{where}: parameters")
     if "start" in raw:
         params = Params.from_mapping({"start_month": raw["start"]}, base=params, where=f"{where}: start")
     if "name" not in raw:
@@ -103,7 +136,8 @@ def load_scenario(ref: str | Path) -> Scenario:
     return Scenario(name=raw["name"], description=raw.get("description", ""), params=params,
                     months=raw.get("months", 120), path=path,
                     sem_file=Path(sem_file) if sem_file is not None else None,
-                    overrides=dict(raw.get("parameters", {})))
+                    overrides=dict(raw.get("parameters", {})),
+                    posterior=posterior if apply_posterior else None)
 
 
 def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
@@ -122,8 +156,9 @@ def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         base = _read_chain(inc, (*chain, resolved))
     merged = {**base, **{k: v for k, v in raw.items() if k not in ("parameters", "include")}}
     merged["parameters"] = {**base.get("parameters", {}), **raw.get("parameters", {})}
-    if "sem_file" in raw:
-        merged["sem_file"] = str((path.parent / raw["sem_file"]).resolve())
+    for key in ("sem_file", "posterior"):
+        if key in raw:
+            merged[key] = str((path.parent / raw[key]).resolve())
     return merged
 
 

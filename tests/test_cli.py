@@ -146,3 +146,40 @@ def test_scenario_sem_file_is_used_and_validated(tmp_path, capsys):
     code, _, err = run_cli(["run", "--scenario", str(tmp_path / "b.toml"), "--out", str(tmp_path / "o2")], capsys)
     assert code == 2 and "bad.json" in err and "cov_attitude_trust: expected a number" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def _toy_posterior(path):
+    import json
+
+    doc = {"method": "ABC-SMC", "names": ["p_external_per_year", "q_social_per_year"],
+           "particles": [[0.01, 0.2], [0.02, 0.4], [0.04, 0.6], [0.08, 0.8]],
+           "weights": [0.1, 0.2, 0.3, 0.4], "distances": [1, 1, 1, 1], "generations": []}
+    path.write_text(json.dumps(doc))
+
+
+def test_posterior_medians_and_ensemble_draws(tmp_path, capsys):
+    import json
+
+    from scenarios.scenario import load_scenario
+
+    _toy_posterior(tmp_path / "post.json")
+    (tmp_path / "s.toml").write_text('name = "s"\nposterior = "post.json"\nmonths = 3\n'
+                                     '[parameters]\nq_social_per_year = 0.5\n')
+    s = load_scenario(tmp_path / "s.toml")
+    # weighted median of p (weights .1 .2 .3 .4 -> cumulative .1 .3 .6 1.0) is 0.04; q is set explicitly
+    assert s.params.p_external_per_year == 0.04 and s.params.q_social_per_year == 0.5
+    draws = [d for _, d in s.ensemble(4, seed=3)]
+    assert draws == [d for _, d in s.ensemble(4, seed=3)]  # same seed, same draws (common random numbers)
+    assert all(set(d) == {"p_external_per_year"} for d in draws)  # the explicit q is never replaced
+    code, _, err = run_cli(["run", "--scenario", str(tmp_path / "s.toml"), "--agents", "200", "--replicates", "4",
+                            "--ensemble", "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert meta["ensemble"] and [d["p_external_per_year"] for d in meta["posterior_draws"]] == [
+        d["p_external_per_year"] for _, d in s.ensemble(4, seed=1)]
+
+
+def test_ensemble_without_posterior_is_one_line(tmp_path, capsys):
+    code, _, err = run_cli(["run", "--scenario", "validation/bass", "--agents", "100", "--months", "1",
+                            "--replicates", "2", "--ensemble", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "needs a 'posterior'" in err and len(err.strip().splitlines()) == 1

@@ -58,3 +58,11 @@ def test_odd_parameter_table_is_current():
 
     odd = (Path(__file__).resolve().parents[1] / "docs" / "ODD.md").read_text(encoding="utf-8")
     assert markdown_table() in odd, "docs/ODD.md is out of date: paste model.params.markdown_table()"
+
+
+def test_fields_labelled_calibrated_are_exactly_the_calibrated_ones():
+    from calibration.dynamics import PRIORS
+    from model.params import CALIBRATED
+
+    labelled = {name for name, f in Params.fields().items() if f.metadata["source"] == CALIBRATED}
+    assert labelled == {p.name for p in PRIORS}

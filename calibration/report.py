@@ -1,0 +1,315 @@
+"""Diagnostics of a dynamics posterior, and the baseline projection to 2030.
+
+Posterior predictive check: ``draws`` parameter sets resampled by weight are
+run from April 2006 to December 2030, each replicate on its own seed, so the
+bands carry both the calibration's uncertainty and the model's chance. The
+predictive value of a published figure is the run's observable plus noise
+drawn from that figure's noise model; a band "covers" a figure when the
+figure lies inside it. Model-only bands (without observation noise) are shown
+beside them.
+
+Identification: a parameter is *identified* when its posterior 90 % interval
+is under half as wide as its prior's (in the prior's unit scale), *weakly
+identified* under 80 %, and *not identified* otherwise.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from calibration.dynamics import (
+    OBSERVERS,
+    PRIORS,
+    Posterior,
+    SimConfig,
+    demographic_constants,
+    load_observations,
+    month_index,
+)
+
+END_PROJECTION = "2030-12"
+PROJECTION_COLUMNS = ("adoption", "share_users", "internet_access", "digital_literacy")
+_SIM = None
+
+
+def _init(config: SimConfig) -> None:
+    global _SIM
+    from calibration.dynamics import Simulator
+
+    _SIM = Simulator(config)
+
+
+def _run(job: tuple[int, dict]) -> pd.DataFrame:
+    replicate, values = job
+    frame = pd.DataFrame(_SIM.run(values, months=month_index(END_PROJECTION), replicate=replicate))
+    frame.insert(0, "draw", replicate)
+    return frame
+
+
+def ensemble_runs(posterior: Posterior, *, draws: int, agents: int, seed: int, workers: int) -> pd.DataFrame:
+    """Monthly outcomes 2006-04..2030-12 of ``draws`` posterior draws, one seed each (replicate = draw)."""
+    base = {k: v for k, v in posterior.meta["base_params"].items()}
+    config = SimConfig(base_params=base, n_agents=agents, seed=seed)
+    jobs = list(enumerate(posterior.draws(draws, seed)))
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init,
+                                initargs=(config,)) as pool:
+        frames = list(pool.map(_run, jobs))
+    return pd.concat(frames, ignore_index=True)
+
+
+def predictive_table(runs: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Per published figure: observed value, model-only and predictive 5/25/50/75/95 % and coverage."""
+    observations = load_observations()
+    constants = demographic_constants()
+    rng = np.random.default_rng(seed)
+    rows = []
+    by_draw = [g.sort_values("month").to_dict("records") for _, g in runs.groupby("draw")]
+    for o in observations:
+        sim = np.array([OBSERVERS[o.target](rec[o.month], constants) for rec in by_draw])
+        if o.target == "registered_users":
+            pred = np.exp(np.log(np.maximum(sim, 1.0)) + o.sd * rng.standard_normal(len(sim)))
+        else:
+            pred = sim + o.sd * rng.standard_normal(len(sim))
+        q_model = np.quantile(sim, [0.05, 0.5, 0.95])
+        q = np.quantile(pred, [0.05, 0.25, 0.5, 0.75, 0.95])
+        rows.append({"target": o.target, "date": o.date, "observed": o.value, "noise_sd": o.sd,
+                     "model_q05": q_model[0], "model_q50": q_model[1], "model_q95": q_model[2],
+                     "pred_q05": q[0], "pred_q25": q[1], "pred_q50": q[2], "pred_q75": q[3], "pred_q95": q[4],
+                     "covered_90": bool(q[0] <= o.value <= q[4]), "covered_50": bool(q[1] <= o.value <= q[3])})
+    return pd.DataFrame(rows)
+
+
+def projection_table(runs: pd.DataFrame, start: str = "2022", end: str = "2030") -> pd.DataFrame:
+    """Median and 50 %/90 % bands of the projected observables in July of each year."""
+    july = runs[pd.to_datetime(runs["date"]).dt.month == 7].copy()
+    july["year"] = pd.to_datetime(july["date"]).dt.year
+    july = july[(july["year"] >= int(start)) & (july["year"] <= int(end))]
+    rows = []
+    for year, g in july.groupby("year"):
+        row = {"year": int(year)}
+        for col in PROJECTION_COLUMNS:
+            q = np.quantile(g[col], [0.05, 0.25, 0.5, 0.75, 0.95])
+            row.update({f"{col}_q05": q[0], f"{col}_q25": q[1], f"{col}_median": q[2], f"{col}_q75": q[3],
+                        f"{col}_q95": q[4]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def identification(posterior: Posterior) -> pd.DataFrame:
+    """Posterior summary with the 90 % interval's width relative to the prior's, and a verdict."""
+    priors = {p.name: p for p in PRIORS}
+    rows = []
+    for row in posterior.summary():
+        prior = priors.get(row["parameter"])
+        if prior is None:
+            continue
+        width = prior.to_unit(row["q95"]) - prior.to_unit(row["q05"])
+        ratio = width / 0.9
+        verdict = "identified" if ratio < 0.5 else "weakly identified" if ratio < 0.8 else "not identified"
+        rows.append({**row, "prior": f"{'log-' if prior.log else ''}uniform [{prior.low}, {prior.high}]",
+                     "width_vs_prior": ratio, "verdict": verdict, "meaning": prior.meaning})
+    return pd.DataFrame(rows)
+
+
+def posterior_correlations(posterior: Posterior) -> pd.DataFrame:
+    """Weighted correlation matrix of the parameters (in the prior's unit scale)."""
+    priors = {p.name: p for p in PRIORS}
+    z = np.column_stack([[priors[n].to_unit(v) for v in posterior.particles[:, j]]
+                         for j, n in enumerate(posterior.names)])
+    cov = np.cov(z, rowvar=False, aweights=posterior.weights)
+    sd = np.sqrt(np.diag(cov))
+    return pd.DataFrame(cov / np.outer(sd, sd), index=posterior.names, columns=posterior.names)
+
+
+def write_report(posterior: Posterior, out_dir: Path, *, draws: int = 100, agents: int = 10_000, seed: int = 7,
+                 workers: int = 2) -> dict:
+    """Run the ensemble and write report.md, plots and tables into ``out_dir``; return key figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = ensemble_runs(posterior, draws=draws, agents=agents, seed=seed, workers=workers)
+    ppc = predictive_table(runs, seed)
+    proj = projection_table(runs)
+    ident = identification(posterior)
+    corr = posterior_correlations(posterior)
+    ppc.to_csv(out_dir / "posterior_predictive.csv", index=False)
+    proj.to_csv(out_dir / "projection_2022_2030.csv", index=False, float_format="%.4f")
+    ident.to_csv(out_dir / "posterior_parameters.csv", index=False, float_format="%.5g")
+    corr.to_csv(out_dir / "posterior_correlations.csv", float_format="%.3f")
+
+    # 1. posterior predictive, one panel per target
+    dates = pd.to_datetime(runs.groupby("month")["date"].first())
+    constants = demographic_constants()
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    colors = {"band90": "#c6dbef", "band50": "#6baed6", "median": "#08519c", "obs": "#d94801"}
+    for ax, target in zip(axes.ravel(), OBSERVERS, strict=True):
+        sub = ppc[ppc.target == target]
+        x = pd.to_datetime(sub["date"])
+        observable = OBSERVERS[target](runs, constants)  # the observer works on whole columns too
+        q = observable.groupby(runs["month"]).quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
+        ax.fill_between(dates, q[0.05], q[0.95], color=colors["band90"], label="model 90 %")
+        ax.fill_between(dates, q[0.25], q[0.75], color=colors["band50"], label="model 50 %")
+        ax.plot(dates, q[0.5], color=colors["median"], lw=1.5, label="model median")
+        ax.set_xlim(pd.Timestamp("2006-01-01"), pd.Timestamp("2022-06-01"))
+        ax.vlines(x, sub["pred_q05"], sub["pred_q95"], color="#636363", lw=6, alpha=0.35,
+                  label="predictive 90 % (with noise)")
+        ax.errorbar(x, sub["observed"], yerr=None if target == "registered_users" else sub["noise_sd"],
+                    fmt="o", color=colors["obs"], ms=5, label="published figure (± noise SD)")
+        ax.set_title(target.replace("_", " "))
+        if target == "registered_users":
+            ax.set_yscale("log")
+            ax.set_ylim(1e3, None)
+            ax.set_ylabel("users (ever used x adult population)")
+        else:
+            ax.set_ylabel("share")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Posterior predictive check, 2006-2021")
+    fig.tight_layout()
+    fig.savefig(out_dir / "posterior_predictive.png", dpi=110)
+    plt.close(fig)
+
+    # 2. marginals
+    n = len(posterior.names)
+    cols = 4
+    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(13, 2.6 * ((n + cols - 1) // cols)))
+    priors = {p.name: p for p in PRIORS}
+    for ax, (j, name) in zip(axes.ravel(), enumerate(posterior.names), strict=False):
+        p = priors[name]
+        vals = posterior.particles[:, j]
+        bins = np.geomspace(p.low, p.high, 25) if p.log else np.linspace(p.low, p.high, 25)
+        ax.hist(vals, bins=bins, weights=posterior.weights, color="#6baed6")
+        if p.log:
+            ax.set_xscale("log")
+        ax.set_title(name, fontsize=8)
+        ax.set_yticks([])
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    fig.suptitle("Posterior marginals (x axis spans the prior)")
+    fig.tight_layout()
+    fig.savefig(out_dir / "posterior_marginals.png", dpi=110)
+    plt.close(fig)
+
+    # 3. correlations
+    fig, ax = plt.subplots(figsize=(8, 7))
+    im = ax.imshow(corr.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(n), posterior.names, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), posterior.names, fontsize=7)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{corr.iat[i, j]:.1f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title("Posterior correlations")
+    fig.tight_layout()
+    fig.savefig(out_dir / "posterior_correlations.png", dpi=110)
+    plt.close(fig)
+
+    # 4. projection
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, col, title in zip(axes, ("adoption", "internet_access", "digital_literacy"),
+                              ("portal use in the month", "internet access", "digital literacy"), strict=True):
+        q = runs.groupby("month")[col].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
+        ax.fill_between(dates, q[0.05], q[0.95], color=colors["band90"], label="90 %")
+        ax.fill_between(dates, q[0.25], q[0.75], color=colors["band50"], label="50 %")
+        ax.plot(dates, q[0.5], color=colors["median"], label="median")
+        ax.axvline(pd.Timestamp("2022-01-01"), color="#636363", ls="--", lw=1)
+        ax.set_title(f"{title} (share of adults)")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle("Baseline 2006-2030 from the posterior ensemble (dashed: end of calibration data)")
+    fig.tight_layout()
+    fig.savefig(out_dir / "projection.png", dpi=110)
+    plt.close(fig)
+
+    figures = {"draws": draws, "agents": agents, "seed": seed, "coverage_90": coverage_by_target(ppc),
+               "median_distance": posterior.generations[-1]["median_distance"]}
+    (out_dir / "report.md").write_text(_markdown(posterior, ppc, proj, ident, figures), encoding="utf-8")
+    return figures
+
+
+def _markdown(posterior: Posterior, ppc: pd.DataFrame, proj: pd.DataFrame, ident: pd.DataFrame,
+              figures: dict) -> str:
+    meta = posterior.meta
+    gens = "\n".join(
+        f"| {g['generation']} | {_tol(g['tolerance'])} | {g['simulations']} | {g['acceptance']:.2f} "
+        f"| {g['median_distance']:.3f} |" for g in posterior.generations)
+    cov_lines = "\n".join(f"| {t} | {v:.0%} |" for t, v in figures["coverage_90"].items())
+    ppc_lines = "\n".join(
+        f"| {r.target} | {r.date} | {r.observed:.4g} | {r.pred_q05:.4g} | {r.pred_q50:.4g} | {r.pred_q95:.4g} "
+        f"| {'yes' if r.covered_90 else 'no'} |" for r in ppc.itertuples())
+    id_lines = "\n".join(
+        f"| {r.parameter} | {r.q50:.4g} | {r.q05:.4g} – {r.q95:.4g} | {r.prior} | {r.width_vs_prior:.2f} "
+        f"| {r.verdict} |" for r in ident.itertuples())
+    proj_lines = "\n".join(
+        f"| {int(r.year)} | {r.adoption_median:.3f} ({r.adoption_q05:.3f}–{r.adoption_q95:.3f}) "
+        f"| {r.internet_access_median:.3f} ({r.internet_access_q05:.3f}–{r.internet_access_q95:.3f}) "
+        f"| {r.digital_literacy_median:.3f} ({r.digital_literacy_q05:.3f}–{r.digital_literacy_q95:.3f}) |"
+        for r in proj.itertuples())
+    return f"""# Calibration of the dynamics to Kazakhstan 2006-2021
+
+Posterior: `{meta.get('command', 'egov-abm calibrate dynamics')}` — ABC-SMC, {meta['population']} particles,
+{meta['simulations']} model runs of {meta['n_agents']:,} citizens, sampler seed {meta['seed']}, model seed
+{meta['sim_seed']}. Report: {figures['draws']} posterior draws at {figures['agents']:,} citizens, seed
+{figures['seed']}. Distance = root mean square of residuals in units of each figure's noise (1 = within
+the stated noise on average).
+
+## Generations
+
+| generation | tolerance | runs | acceptance | median distance |
+|---|---|---|---|---|
+{gens}
+
+## Posterior predictive check
+
+![posterior predictive](posterior_predictive.png)
+
+Share of published figures inside the predictive 90 % band (model + noise model):
+
+| target | covered |
+|---|---|
+{cov_lines}
+
+| target | date | published | predictive 5 % | median | 95 % | inside 90 % |
+|---|---|---|---|---|---|---|
+{ppc_lines}
+
+## Parameters: what the data identify
+
+Identified: posterior 90 % interval under half the prior's width (unit scale); weakly: under 80 %.
+
+| parameter | median | 90 % interval | prior | width / prior | verdict |
+|---|---|---|---|---|---|
+{id_lines}
+
+![marginals](posterior_marginals.png)
+
+![correlations](posterior_correlations.png)
+
+## Baseline projection 2022-2030 (July of each year; median and 90 % band)
+
+| year | portal use in the month | internet access | digital literacy |
+|---|---|---|---|
+{proj_lines}
+
+![projection](projection.png)
+
+Shares are of the simulated adult population. Figures after 2021 were not used in the calibration.
+"""
+
+
+def _tol(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def coverage_by_target(ppc: pd.DataFrame) -> dict[str, float]:
+    """Share of figures inside the predictive 90 % band, per target."""
+    return {t: float(g["covered_90"].mean()) for t, g in ppc.groupby("target")}

@@ -1,0 +1,107 @@
+"""Calibration of the dynamics: observation model, ABC-SMC recovery, checkpoint and resume."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from calibration import dynamics as D
+from scenarios.scenario import load_scenario
+
+TRUTH = {"access_social_per_year": 0.8, "p_external_per_year": 0.05, "q_social_per_year": 0.9}
+PRIORS = (D.Prior("access_social_per_year", 0.0, 1.5), D.Prior("p_external_per_year", 0.005, 0.5, log=True),
+          D.Prior("q_social_per_year", 0.0, 2.0))
+
+
+def base_params():
+    base = load_scenario("baseline", apply_posterior=False).params.to_dict()
+    for name in ("n_agents", "start_month", *TRUTH):
+        base.pop(name)
+    return base
+
+
+def synthetic_observations(seed):
+    """The real targets' dates and noise, with values from a run at TRUTH (another seed)."""
+    config = D.SimConfig(base_params=base_params(), n_agents=2000, seed=seed)
+    sim = D.Simulator(config, PRIORS)
+    values = sim(np.array([TRUTH[p.name] for p in PRIORS]))
+    return [dataclasses.replace(o, value=float(v)) for o, v in zip(sim.observations, values, strict=True)]
+
+
+def test_observation_model_on_a_run():
+    obs = D.load_observations()
+    assert {o.target for o in obs} == {"internet_access", "digital_literacy", "registered_users", "households_using"}
+    assert D.month_index("2012-05") == 73 and D.month_index("2006-04") == 0
+    c = D.demographic_constants()
+    rows = [dict(internet_access=0.5, digital_literacy=0.4, share_ever_used=0.01, share_users=0.2)] * 200
+    sim = D.observe(rows, obs, c)
+    reg = [k for k, o in enumerate(obs) if o.target == "registered_users"][0]
+    assert sim[reg] == pytest.approx(0.01 * c["adult_population_2012"])
+    hh = [k for k, o in enumerate(obs) if o.target == "households_using"][0]
+    assert sim[hh] == pytest.approx(1 - 0.8 ** c["adults_per_household"])
+    # residuals are in noise units; counts on the log scale
+    exact = np.array([o.value for o in obs])
+    assert D.distance(exact, obs) == pytest.approx(0.0)
+    shifted = exact.copy()
+    shifted[reg] *= np.exp(obs[reg].sd)
+    assert D.residuals(shifted, obs)[reg] == pytest.approx(1.0)
+
+
+def test_recovers_known_parameters_within_90_percent_interval():
+    observations = synthetic_observations(seed=77)
+    config = D.SimConfig(base_params=base_params(), n_agents=2000, seed=2006)
+    post = D.abc_smc(config, budget=900, population=60, seed=3, workers=2, priors=PRIORS,
+                     observations=observations, min_tolerance=0.3)
+    assert len(post.generations) >= 3
+    summary = {row["parameter"]: row for row in post.summary()}
+    for name, value in TRUTH.items():
+        assert summary[name]["q05"] <= value <= summary[name]["q95"], (name, summary[name])
+    # the internet series identifies access growth: the 90 % interval is under a third of the prior's width
+    width = summary["access_social_per_year"]["q95"] - summary["access_social_per_year"]["q05"]
+    assert width < 1.5 / 3
+    assert np.isclose(post.weights.sum(), 1.0) and (post.weights > 0).all()
+
+
+def test_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
+    observations = synthetic_observations(seed=5)
+    config = D.SimConfig(base_params=base_params(), n_agents=500, seed=2006)
+    kw = dict(population=24, seed=9, workers=2, priors=PRIORS, observations=observations, min_tolerance=0.0,
+              max_generations=3, batch=8)
+    whole = D.abc_smc(config, budget=10_000, **kw)
+    ckpt = tmp_path / "post.checkpoint"
+    cut = whole.generations[0]["simulations"] + whole.generations[1]["simulations"] + 8
+    part = D.abc_smc(config, budget=cut, checkpoint=ckpt, **kw)  # stops inside generation 2
+    assert len(part.generations) == 2 and ckpt.exists()
+    resumed = D.abc_smc(config, budget=10_000, checkpoint=ckpt, **kw)
+    assert len(resumed.generations) == 3
+    np.testing.assert_array_equal(resumed.particles, whole.particles)
+    np.testing.assert_array_equal(resumed.weights, whole.weights)
+
+
+def test_checkpoint_of_another_calibration_is_refused(tmp_path):
+    observations = synthetic_observations(seed=5)
+    config = D.SimConfig(base_params=base_params(), n_agents=300, seed=2006)
+    ckpt = tmp_path / "c.checkpoint"
+    D.abc_smc(config, budget=40, population=12, seed=1, workers=1, priors=PRIORS, observations=observations,
+              checkpoint=ckpt, max_generations=1)
+    with pytest.raises(D.InputError, match="checkpoint of a different calibration"):
+        D.abc_smc(config, budget=40, population=12, seed=2, workers=1, priors=PRIORS, observations=observations,
+                  checkpoint=ckpt, max_generations=1)
+
+
+def test_baseline_runs_on_the_posterior_and_reproduces_the_history():
+    """`egov-abm run` defaults: April 2006 start, posterior medians; the run is as close to the record as a
+    typical accepted particle (distance at most the posterior's median distance)."""
+    from scenarios.runner import run_one
+
+    post = D.load_posterior()
+    scenario = load_scenario("baseline")
+    assert scenario.params.start_month == "2006-04" and scenario.posterior == D.DEFAULT_POSTERIOR.resolve()
+    for name, value in post.median_values().items():
+        assert getattr(scenario.params, name) == value
+    frame = run_one(scenario.with_overrides(n_agents=post.meta["n_agents"]), 1, months=D.month_index(D.END_MONTH))
+    assert str(frame["date"].iloc[0].date()) == "2006-04-01"
+    obs = D.load_observations()
+    dist = D.distance(D.observe(frame.to_dict("records"), obs, D.demographic_constants()), obs)
+    assert dist <= np.median(post.distances)
+    assert post.meta["command"].startswith("egov-abm calibrate dynamics")
