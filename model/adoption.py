@@ -2,8 +2,13 @@
 
 One step is one month. The order of work in a step is fixed:
 
+0. **Interventions.** Every active policy intervention is applied
+   (:mod:`model.interventions`): it sets this month's extra access hazard,
+   extra external influence and service quality of its target group, or
+   changes state directly (training, trust, forced or assisted use).
 1. **Access and skill.** Citizens without internet access gain it with hazard
-   ``(access_external + access_social * national access share) * g_i``; citizens
+   ``(access_external + access_social * national access share) * g_i``
+   (plus any intervention's extra hazard); citizens
    online without digital skill acquire it with hazard ``skill_per_year * g_i``,
    where ``g_i = exp(divide_i) / mean(exp(divide))`` is the citizen's group
    factor (rural, older and less educated citizens are slower).
@@ -46,6 +51,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from model.citizen import Citizen
+from model.interventions import Intervention, apply_all
 from model.network import Adjacency, build_graph, to_adjacency
 from model.params import Params
 from model.population import AGE_BANDS, PopulationSpec, construct_shift, synth_population
@@ -90,6 +96,7 @@ class AdoptionModel(mesa.Model):
             stream spawned from ``seed``.
         create_agents: create one Mesa :class:`Citizen` view per citizen, so
             ``model.agents`` and ``mesa.DataCollector`` work. Off for batch runs.
+        interventions: policy interventions applied at step 0 of every month.
         adjacency: reuse a social graph already built for this seed, population
             and network parameters (calibration runs many parameter sets on one
             graph); by default the graph is built from the ``network`` stream.
@@ -98,7 +105,8 @@ class AdoptionModel(mesa.Model):
 
     def __init__(self, *, params: Params | None = None, sem: SEMParams | None = None,
                  population: PopulationSpec | None = None, seed: int = 0, replicate: int = 0,
-                 create_agents: bool = True, adjacency: Adjacency | None = None, **overrides) -> None:
+                 create_agents: bool = True, adjacency: Adjacency | None = None,
+                 interventions: tuple[Intervention, ...] | list[Intervention] = (), **overrides) -> None:
         self.root_seed = seed_sequence(seed, replicate)
         self.streams = spawn_streams(self.root_seed)
         super().__init__(rng=self.streams["mesa"])
@@ -156,6 +164,16 @@ class AdoptionModel(mesa.Model):
         self.n_lapses = 0
 
         self.region_names = tuple(self.spec.region_names)
+        self.interventions = tuple(interventions)
+        for iv in self.interventions:
+            iv.target.validate(self.region_names, where=f"intervention {iv.name or iv.kind}: target")
+        self.target_masks = [iv.target.mask(self) for iv in self.interventions]
+        self.extra_access = np.zeros(n)  # this month's extra access hazard per citizen [1/year]
+        self.extra_external = np.zeros(n)  # extra external influence (awareness and Bass p) [1/year]
+        self.p_success_i = np.full(n, p.p_success)  # this month's success probability of a use
+        self.month_cost_kzt = 0.0
+        self.cost_kzt = 0.0
+        self.intervention_log: list[dict] = []
         self.outcomes: list[dict] = []
         self.citizens: list[Citizen] = (
             list(Citizen.create_agents(self, n, index=list(range(n)))) if create_agents else []
@@ -205,14 +223,21 @@ class AdoptionModel(mesa.Model):
         ]).astype(np.float64))
         share_users_nb, share_success_nb, share_failure_nb, att_nb, trust_nb = nb.T
 
+        # 0. Interventions.
+        if self.interventions:
+            apply_all(self, self.month)
+            self.cost_kzt += self.month_cost_kzt
+
         # 1. Access and skill.
         u_access = s["access"].random((2, n))
         h_access = (p.access_external_per_year + p.access_social_per_year * self.access.mean()) * self.group_factor
+        if self.interventions:
+            h_access = h_access + self.extra_access
         self.access |= u_access[0] < -np.expm1(-h_access * dt)
         self.skill |= self.access & (u_access[1] < -np.expm1(-p.skill_per_year * self.group_factor * dt))
 
         # 2. Awareness.
-        h_aware = p.awareness_external_per_year + p.awareness_social_per_year * share_users_nb
+        h_aware = p.awareness_external_per_year + p.awareness_social_per_year * share_users_nb + self.extra_external
         self.aware |= s["awareness"].random(n) < -np.expm1(-h_aware * dt)
 
         # 3. Opinion: conformity, anchoring, word of mouth; then the SEM.
@@ -225,7 +250,8 @@ class AdoptionModel(mesa.Model):
 
         # 4. Adoption: Bass hazard on the network, scaled by intention, gated.
         eligible = ~self.user & self.aware & self.access & self.skill & (self.trust > p.trust_lapse_threshold)
-        h_adopt = (p.p_external_per_year + p.q_social_per_year * share_users_nb) * self.intention_multiplier()
+        h_adopt = ((p.p_external_per_year + self.extra_external + p.q_social_per_year * share_users_nb)
+                   * self.intention_multiplier())
         new_users = eligible & (s["adoption"].random(n) < -np.expm1(-h_adopt * dt))
         self.user |= new_users
         self.ever_user |= new_users
@@ -234,7 +260,7 @@ class AdoptionModel(mesa.Model):
         u_use = s["use"].random(n)
         u_success = s["experience"].random(n)
         self.used = self.user & (u_use < p.p_use_per_month)
-        success = self.used & (u_success < p.p_success)
+        success = self.used & (u_success < self.p_success_i)
         failure = self.used & ~success
         self.last_outcome = success.astype(np.int8) - failure.astype(np.int8)
         self.trust += p.trust_gain_success * success - p.trust_loss_failure * failure
@@ -283,6 +309,8 @@ class AdoptionModel(mesa.Model):
             "n_failures": self.n_failures,
             "n_new_users": self.n_new_users,
             "n_lapses": self.n_lapses,
+            "cost_kzt": self.month_cost_kzt if self.month > 0 else 0.0,
+            "cumulative_cost_kzt": self.cost_kzt,
         }
         weights = active.astype(np.float64)
         urban = self.pop.urban
