@@ -154,10 +154,12 @@ def load_observations(path: Path = TARGETS_FILE) -> list[Observation]:
 
 
 def demographic_constants(path: Path = DATA_DIR / "demographics.csv") -> dict[str, float]:
-    """Adult population 2012 and adults per household (assumptions in demographics.csv)."""
+    """Adult population 2012 and 2021 and adults per household (assumptions in demographics.csv)."""
     with open(path, newline="", encoding="utf-8") as fh:
-        rows = {r["variable"]: float(r["value"]) for r in csv.DictReader(fh)}
-    return {"adult_population_2012": rows["adult_population"], "adults_per_household": rows["adults_per_household"]}
+        rows = {(r["variable"], r["category"]): float(r["value"]) for r in csv.DictReader(fh)}
+    return {"adult_population_2012": rows[("adult_population", "2012")],
+            "adult_population_2021": rows[("adult_population", "2021")],
+            "adults_per_household": rows[("adults_per_household", "2018-2020")]}
 
 
 def _households(frame_row, constants):

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from calibration.defaults import DEFAULT_SEM_FILE, load_sem, population_spec
+from calibration.dynamics import demographic_constants
 from model import AdoptionModel, PopulationSpec, SEMParams
 from scenarios.scenario import Scenario
 
@@ -45,7 +46,7 @@ def build_model(scenario: Scenario, seed: int, replicate: int = 0, *, sem: SEMPa
     """The model for one replicate of ``scenario``."""
     return AdoptionModel(params=scenario.params, sem=sem or sem_for(scenario),
                          population=population or population_spec(), seed=seed, replicate=replicate,
-                         create_agents=create_agents)
+                         create_agents=create_agents, interventions=scenario.interventions())
 
 
 def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | None = None,
@@ -59,6 +60,9 @@ def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | 
     frame.insert(0, "replicate", np.int64(replicate))
     frame.insert(0, "scenario", scenario.name)
     frame["date"] = pd.to_datetime(frame["date"])
+    scale = demographic_constants()["adult_population_2021"] / scenario.params.n_agents
+    frame["cost_kzt_national"] = frame["cost_kzt"] * scale
+    frame["cumulative_cost_kzt_national"] = frame["cumulative_cost_kzt"] * scale
     return frame
 
 
@@ -93,6 +97,7 @@ def run_metadata(scenario: Scenario, seed: int, replicates: int, months: int, en
         "months": months,
         "seed_scheme": "numpy SeedSequence(seed, spawn_key=(replicate,)), one child stream per model process",
         "parameters": scenario.params.to_dict(),
+        "interventions": [dataclasses.asdict(p.intervention) | {"defined_in": p.source} for p in scenario.policies],
         "overrides": scenario.overrides,
         "sem_file": str(scenario.sem_file or DEFAULT_SEM_FILE),
         "sem": sem_for(scenario).to_dict(),

@@ -34,7 +34,7 @@ from model import InputError, Params
 
 SCENARIO_DIR = Path(str(resources.files("scenarios")))
 TOP_FIELDS = {"name": str, "description": str, "include": str, "start": str, "months": int,
-              "sem_file": str, "posterior": str, "parameters": dict}
+              "sem_file": str, "posterior": str, "parameters": dict, "interventions": list}
 
 
 class ScenarioError(InputError):
@@ -53,6 +53,14 @@ class Scenario:
     sem_file: Path | None = None
     overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     posterior: Path | None = None
+    policies: tuple = ()  # scenarios.policy.PolicySpec, national capacities
+
+    def interventions(self, n_agents: int | None = None) -> list:
+        """The scenario's interventions for a model of ``n_agents`` citizens (capacities scaled)."""
+        from calibration.dynamics import demographic_constants
+
+        adults = demographic_constants()["adult_population_2021"]
+        return [spec.for_model(n_agents or self.params.n_agents, adults) for spec in self.policies]
 
     def with_overrides(self, **changes: Any) -> Scenario:
         """A copy with some model parameters changed (validated)."""
@@ -133,11 +141,19 @@ def load_scenario(ref: str | Path, *, apply_posterior: bool = True) -> Scenario:
     if "name" not in raw:
         raise ScenarioError(f"{where}: name: required field is missing")
     sem_file = raw.get("sem_file")
+    from calibration.defaults import population_spec
+    from scenarios.policy import parse_interventions
+
+    try:
+        policies = parse_interventions(raw.get("interventions", []), params.start_month,
+                                       population_spec().region_names)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
     return Scenario(name=raw["name"], description=raw.get("description", ""), params=params,
                     months=raw.get("months", 120), path=path,
                     sem_file=Path(sem_file) if sem_file is not None else None,
                     overrides=dict(raw.get("parameters", {})),
-                    posterior=posterior if apply_posterior else None)
+                    posterior=posterior if apply_posterior else None, policies=tuple(policies))
 
 
 def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
@@ -154,8 +170,10 @@ def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         except ScenarioError as exc:
             raise ScenarioError(f"{path}: include: {exc}") from None
         base = _read_chain(inc, (*chain, resolved))
-    merged = {**base, **{k: v for k, v in raw.items() if k not in ("parameters", "include")}}
+    merged = {**base, **{k: v for k, v in raw.items() if k not in ("parameters", "include", "interventions")}}
     merged["parameters"] = {**base.get("parameters", {}), **raw.get("parameters", {})}
+    merged["interventions"] = [*base.get("interventions", []),
+                               *((str(path), k, entry) for k, entry in enumerate(raw.get("interventions", [])))]
     for key in ("sem_file", "posterior"):
         if key in raw:
             merged[key] = str((path.parent / raw[key]).resolve())
@@ -175,7 +193,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
             raise ScenarioError(f"{path}: unknown field '{key}' (known: {', '.join(TOP_FIELDS)})")
         expected = TOP_FIELDS[key]
         if isinstance(value, bool) or not isinstance(value, expected):
-            kind = {str: "text", int: "a whole number", dict: "a table"}[expected]
+            kind = {str: "text", int: "a whole number", dict: "a table", list: "an array of tables"}[expected]
             raise ScenarioError(f"{path}: {key}: expected {kind}, got {value!r}")
     if "months" in raw and not 0 <= raw["months"] <= 12 * 200:
         raise ScenarioError(f"{path}: months: expected a whole number in [0, 2400], got {raw['months']}")

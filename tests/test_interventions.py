@@ -65,8 +65,9 @@ def test_costs_add_up(sem, spec):
 def test_identical_scenario_gives_zero_difference_exactly(sem, spec):
     base = run(sem, spec).outcomes_frame()
     # a do-nothing intervention (dose 0, free) and one that starts after the horizon
-    same = run(sem, spec, [Intervention(kind="trust", start=0, end=MONTHS, dose=0.0),
-                           Intervention(kind="awareness", start=MONTHS + 5, end=MONTHS + 10, dose=3.0)]).outcomes_frame()
+    nothing = [Intervention(kind="trust", start=0, end=MONTHS, dose=0.0),
+               Intervention(kind="awareness", start=MONTHS + 5, end=MONTHS + 10, dose=3.0)]
+    same = run(sem, spec, nothing).outcomes_frame()
     assert base.equals(same)
 
 
@@ -94,3 +95,51 @@ def test_unknown_target_value_is_refused(sem, spec):
     iv = Intervention(kind="trust", start=0, end=3, dose=0.1, target=Target(regions=("Atlantis",)))
     with pytest.raises(ValueError, match="target.regions: unknown value 'Atlantis'"):
         run(sem, spec, [iv], months=1)
+
+
+IV = '[[interventions]]\nkind = "{kind}"\nstart = "{start}"\nend = "{end}"\ndose = {dose}\n{extra}\n'
+BAD_POLICIES = {
+    "unknown_kind": (dict(kind="teleport"), "interventions[0]: kind: expected one of"),
+    "unknown_region": (dict(extra='target = { regions = ["Atlantis"] }'), "target.regions: unknown value 'Atlantis'"),
+    "unknown_age": (dict(extra='target = { age_bands = ["70+"] }'), "target.age_bands: unknown value '70+'"),
+    "end_before_start": (dict(start="2010-05", end="2009-01"), "end 2009-01 is before start 2010-05"),
+    "negative_dose": (dict(dose=-1), "dose: expected a non-negative number"),
+    "negative_cost": (dict(extra="cost_per_person_kzt = -10"), "cost_per_person_kzt: expected a non-negative number"),
+    "before_scenario": (dict(start="2001-01"), "start: 2001-01 is before the scenario's start 2006-04"),
+    "unknown_field": (dict(extra="budget = 5"), "unknown field 'budget'"),
+    "bad_month": (dict(start="May 2010"), "start: expected a month as YYYY-MM"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_POLICIES)
+def test_bad_intervention_tables_one_line(case, tmp_path, capsys):
+    from scenarios.cli import main
+
+    fields = {"kind": "trust", "start": "2010-01", "end": "2012-12", "dose": 0.1, "extra": "",
+              **BAD_POLICIES[case][0]}
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\ninclude = "baseline"\n' + IV.format(**fields))
+    code = main(["run", "--scenario", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and BAD_POLICIES[case][1] in err and str(path) in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_scenario_interventions_scale_capacity_and_cost(tmp_path):
+    from calibration.dynamics import demographic_constants
+    from scenarios.runner import run_one
+    from scenarios.scenario import load_scenario
+
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\ninclude = "baseline"\nmonths = 36\n'
+                    + IV.format(kind="assisted", start="2007-01", end="2008-12", dose=0,
+                                extra="capacity = 26000\ncost_per_person_kzt = 1000\ncost_fixed_per_month_kzt = 10"))
+    scenario = load_scenario(path).with_overrides(n_agents=5000)
+    adults = demographic_constants()["adult_population_2021"]
+    (iv,) = scenario.interventions()
+    assert iv.capacity == round(26000 * 5000 / adults) and (iv.start, iv.end) == (9, 33)
+    frame = run_one(scenario, seed=1)
+    active = frame[(frame.month >= 10) & (frame.month <= 33)]  # cost of month m is recorded at row m + 1
+    assert (active["cost_kzt"] <= iv.capacity * 1000 + 10).all() and active["cost_kzt"].max() == iv.capacity * 1000 + 10
+    assert frame["cost_kzt"].sum() == frame["cumulative_cost_kzt"].iloc[-1]
+    assert frame["cost_kzt_national"].sum() == pytest.approx(frame["cost_kzt"].sum() * adults / 5000)
