@@ -172,6 +172,7 @@ class AdoptionModel(mesa.Model):
         self.extra_external = np.zeros(n)  # extra external influence (awareness and Bass p) [1/year]
         self.p_success_i = np.full(n, p.p_success)  # this month's success probability of a use
         self.month_cost_kzt = 0.0
+        self.month_cost_variable_kzt = 0.0  # the per-person part of this month's cost
         self.cost_kzt = 0.0
         self.intervention_log: list[dict] = []
         self.outcomes: list[dict] = []
@@ -310,6 +311,7 @@ class AdoptionModel(mesa.Model):
             "n_new_users": self.n_new_users,
             "n_lapses": self.n_lapses,
             "cost_kzt": self.month_cost_kzt if self.month > 0 else 0.0,
+            "cost_per_person_part_kzt": self.month_cost_variable_kzt if self.month > 0 else 0.0,
             "cumulative_cost_kzt": self.cost_kzt,
         }
         weights = active.astype(np.float64)

@@ -5,8 +5,8 @@ Each intervention has a kind, an active window of months ``[start, end)``
 monthly capacity (citizens reached per month at most) and a cost model in
 KZT: ``cost_per_person_kzt`` for every citizen reached (counted once per
 person and month it reaches them) plus ``cost_fixed_per_month_kzt`` while
-active. Costs are for the simulated population; the runner scales them to the
-country.
+active. Per-person costs are for the simulated citizens reached, and the
+runner scales them to the country; fixed costs are national as given.
 
 Kinds and effects (dose units in brackets):
 
@@ -138,6 +138,7 @@ def apply_all(model, month: int) -> None:
     model.extra_external[:] = 0.0
     model.p_success_i[:] = p.p_success
     model.month_cost_kzt = 0.0
+    model.month_cost_variable_kzt = 0.0
     for k, iv in enumerate(model.interventions):
         if not iv.active(month):
             continue
@@ -177,7 +178,9 @@ def apply_all(model, month: int) -> None:
             model.user[idx] = True
             model.ever_user[idx] = True
             n_reached = len(idx)
-        cost = n_reached * iv.cost_per_person_kzt + iv.cost_fixed_per_month_kzt
+        variable = n_reached * iv.cost_per_person_kzt
+        cost = variable + iv.cost_fixed_per_month_kzt
         model.month_cost_kzt += cost
+        model.month_cost_variable_kzt += variable
         model.intervention_log.append({"month": month, "intervention": iv.name or iv.kind, "kind": iv.kind,
                                        "reached": n_reached, "cost_kzt": cost})

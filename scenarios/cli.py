@@ -86,6 +86,64 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
 
 
 @cli.command()
+@click.argument("scenario_refs", nargs=-1, required=True, metavar="SCENARIO...")
+@click.option("--baseline", "baseline_ref", default="baseline", show_default=True, metavar="NAME|PATH")
+@click.option("--replicates", type=click.IntRange(min=1, max=10_000), default=10, show_default=True, metavar="R")
+@click.option("--agents", type=click.IntRange(min=100), default=None, metavar="N",
+              help="Citizens per run [default: the scenarios' own, 5000].")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--ensemble", is_flag=True, help="Replicate r runs posterior draw r in every scenario.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
+              help="Parallel worker processes [default: number of CPUs].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/compare"),
+              show_default=True, metavar="DIR")
+def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, agents: int | None, seed: int,
+            ensemble: bool, workers: int | None, out_dir: Path) -> None:
+    """Run scenarios and their baseline on common random numbers and compare them ('all': every shipped policy)."""
+    import json
+    import os
+
+    from tqdm import tqdm
+
+    from calibration.dynamics import demographic_constants
+    from scenarios import compare as cmp
+    from scenarios.runner import package_version
+    from scenarios.scenario import SCENARIO_DIR, load_scenario
+
+    refs = list(scenario_refs)
+    if refs == ["all"]:
+        refs = [str(p) for p in sorted((SCENARIO_DIR / "policies").glob("*.toml"))]
+    base = load_scenario(baseline_ref).with_overrides(n_agents=agents)
+    scenarios = [base] + [load_scenario(r).with_overrides(n_agents=agents) for r in refs]
+    names = [s.name for s in scenarios]
+    if len(set(names)) != len(names):
+        raise InputError(f"compare: scenario names must differ, got {', '.join(names)}")
+    if len({s.months for s in scenarios}) != 1 or len({s.params.start_month for s in scenarios}) != 1:
+        raise InputError("compare: every scenario must have the baseline's start and horizon")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    start = time.perf_counter()
+    with tqdm(total=len(scenarios) * replicates, unit="run", desc="comparing", disable=None) as bar:
+        runs = cmp.run_all(scenarios, seed, replicates, ensemble=ensemble, workers=workers or os.cpu_count() or 1,
+                           progress=bar.update)
+    adults = demographic_constants()["adult_population_2021"]
+    reps = cmp.per_replicate(runs, base.name, adults)
+    table = cmp.summary(reps, base.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs.to_parquet(out_dir / "timeseries.parquet", index=False)
+    reps.to_parquet(out_dir / "replicates.parquet", index=False)
+    table.to_parquet(out_dir / "comparison.parquet", index=False)
+    meta = {"baseline": base.name, "scenarios": names, "replicates": replicates, "agents": base.params.n_agents,
+            "seed": seed, "ensemble": ensemble, "adult_population": adults, "version": package_version(),
+            "horizon": str(runs["date"].max().date()), "seconds": round(time.perf_counter() - start, 1)}
+    (out_dir / "compare.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    report = cmp.write_report(runs, table, out_dir, base.name, meta)
+    click.echo(cmp.format_table(table))
+    click.echo(f"{len(scenarios) * replicates} runs in {meta['seconds']} s; wrote {out_dir}/comparison.parquet, "
+               f"timeseries.parquet, replicates.parquet and {report}")
+
+
+@cli.command()
 @click.option("--agents", "sizes", type=click.IntRange(min=100), multiple=True, metavar="N",
               help="Population sizes to time (repeatable) [default: 10000 and 100000].")
 @click.option("--months", type=click.IntRange(min=1, max=600), default=12, show_default=True, metavar="T",

@@ -61,8 +61,10 @@ def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | 
     frame.insert(0, "scenario", scenario.name)
     frame["date"] = pd.to_datetime(frame["date"])
     scale = demographic_constants()["adult_population_2021"] / scenario.params.n_agents
-    frame["cost_kzt_national"] = frame["cost_kzt"] * scale
-    frame["cumulative_cost_kzt_national"] = frame["cumulative_cost_kzt"] * scale
+    # per-person costs scale with the population; fixed costs are national already
+    frame["cost_kzt_national"] = frame["cost_per_person_part_kzt"] * scale + (
+        frame["cost_kzt"] - frame["cost_per_person_part_kzt"])
+    frame["cumulative_cost_kzt_national"] = frame["cost_kzt_national"].cumsum()
     return frame
 
 

@@ -142,4 +142,7 @@ def test_scenario_interventions_scale_capacity_and_cost(tmp_path):
     active = frame[(frame.month >= 10) & (frame.month <= 33)]  # cost of month m is recorded at row m + 1
     assert (active["cost_kzt"] <= iv.capacity * 1000 + 10).all() and active["cost_kzt"].max() == iv.capacity * 1000 + 10
     assert frame["cost_kzt"].sum() == frame["cumulative_cost_kzt"].iloc[-1]
-    assert frame["cost_kzt_national"].sum() == pytest.approx(frame["cost_kzt"].sum() * adults / 5000)
+    fixed = frame["cost_kzt"] - frame["cost_per_person_part_kzt"]
+    assert (fixed[(frame.month >= 10) & (frame.month <= 33)] == 10).all() and fixed.sum() == 24 * 10
+    assert frame["cost_kzt_national"].sum() == pytest.approx(
+        frame["cost_per_person_part_kzt"].sum() * adults / 5000 + 24 * 10)

@@ -1,0 +1,192 @@
+"""Compare policy scenarios with a baseline on common random numbers.
+
+Every scenario and the baseline run the same replicates: replicate ``r``
+uses the same seed stream (and, with ``ensemble``, the same posterior draw)
+in each, so a scenario that changes nothing differs from the baseline by
+exactly zero, and differences come from the policy, not from chance.
+
+Per scenario and replicate, at the horizon (last simulated month): adoption
+(share of adults using the portal that month), extra adopters against the
+baseline (difference in current users, scaled to the adult population),
+months until adoption first reaches 50 %, 70 % and 90 %, the urban-rural and
+young-old (18-29 minus 60+) gaps in adoption, total national cost and cost
+per extra adopter. The table gives the mean over replicates and a 90 %
+interval (5th-95th percentile over replicates) for extra adopters.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import multiprocessing as mp
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scenarios.runner import run_one
+from scenarios.scenario import Scenario
+
+THRESHOLDS = (0.5, 0.7, 0.9)
+
+
+def _job(args) -> pd.DataFrame:
+    scenario, seed, replicate = args
+    return run_one(scenario, seed, replicate)
+
+
+def run_all(scenarios: list[Scenario], seed: int, replicates: int, *, ensemble: bool = False, workers: int = 1,
+            progress=None) -> pd.DataFrame:
+    """Monthly outcomes of every (scenario, replicate), computed in parallel worker processes."""
+    jobs = []
+    for s in scenarios:
+        variants = ([dataclasses.replace(s, params=params) for params, _ in s.ensemble(replicates, seed)]
+                    if ensemble else [s] * replicates)
+        jobs.extend((v, seed, r) for r, v in enumerate(variants))
+    if workers <= 1:
+        frames = []
+        for job in jobs:
+            frames.append(_job(job))
+            if progress:
+                progress(1)
+    else:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            frames = []
+            for frame in pool.map(_job, jobs):
+                frames.append(frame)
+                if progress:
+                    progress(1)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _months_to(curve: pd.Series, level: float) -> float:
+    hit = np.flatnonzero(curve.to_numpy() >= level)
+    return float(hit[0]) if len(hit) else np.nan
+
+
+def per_replicate(runs: pd.DataFrame, baseline: str, adult_population: float) -> pd.DataFrame:
+    """One row per (scenario, replicate) with the horizon metrics."""
+    horizon = runs["month"].max()
+    last = runs[runs["month"] == horizon].set_index(["scenario", "replicate"])
+    base = last.xs(baseline, level="scenario")
+    rows = []
+    for (name, rep), row in last.iterrows():
+        curve = runs[(runs["scenario"] == name) & (runs["replicate"] == rep)].sort_values("month")["adoption"]
+        extra = (row["share_users"] - base.loc[rep, "share_users"]) * adult_population
+        cost = row["cumulative_cost_kzt_national"] - base.loc[rep, "cumulative_cost_kzt_national"]
+        rows.append({"scenario": name, "replicate": rep, "adoption": row["adoption"], "extra_adopters": extra,
+                     **{f"months_to_{int(t * 100)}": _months_to(curve, t) for t in THRESHOLDS},
+                     "gap_urban_rural": row["adoption_urban"] - row["adoption_rural"],
+                     "gap_young_old": row["adoption_age_18_29"] - row["adoption_age_60plus"],
+                     "cost_kzt": cost})
+    return pd.DataFrame(rows)
+
+
+def summary(reps: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Mean over replicates; 90 % interval of extra adopters; cost per extra adopter."""
+    rows = []
+    for name, g in reps.groupby("scenario", sort=False):
+        extra = g["extra_adopters"]
+        mean_extra = extra.mean()
+        cost = g["cost_kzt"].mean()
+        per_extra = cost / mean_extra if name != baseline and mean_extra > 0 else np.nan
+        rows.append({"scenario": name, "adoption": g["adoption"].mean(),
+                     "extra_adopters": mean_extra, "extra_q05": extra.quantile(0.05), "extra_q95": extra.quantile(0.95),
+                     **{c: g[c].median() for c in ("months_to_50", "months_to_70", "months_to_90")},
+                     "gap_urban_rural": g["gap_urban_rural"].mean(), "gap_young_old": g["gap_young_old"].mean(),
+                     "cost_kzt": cost,
+                     "cost_per_extra_adopter_kzt": per_extra})
+    return pd.DataFrame(rows)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Plain-text table for the terminal."""
+    out = table.copy()
+    out["adoption"] = out["adoption"].map("{:.3f}".format)
+    out["extra adopters (90 %)"] = [f"{m:,.0f} ({lo:,.0f} to {hi:,.0f})" for m, lo, hi in
+                                    zip(table["extra_adopters"], table["extra_q05"], table["extra_q95"], strict=True)]
+    for c in ("months_to_50", "months_to_70", "months_to_90"):
+        out[c] = table[c].map(lambda v: "-" if np.isnan(v) else f"{v:.0f}")
+    out["gap urban-rural"] = table["gap_urban_rural"].map("{:.3f}".format)
+    out["gap young-old"] = table["gap_young_old"].map("{:.3f}".format)
+    out["cost bn KZT"] = (table["cost_kzt"] / 1e9).map("{:.1f}".format)
+    out["KZT per extra adopter"] = table["cost_per_extra_adopter_kzt"].map(
+        lambda v: "-" if np.isnan(v) else f"{v:,.0f}")
+    cols = ["scenario", "adoption", "extra adopters (90 %)", "months_to_50", "months_to_70", "months_to_90",
+            "gap urban-rural", "gap young-old", "cost bn KZT", "KZT per extra adopter"]
+    return out[cols].to_string(index=False)
+
+
+def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baseline: str, meta: dict) -> Path:
+    """Markdown report with plots: adoption curves with bands, gaps over time, cost-effectiveness."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    palette = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#999999"]
+    names = list(dict.fromkeys(runs["scenario"]))
+    colors = {n: palette[i % len(palette)] for i, n in enumerate(names)}
+    dates = pd.to_datetime(runs.groupby("month")["date"].first())
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    for n in names:
+        q = runs[runs.scenario == n].groupby("month")["adoption"].quantile([0.05, 0.5, 0.95]).unstack()
+        ax.fill_between(dates, q[0.05], q[0.95], color=colors[n], alpha=0.15)
+        ax.plot(dates, q[0.5], color=colors[n], lw=2 if n == baseline else 1.3, label=n)
+    ax.set_ylabel("share of adults using the portal in the month")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Adoption: median and 90 % band over replicates")
+    fig.tight_layout()
+    fig.savefig(out_dir / "adoption.png", dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    runs = runs.assign(gap_ur=runs["adoption_urban"] - runs["adoption_rural"],
+                       gap_yo=runs["adoption_age_18_29"] - runs["adoption_age_60plus"])
+    for ax, col, title in ((axes[0], "gap_ur", "urban minus rural"), (axes[1], "gap_yo", "aged 18-29 minus 60+")):
+        for n in names:
+            ax.plot(dates, runs[runs.scenario == n].groupby("month")[col].median(), color=colors[n], label=n)
+        ax.set_title(f"Adoption gap, {title}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "gaps.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for _, r in table[table.scenario != baseline].iterrows():
+        mid = r["extra_adopters"] / 1e3
+        err = [[mid - r["extra_q05"] / 1e3], [r["extra_q95"] / 1e3 - mid]]
+        ax.errorbar(r["cost_kzt"] / 1e9, mid, yerr=err, fmt="o", color=colors[r["scenario"]], label=r["scenario"])
+    ax.set_xlabel("total cost, billion KZT")
+    ax.set_ylabel("extra adopters at the horizon, thousands (90 % interval)")
+    ax.axhline(0, color="#636363", lw=0.8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("Cost-effectiveness")
+    fig.tight_layout()
+    fig.savefig(out_dir / "cost_effectiveness.png", dpi=110)
+    plt.close(fig)
+
+    text = f"""# Scenario comparison
+
+Baseline `{baseline}`; {meta['replicates']} replicates of {meta['agents']:,} citizens, seed {meta['seed']}
+(common random numbers{', posterior draws' if meta['ensemble'] else ''}); horizon {meta['horizon']}.
+Extra adopters are current users beyond the baseline, scaled to {meta['adult_population']:,.0f} adults;
+costs are national, in KZT, beyond the baseline.
+
+```
+{format_table(table)}
+```
+
+![adoption](adoption.png)
+
+![gaps](gaps.png)
+
+![cost-effectiveness](cost_effectiveness.png)
+"""
+    path = out_dir / "report.md"
+    path.write_text(text, encoding="utf-8")
+    return path

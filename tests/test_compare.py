@@ -1,0 +1,48 @@
+"""`egov-abm compare`: common random numbers, files, and the arithmetic of the table."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scenarios.cli import main
+
+
+def test_identical_scenario_differs_by_exactly_zero_and_files_are_written(tmp_path, capsys):
+    (tmp_path / "copy.toml").write_text('name = "copy_of_baseline"\ninclude = "baseline"\n')
+    out = tmp_path / "cmp"
+    code = main(["compare", str(tmp_path / "copy.toml"), "rural_infrastructure", "--replicates", "3",
+                 "--agents", "600", "--workers", "1", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "copy_of_baseline" in text
+    reps = pd.read_parquet(out / "replicates.parquet")
+    copy = reps[reps.scenario == "copy_of_baseline"]
+    assert (copy["extra_adopters"] == 0).all() and (copy["cost_kzt"] == 0).all()
+    runs = pd.read_parquet(out / "timeseries.parquet")
+    a = runs[runs.scenario == "baseline"].drop(columns="scenario").reset_index(drop=True)
+    b = runs[runs.scenario == "copy_of_baseline"].drop(columns="scenario").reset_index(drop=True)
+    assert a.equals(b)  # common random numbers: every month of every replicate identical
+    table = pd.read_parquet(out / "comparison.parquet")
+    row = table[table.scenario == "rural_infrastructure"].iloc[0]
+    assert row["cost_per_extra_adopter_kzt"] == pytest.approx(row["cost_kzt"] / row["extra_adopters"])
+    r = reps[reps.scenario == "rural_infrastructure"]
+    assert row["extra_adopters"] == pytest.approx(r["extra_adopters"].mean())
+    assert row["extra_q05"] <= row["extra_adopters"] <= row["extra_q95"]
+    # cost beyond the baseline = national cumulative cost of the scenario's runs at the horizon
+    last = runs[(runs.scenario == "rural_infrastructure") & (runs.month == runs.month.max())]
+    assert r["cost_kzt"].mean() == pytest.approx(last["cumulative_cost_kzt_national"].mean())
+    meta = json.loads((out / "compare.json").read_text())
+    assert meta["replicates"] == 3 and meta["agents"] == 600
+    assert (out / "report.md").exists() and (out / "adoption.png").exists()
+    assert np.isfinite(row["months_to_50"])
+
+
+def test_compare_bad_input_one_line(tmp_path, capsys):
+    code = main(["compare", "no_such_policy", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no_such_policy" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "short.toml").write_text('name = "short"\ninclude = "baseline"\nmonths = 12\n')
+    code = main(["compare", str(tmp_path / "short.toml"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "must have the baseline's start and horizon" in err
