@@ -189,4 +189,34 @@ costs are national, in KZT, beyond the baseline.
 """
     path = out_dir / "report.md"
     path.write_text(text, encoding="utf-8")
+    _write_html(text, out_dir)
+    return path
+
+
+def _write_html(markdown_text: str, out_dir: Path) -> Path:
+    """The same report as one self-contained HTML file (plots inlined as base64 PNG)."""
+    import base64
+    import html
+    import re
+
+    parts = markdown_text.split("```")
+    chunks = []
+    for k, part in enumerate(parts):
+        if k % 2 == 1:
+            chunks.append(f"<pre>{html.escape(part.strip())}</pre>")
+            continue
+        for line in part.strip().splitlines():
+            image = re.match(r"!\[(.*)\]\((.*)\)", line)
+            if image:
+                data = base64.b64encode((out_dir / image.group(2)).read_bytes()).decode()
+                chunks.append(f'<p><img alt="{html.escape(image.group(1))}" src="data:image/png;base64,{data}"></p>')
+            elif line.startswith("# "):
+                chunks.append(f"<h1>{html.escape(line[2:])}</h1>")
+            elif line.strip():
+                chunks.append(f"<p>{html.escape(line)}</p>")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>Scenario comparison</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{font-size:12px;"
+            "overflow-x:auto}img{max-width:100%}</style></head><body>" + "\n".join(chunks) + "</body></html>")
+    path = out_dir / "report.html"
+    path.write_text(page, encoding="utf-8")
     return path

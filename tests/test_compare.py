@@ -35,6 +35,8 @@ def test_identical_scenario_differs_by_exactly_zero_and_files_are_written(tmp_pa
     meta = json.loads((out / "compare.json").read_text())
     assert meta["replicates"] == 3 and meta["agents"] == 600
     assert (out / "report.md").exists() and (out / "adoption.png").exists()
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "rural_infrastructure" in page
     assert np.isfinite(row["months_to_50"])
 
 
