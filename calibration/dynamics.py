@@ -54,6 +54,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import csv
 import dataclasses
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -153,6 +154,7 @@ def load_observations(path: Path = TARGETS_FILE) -> list[Observation]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
 def demographic_constants(path: Path = DATA_DIR / "demographics.csv") -> dict[str, float]:
     """Adult population 2012 and 2021 and adults per household (assumptions in demographics.csv)."""
     with open(path, newline="", encoding="utf-8") as fh:

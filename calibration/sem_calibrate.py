@@ -97,6 +97,16 @@ def _quiet() -> Iterator[list[str]]:
             notes.append(_one_line(f"{w.category.__name__}: {w.message}"))
 
 
+def _read_text(path: Path, what: str, hint: str) -> str:
+    """UTF-8 text of ``path``; one-line InputError naming ``what`` otherwise."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: {what} is not UTF-8 text (byte {exc.start}){hint}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what} ({exc.strerror})") from None
+
+
 # --------------------------------------------------------------------------- spec
 
 
@@ -126,12 +136,7 @@ def read_spec(path: Path | str) -> str:
             (``=~``) or regression (``~``) line, or semopy cannot parse it.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: model description is not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the model description ({exc.strerror})") from None
+    text = _read_text(path, "the model description", "")
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
     if not lines:
@@ -147,12 +152,7 @@ def read_spec(path: Path | str) -> str:
 
 def _read_records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Header and ``(line number, fields)`` of every data row; blank lines are skipped."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: survey is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the survey ({exc.strerror})") from None
+    text = _read_text(path, "the survey", "; save it as UTF-8 CSV")
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []

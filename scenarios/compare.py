@@ -69,9 +69,10 @@ def per_replicate(runs: pd.DataFrame, baseline: str, adult_population: float) ->
     horizon = runs["month"].max()
     last = runs[runs["month"] == horizon].set_index(["scenario", "replicate"])
     base = last.xs(baseline, level="scenario")
+    curves = {key: g.sort_values("month")["adoption"] for key, g in runs.groupby(["scenario", "replicate"])}
     rows = []
     for (name, rep), row in last.iterrows():
-        curve = runs[(runs["scenario"] == name) & (runs["replicate"] == rep)].sort_values("month")["adoption"]
+        curve = curves[(name, rep)]
         extra = (row["share_users"] - base.loc[rep, "share_users"]) * adult_population
         cost = row["cumulative_cost_kzt_national"] - base.loc[rep, "cumulative_cost_kzt_national"]
         rows.append({"scenario": name, "replicate": rep, "adoption": row["adoption"], "extra_adopters": extra,
@@ -138,9 +139,7 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Adoption: median and 90 % band over replicates")
-    fig.tight_layout()
-    fig.savefig(out_dir / "adoption.png", dpi=110)
-    plt.close(fig)
+    _save(fig, out_dir / "adoption.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     runs = runs.assign(gap_ur=runs["adoption_urban"] - runs["adoption_rural"],
@@ -151,9 +150,7 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
         ax.set_title(f"Adoption gap, {title}")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / "gaps.png", dpi=110)
-    plt.close(fig)
+    _save(fig, out_dir / "gaps.png")
 
     fig, ax = plt.subplots(figsize=(7, 5))
     for _, r in table[table.scenario != baseline].iterrows():
@@ -166,9 +163,7 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title("Cost-effectiveness")
-    fig.tight_layout()
-    fig.savefig(out_dir / "cost_effectiveness.png", dpi=110)
-    plt.close(fig)
+    _save(fig, out_dir / "cost_effectiveness.png")
 
     text = f"""# Scenario comparison
 
@@ -191,6 +186,14 @@ costs are national, in KZT, beyond the baseline.
     path.write_text(text, encoding="utf-8")
     _write_html(text, out_dir)
     return path
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _write_html(markdown_text: str, out_dir: Path) -> Path:

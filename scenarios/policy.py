@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from calibration.dynamics import month_index
 from model import INTERVENTION_KINDS, Intervention, Target
 from model.adoption import month_date
 
@@ -71,7 +72,7 @@ def parse_interventions(entries: list[tuple[str, int, Any]], start_month: str, r
         for key in ("start", "end"):
             if not _MONTH.match(entry[key]):
                 raise ValueError(f"{label}: {key}: expected a month as YYYY-MM, got {entry[key]!r}")
-            months[key] = _months_between(start_month, entry[key])
+            months[key] = month_index(entry[key], start=start_month)
         if months["start"] < 0:
             raise ValueError(f"{label}: start: {entry['start']} is before the scenario's start {start_month}")
         if months["end"] < months["start"]:
@@ -102,11 +103,6 @@ def _strip(exc: ValueError) -> str:
     text = str(exc)
     return text.split(": ", 1)[1] if text.startswith("intervention ") else text
 
-
-def _months_between(start: str, month: str) -> int:
-    y0, m0 = (int(x) for x in start.split("-"))
-    y, m = (int(x) for x in month.split("-"))
-    return (y - y0) * 12 + (m - m0)
 
 
 def describe(spec: PolicySpec, start_month: str) -> str:
