@@ -7,6 +7,7 @@ Every error a user can cause ends in one line on stderr and a non-zero exit
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -293,6 +294,39 @@ def calibrate_report_cmd(posterior_path: Path | None, out_dir: Path, draws: int,
     for target, share in figures["coverage_90"].items():
         click.echo(f"{target:<18} {share:>5.0%} of published figures inside the predictive 90 % band")
     click.echo(f"wrote {out_dir / 'report.md'} with plots, projection_2022_2030.csv and posterior tables")
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(min=1, max=65535), default=8765, show_default=True, metavar="P",
+              help="Port to serve the app on.")
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="Address to bind; the default serves this machine only (use 0.0.0.0 to share on a network).")
+@click.option("--open/--no-open", "open_browser", default=False, show_default=True,
+              help="Open the app in a web browser once it is up.")
+def app(port: int, host: str, open_browser: bool) -> None:
+    """Start the browser app (Explore, Compare and Calibration pages) at http://HOST:P/."""
+    import socket
+
+    if not host.strip():
+        raise click.BadParameter("expected a host name or address, got an empty string", param_hint="'--host'")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise click.BadParameter(f"{host!r} is not a known host name or address", param_hint="'--host'") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot listen on {host}:{port} ({exc.strerror}); choose another with --port",
+                                     param_hint="'--port'") from None
+    os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no calls home
+    os.environ.setdefault("SOLARA_CHECK_HOOKS", "off")  # Mesa 3.3.1's own components trip this check
+    from solara.__main__ import cli as solara_cli
+
+    click.echo(f"egov-abm app: serving http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    solara_cli.main(args=["run", "viz.app", "--host", host, "--port", str(port), "--production",
+                           "--open" if open_browser else "--no-open"], standalone_mode=False)
 
 
 def main(argv: list[str] | None = None) -> int:

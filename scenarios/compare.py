@@ -36,27 +36,44 @@ def _job(args) -> pd.DataFrame:
 
 
 def run_all(scenarios: list[Scenario], seed: int, replicates: int, *, ensemble: bool = False, workers: int = 1,
-            progress=None) -> pd.DataFrame:
-    """Monthly outcomes of every (scenario, replicate), computed in parallel worker processes."""
+            progress=None, should_stop=None) -> pd.DataFrame:
+    """Monthly outcomes of every (scenario, replicate), computed in parallel worker processes.
+
+    ``progress(1)`` is called as each run finishes. ``should_stop()``, if
+    given, is asked between runs; when it returns True the remaining runs are
+    cancelled and :class:`Cancelled` is raised.
+    """
     jobs = []
     for s in scenarios:
         variants = ([dataclasses.replace(s, params=params) for params, _ in s.ensemble(replicates, seed)]
                     if ensemble else [s] * replicates)
         jobs.extend((v, seed, r) for r, v in enumerate(variants))
+    frames: list[pd.DataFrame | None] = [None] * len(jobs)
     if workers <= 1:
-        frames = []
-        for job in jobs:
-            frames.append(_job(job))
+        for k, job in enumerate(jobs):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"stopped after {k} of {len(jobs)} runs")
+            frames[k] = _job(job)
             if progress:
                 progress(1)
     else:
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            frames = []
-            for frame in pool.map(_job, jobs):
-                frames.append(frame)
+            futures = {pool.submit(_job, job): k for k, job in enumerate(jobs)}
+            done = 0
+            for future in cf.as_completed(futures):
+                frames[futures[future]] = future.result()
+                done += 1
                 if progress:
                     progress(1)
+                if should_stop is not None and should_stop():
+                    for f in futures:
+                        f.cancel()
+                    raise Cancelled(f"stopped after {done} of {len(jobs)} runs")
     return pd.concat(frames, ignore_index=True)
+
+
+class Cancelled(RuntimeError):
+    """A comparison stopped on request before all runs finished."""
 
 
 def _months_to(curve: pd.Series, level: float) -> float:

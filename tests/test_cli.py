@@ -183,3 +183,19 @@ def test_ensemble_without_posterior_is_one_line(tmp_path, capsys):
     code, _, err = run_cli(["run", "--scenario", "validation/bass", "--agents", "100", "--months", "1",
                             "--replicates", "2", "--ensemble", "--out", str(tmp_path)], capsys)
     assert code == 2 and "needs a 'posterior'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_app_rejects_bad_port_and_host_and_a_busy_port(capsys):
+    import socket
+
+    code, _, err = run_cli(["app", "--port", "70000"], capsys)
+    assert code == 2 and "'--port': 70000 is not in the range 1<=x<=65535" in err
+    code, _, err = run_cli(["app", "--host", "no-such-host.invalid"], capsys)
+    assert code == 2 and "'no-such-host.invalid' is not a known host name or address" in err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = run_cli(["app", "--port", str(port)], capsys)
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and "choose another with --port" in err
+    assert len(err.strip().splitlines()) == 1

@@ -1,0 +1,130 @@
+"""The app as a person uses it: real server (`egov-abm app`), real headless Chromium."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import time
+
+from playwright.sync_api import expect
+
+STEP_TIMEOUT_MS = 30_000
+
+
+def _month(page) -> str:
+    return page.locator(".explore-month").inner_text()
+
+
+def _figure_sources(page) -> list[str]:
+    imgs = page.locator("img")
+    return [imgs.nth(i).get_attribute("src") for i in range(imgs.count())]
+
+
+def _wait_for_month(page, month: int, horizon: int = 296) -> None:
+    expect(page.locator(".explore-month")).to_have_text(f"month {month} of {horizon}", timeout=STEP_TIMEOUT_MS)
+
+
+def _step(page, expected_month: int) -> float:
+    """Press Step; return seconds until the month label and all three figures have been redrawn."""
+    before = _figure_sources(page)
+    started = time.perf_counter()
+    page.get_by_role("button", name="Step").click()
+    _wait_for_month(page, expected_month)
+    page.wait_for_function(
+        "before => { const s = [...document.querySelectorAll('img')].map(i => i.src);"
+        " return s.length === before.length && s.every((x, k) => x !== before[k]); }",
+        arg=before, timeout=STEP_TIMEOUT_MS)
+    return time.perf_counter() - started
+
+
+def test_explore_steps_redraw_and_reset_with_a_new_slider_value(page, app_url, artifacts, timings):
+    page.goto(app_url + "/")
+    _wait_for_month(page, 0)
+    expect(page.locator(".explore-settings")).to_contain_text("2,000 citizens")
+    page.screenshot(path=str(artifacts / "explore-start.png"), full_page=True)
+    adoption_before = _figure_sources(page)[1]
+
+    seconds = [_step(page, k) for k in range(1, 9)]
+    assert _month(page) == "month 8 of 296"
+    assert _figure_sources(page)[1] != adoption_before, "the adoption figure did not change"
+    expect(page.locator(".explore-adoption")).to_contain_text("% of adults")
+    page.screenshot(path=str(artifacts / "explore-after-8-steps.png"), full_page=True)
+    timings["explore_step_redraw_seconds_2000_agents"] = {
+        "each": [round(s, 3) for s in seconds], "median": round(statistics.median(seconds), 3),
+        "max": round(max(seconds), 3)}
+
+    # Move the 'Citizens simulated' slider up by 10 steps of 100 and reset: the new model has 3,000 citizens.
+    slider = page.get_by_role("slider", name="Citizens simulated")
+    slider.focus()
+    for _ in range(10):
+        slider.press("ArrowRight")
+    expect(slider).to_have_attribute("aria-valuenow", "3000")
+    page.get_by_role("button", name="Reset").click()
+    _wait_for_month(page, 0)
+    expect(page.locator(".explore-settings")).to_contain_text("3,000 citizens")
+    _step(page, 1)
+    page.screenshot(path=str(artifacts / "explore-after-reset.png"), full_page=True)
+
+
+def test_explore_bad_seed_is_corrected_and_the_page_keeps_working(page, app_url):
+    page.goto(app_url + "/")
+    _wait_for_month(page, 0)
+    seed = page.get_by_label("Seed (whole number)")
+    seed.fill("twelve")
+    seed.press("Enter")
+    page.get_by_role("button", name="Reset").click()
+    expect(page.get_by_text("Seed: 'twelve' is not a number; used 1.")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+    _step(page, 1)
+    expect(page.locator(".explore-settings")).to_contain_text("seed 1.")
+
+
+def test_compare_runs_two_scenarios_in_the_background_and_downloads_csv(page, app_url, artifacts, timings):
+    page.goto(app_url + "/compare")
+    expect(page.get_by_text("Compare policy scenarios with the baseline")).to_be_visible()
+    # Two replicates of 1,000 citizens keep the test short; the defaults pick technology_only and citizen_centric.
+    replicates = page.get_by_role("slider", name="Replicates per scenario")
+    replicates.focus()
+    replicates.press("Home")
+    replicates.press("ArrowRight")
+    expect(replicates).to_have_attribute("aria-valuenow", "2")
+    agents = page.get_by_role("slider", name="Citizens per run")
+    agents.focus()
+    agents.press("Home")
+    agents.press("ArrowRight")
+    expect(agents).to_have_attribute("aria-valuenow", "1000")
+    started = time.perf_counter()
+    page.get_by_role("button", name="Run comparison").click()
+    expect(page.locator(".compare-progress")).to_contain_text("of 6 runs done")
+    page.screenshot(path=str(artifacts / "compare-running.png"), full_page=True)
+    expect(page.get_by_text("6 runs (3 scenarios × 2 replicates, 1,000 citizens each)")).to_be_visible(
+        timeout=300_000)
+    timings["compare_6_runs_1000_agents_seconds"] = round(time.perf_counter() - started, 1)
+    table = page.locator("table").first
+    for name in ("baseline", "technology_only", "citizen_centric"):
+        expect(table).to_contain_text(name)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download table (CSV)").click()
+    path = artifacts / "comparison_table.csv"
+    download_info.value.save_as(path)
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["scenario"] for r in rows] == ["baseline", "technology_only", "citizen_centric"]
+    assert float(rows[0]["extra_adopters"]) == 0.0
+    assert float(rows[1]["cost_kzt"]) > 0
+    page.screenshot(path=str(artifacts / "compare-done.png"), full_page=True)
+
+
+def test_calibration_page_shows_the_fit_and_rejects_a_bad_file(page, app_url, artifacts):
+    page.goto(app_url + "/calibration")
+    expect(page.get_by_text("Comparative fit index (CFI)")).to_be_visible()
+    expect(page.get_by_text("Tucker-Lewis index (TLI)")).to_be_visible()
+    expect(page.locator("table").first).to_contain_text("0.991")
+    page.screenshot(path=str(artifacts / "calibration.png"), full_page=True)
+    path_field = page.get_by_label("Or a path to a file written by 'egov-abm calibrate sem'")
+    path_field.fill("/no/such/sem.json")
+    path_field.press("Enter")
+    page.get_by_role("button", name="Load").click()
+    expect(page.get_by_text("/no/such/sem.json: cannot read")).to_be_visible()
+    # the page is still alive: the navigation works
+    page.get_by_role("button", name="Explore").click()
+    _wait_for_month(page, 0)

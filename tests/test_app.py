@@ -1,0 +1,199 @@
+"""The app's pages built as component trees (no browser), and the code behind them."""
+
+from __future__ import annotations
+
+import time
+
+import ipyvuetify as v
+import ipywidgets as widgets
+import numpy as np
+import pytest
+import solara
+
+from viz import app, plots
+from viz.calibration_view import read_sem_file, shipped_sem_files
+from viz.compare_view import CompareForm, check_form, display_table, run_comparison
+from viz.explore_model import MAX_DRAWN, ExploreModel, network_drawing, scenario_names
+
+
+def _text(rc, cls: str) -> str:
+    return rc.find(v.Html, class_=cls).widget.children[0]
+
+
+def _images(rc) -> list[bytes]:
+    return [bytes(w.value) for w in rc.find(widgets.Image).widgets]
+
+
+def _slider(rc, label: str):
+    return rc.find(v.Slider, label=label).widget
+
+
+# ----------------------------------------------------------------------------------------- explore
+def test_explore_page_steps_the_model_and_redraws():
+    box, rc = solara.render(app.Layout(children=[app.Explore()]), handle_error=False)
+    assert _text(rc, "explore-month") == "month 0 of 296"
+    before = _images(rc)
+    assert len(before) == 3
+    step = rc.find(v.Btn, children=["Step"]).widget
+    for _ in range(3):
+        step.click()
+    assert _text(rc, "explore-month") == "month 3 of 296"
+    after = _images(rc)
+    assert all(a != b for a, b in zip(before, after, strict=True)), "every figure is redrawn after a step"
+    # a slider change takes effect on reset
+    _slider(rc, "Citizens simulated").v_model = 3000
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    assert _text(rc, "explore-month") == "month 0 of 296"
+    assert "3,000 citizens" in _text(rc, "explore-settings")
+
+
+def test_explore_page_survives_out_of_range_values():
+    box, rc = solara.render(app.Layout(children=[app.Explore()]), handle_error=False)
+    _slider(rc, "Contacts per citizen (mean)").v_model = 10_000
+    seed = rc.find(v.TextField, label="Seed (whole number)").widget
+    seed.v_model = "-5"
+    seed.fire_event("focusout", None)  # text fields commit their value on focus-out or Enter
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    alerts = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
+    assert "Contacts per citizen: 10000 is outside 2 to 30; used 30." in alerts
+    assert "Seed: '-5' is outside 0 to 2,147,483,647; used 0." in alerts
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    assert _text(rc, "explore-month") == "month 1 of 296"
+
+
+def test_explore_model_validates_every_input():
+    m = ExploreModel(scenario="nope", n_agents="many", network="tree", mean_degree=2.5, dose_scale=-1,
+                     p_success=2, start_at="1999-01", seed="1.5")
+    assert m.input_notes == [
+        "Scenario: 'nope' is not one of " + ", ".join(scenario_names()) + "; used 'baseline'.",
+        "Citizens: 'many' is not a number; used 2000.",
+        "Network: 'tree' is not one of homophily, small_world, scale_free, complete; used 'homophily'.",
+        "Contacts per citizen: 2.5 is not a whole number; used 2.",
+        "Policy dose: -1 is outside 0 to 3; used 0.",
+        "Service success probability: 2 is outside 0.5 to 1; used 1.",
+        "Start at: '1999-01' is not one of scenario start, 2012-01, 2016-01, 2020-01, 2024-01; "
+        "used 'scenario start'.",
+        "Seed: '1.5' is not a whole number; used 1.",
+    ]
+    assert (m.n, m.params.mean_degree, m.params.p_success, m.seed_value) == (2000, 2, 1.0, 1)
+
+
+def test_explore_model_scales_doses_fast_forwards_and_is_reproducible():
+    m = ExploreModel(scenario="digital_only_mandate", dose_scale=3.0, start_at="2024-01", n_agents=1000)
+    base = ExploreModel(scenario="digital_only_mandate", dose_scale=1.0, n_agents=1000)
+    assert str(m.date) == "2024-01-01" and m.month == 213
+    for scaled, plain in zip(m.interventions, base.interventions, strict=True):
+        expected = min(3 * plain.dose, 1.0) if plain.kind in ("service_quality", "mandate") else 3 * plain.dose
+        assert scaled.dose == pytest.approx(expected)
+    again = ExploreModel(scenario="digital_only_mandate", dose_scale=3.0, start_at="2024-01", n_agents=1000)
+    assert [r["adoption"] for r in again.outcomes] == [r["adoption"] for r in m.outcomes]
+    assert not ExploreModel(start_at="2024-01", n_agents=500).outcomes[-1]["month"] < 213
+
+
+def test_explore_model_stops_at_the_horizon():
+    m = ExploreModel(n_agents=300, start_at="2024-01")
+    while m.running:
+        m.step()
+    assert m.month == m.horizon == 296
+
+
+def test_network_drawing_samples_large_populations_and_keeps_only_drawn_ties():
+    small = ExploreModel(n_agents=1000)
+    d = small.drawing()
+    assert not d.sampled and len(d.index) == 1000 and d.edges_shown
+    large = ExploreModel(n_agents=5000)
+    d = network_drawing(large)
+    assert d.sampled and len(d.index) == MAX_DRAWN and len(np.unique(d.index)) == MAX_DRAWN
+    # every drawn segment joins two drawn citizens who are neighbours in the model
+    lookup = {tuple(np.round(p, 12)): i for p, i in zip(d.xy, d.index, strict=True)}
+    for a, b in d.segments[:200]:
+        i, j = lookup[tuple(np.round(a, 12))], lookup[tuple(np.round(b, 12))]
+        assert j in set(large.adjacency.neighbours(i))
+    assert not network_drawing(ExploreModel(n_agents=500, network="complete")).edges_shown
+    fig = plots.network_figure(large, d)
+    assert "a random sample of 2,000 of 5,000 citizens" in fig.axes[0].get_title()
+    counts = [int(t.get_text().rsplit("(", 1)[1].rstrip(")").replace(",", ""))
+              for t in fig.axes[0].get_legend().get_texts()]
+    assert sum(counts) == MAX_DRAWN
+
+
+# ----------------------------------------------------------------------------------------- compare
+def test_compare_form_rejects_bad_values_with_one_message_each():
+    form, errors = check_form([], 0, "lots", "x", True, scenario_names()[1:])
+    assert form is None
+    assert errors == ["Scenarios: choose at least one policy scenario to compare with the baseline.",
+                      "Replicates: 0 is outside 1 to 50.",
+                      "Citizens per run: 'lots' is not a whole number.",
+                      "Seed: 'x' is not a whole number."]
+    form, errors = check_form(["baseline", "skills_60plus", "skills_60plus"], 2, 800, " 7 ", False,
+                              scenario_names()[1:])
+    assert errors == [] and form == CompareForm(("skills_60plus",), 2, 800, 7, False) and form.n_runs == 4
+
+
+def test_run_comparison_uses_common_random_numbers():
+    form = CompareForm(("awareness_campaign",), 2, 500, 3, False)
+    done = []
+    result = run_comparison(form, workers=1, progress=done.append)
+    assert sum(done) == 4
+    assert len(result.runs) == 2 * 2 * 297
+    base = result.table.set_index("scenario").loc["baseline"]
+    assert base["extra_adopters"] == 0.0 and base["cost_kzt"] == 0.0
+    assert result.table.set_index("scenario").loc["awareness_campaign", "cost_kzt"] > 0
+    shown = display_table(result.table)
+    assert list(shown["Scenario"]) == ["baseline", "awareness_campaign"]
+
+
+def test_compare_page_runs_in_the_background_and_shows_results():
+    app.compare_choice.set(["service_quality"])
+    app.compare_replicates.set(1)
+    app.compare_agents.set(500)
+    app.compare_seed.set("2")
+    app.compare_ensemble.set(False)
+    box, rc = solara.render(app.Layout(children=[app.Compare()]), handle_error=False)
+    rc.find(v.Btn, children=["Run comparison"]).widget.click()
+    deadline = time.monotonic() + 240
+    while not app.compare_task.finished and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert app.compare_task.finished, "the comparison did not finish within 240 s"
+    expected = "2 runs (2 scenarios × 1 replicate, 500 citizens each)"
+    while time.monotonic() < deadline:  # the page re-renders just after the task reports
+        messages = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
+        if expected in messages:
+            break
+        time.sleep(0.2)
+    assert expected in messages
+    assert len(rc.find(widgets.Image).widgets) == 2  # curves with bands, gaps
+
+
+def test_compare_page_shows_form_errors_and_runs_nothing():
+    app.compare_choice.set([])
+    app.compare_seed.set("seven")
+    box, rc = solara.render(app.Layout(children=[app.Compare()]), handle_error=False)
+    rc.find(v.Btn, children=["Run comparison"]).widget.click()
+    messages = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
+    assert "Scenarios: choose at least one policy scenario" in messages
+    assert "Seed: 'seven' is not a whole number." in messages
+
+
+def test_plots_of_a_comparison():
+    result = run_comparison(CompareForm(("service_quality",), 2, 500, 1, False), workers=1)
+    fig = plots.compare_figure(result.runs)
+    level, diff = fig.axes
+    baseline_effect = diff.get_lines()[0].get_ydata()
+    assert np.all(np.asarray(baseline_effect) == 0.0), "the baseline differs from itself by exactly zero"
+    assert len(plots.gap_figure(result.runs).axes) == 2
+
+
+# ------------------------------------------------------------------------------------- calibration
+def test_calibration_page_shows_the_shipped_fit_and_reports_a_bad_file(tmp_path):
+    app.calibration_file.set(str(shipped_sem_files()[0]))
+    box, rc = solara.render(app.Layout(children=[app.Calibration()]), handle_error=False)
+    view = read_sem_file(shipped_sem_files()[0])
+    cfi = view.fit.set_index("index").loc["Comparative fit index (CFI)", "value"]
+    assert cfi == pytest.approx(0.991, abs=0.001)
+    assert len(rc.find(widgets.Image).widgets) == 1  # path diagram
+    bad = tmp_path / "sem.json"
+    bad.write_text("{not json")
+    app.calibration_file.set(str(bad))
+    messages = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
+    assert f"{bad}: not valid JSON (line 1" in messages

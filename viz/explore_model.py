@@ -1,0 +1,203 @@
+"""The model the Explore page drives: a scenario plus the few knobs the page shows.
+
+:class:`ExploreModel` is an :class:`~model.AdoptionModel` built from a shipped
+scenario (calibrated posterior medians, the shipped SEM and population) with
+keyword arguments only, as Mesa's ``SolaraViz`` needs to rebuild it on reset.
+
+Values from the page are never trusted: each is checked against its range;
+a value out of range or of the wrong type is replaced by the nearest allowed
+value (or the default) and a plain-language note says so
+(``model.input_notes``), so a bad value never stops the page.
+
+This module holds no Solara code; the app module holds no model code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import numpy as np
+
+from calibration.defaults import population_spec
+from model import NETWORK_KINDS, AdoptionModel, Params, month_date
+from scenarios.runner import sem_for
+from scenarios.scenario import Scenario, load_scenario, shipped_scenarios
+
+#: Most citizens the page will simulate (a step with redraw stays well under a second).
+MAX_AGENTS = 20_000
+MIN_AGENTS = 200
+#: Most citizens drawn in the network picture; above this a random sample is drawn.
+MAX_DRAWN = 2_000
+DOSE_RANGE = (0.0, 3.0)
+P_SUCCESS_RANGE = (0.5, 1.0)
+DEGREE_RANGE = (2, 30)
+SEED_RANGE = (0, 2**31 - 1)
+START_CHOICES = ("scenario start", "2012-01", "2016-01", "2020-01", "2024-01")
+
+
+def scenario_names() -> list[str]:
+    """Shipped scenarios the page offers: the baseline and the policy files (no validation cases)."""
+    names = [k for k, path in shipped_scenarios().items() if "/" not in k and path.parent.name != "validation"]
+    return ["baseline"] + sorted(n for n in names if n != "baseline")
+
+
+@functools.lru_cache(maxsize=32)
+def _scenario(name: str) -> Scenario:
+    return load_scenario(name)
+
+
+def _number(value, lo, hi, default, label: str, notes: list[str], *, integer: bool = False):
+    """``value`` as a number within ``[lo, hi]``; out-of-range or non-numbers are replaced and noted."""
+    try:
+        number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        notes.append(f"{label}: {value!r} is not a number; used {default}.")
+        return default
+    if not math.isfinite(number):
+        notes.append(f"{label}: {value!r} is not a finite number; used {default}.")
+        return default
+    if integer and number != int(number):
+        notes.append(f"{label}: {value!r} is not a whole number; used {int(number)}.")
+        number = float(int(number))
+    if number < lo or number > hi:
+        clamped = min(max(number, lo), hi)
+        clamped = int(clamped) if integer else clamped
+        fmt = "{:,}" if integer else "{:g}"
+        notes.append(f"{label}: {value!r} is outside {fmt.format(lo)} to {fmt.format(hi)}; used {fmt.format(clamped)}.")
+        return clamped
+    return int(number) if integer else number
+
+
+def _choice(value, choices, default, label: str, notes: list[str]):
+    if value in choices:
+        return value
+    notes.append(f"{label}: {value!r} is not one of {', '.join(map(str, choices))}; used {default!r}.")
+    return default
+
+
+class ExploreModel(AdoptionModel):
+    """A shipped scenario at interactive size, built from page values (validated, see module docstring).
+
+    Args:
+        scenario: name of a shipped scenario (``baseline`` or a policy file).
+        n_agents: simulated citizens.
+        network: social graph kind.
+        mean_degree: mean number of contacts per citizen.
+        dose_scale: every intervention's dose times this (service quality and
+            mandate doses are probabilities and stay at most 1).
+        p_success: probability that a use of the portal succeeds (service quality).
+        start_at: ``"scenario start"`` or a month ``YYYY-MM``: the model is run
+            silently up to that month when built, so a policy can be watched
+            from its start.
+        seed: run seed (whole number; text is accepted, as typed on the page).
+    """
+
+    def __init__(self, *, scenario: str = "baseline", n_agents=2000, network: str = "homophily", mean_degree=10,
+                 dose_scale=1.0, p_success=None, start_at: str = "scenario start", seed=1) -> None:
+        notes: list[str] = []
+        names = scenario_names()
+        scenario = _choice(scenario, names, "baseline", "Scenario", notes)
+        base = _scenario(scenario)
+        n = _number(n_agents, MIN_AGENTS, MAX_AGENTS, 2000, "Citizens", notes, integer=True)
+        network = _choice(network, NETWORK_KINDS, "homophily", "Network", notes)
+        degree = _number(mean_degree, *DEGREE_RANGE, 10, "Contacts per citizen", notes, integer=True)
+        dose = _number(dose_scale, *DOSE_RANGE, 1.0, "Policy dose", notes)
+        success = base.params.p_success if p_success is None else _number(
+            p_success, *P_SUCCESS_RANGE, base.params.p_success, "Service success probability", notes)
+        start_at = _choice(start_at, START_CHOICES, "scenario start", "Start at", notes)
+        seed = _number(seed, *SEED_RANGE, 1, "Seed", notes, integer=True)
+        degree = min(degree, n - 1)
+
+        params = Params.from_mapping({"n_agents": n, "network": network, "mean_degree": degree,
+                                      "p_success": success}, base=base.params, where="explore page")
+        interventions = [_scaled(iv, dose) for iv in base.interventions(n)]
+        super().__init__(params=params, sem=sem_for(base), population=population_spec(), seed=seed,
+                         create_agents=True, interventions=interventions)
+        self.readiness0 = self.readiness.copy()  # for the 'at the start' outline of the distributions
+        self.scenario = base
+        self.scenario_name = scenario
+        self.dose_scale = dose
+        self.input_notes = notes
+        self.horizon = base.months
+        self._drawing = None
+        if start_at != "scenario start":
+            while self.date < month_date(start_at, 0) and self.month < self.horizon:
+                self.step()
+        self.running = self.month < self.horizon
+
+    def step(self) -> None:
+        """One month; the model stops at the scenario's horizon."""
+        super().step()
+        self.running = self.month < self.horizon
+
+    def drawing(self) -> NetworkDrawing:
+        """Positions and edges of the drawn citizens, computed once per model."""
+        if self._drawing is None:
+            self._drawing = network_drawing(self)
+        return self._drawing
+
+
+def _scaled(intervention, dose_scale: float):
+    dose = intervention.dose * dose_scale
+    if intervention.kind in ("service_quality", "mandate"):
+        dose = min(dose, 1.0)
+    return dataclasses.replace(intervention, dose=dose)
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkDrawing:
+    """What the network picture needs, fixed for the life of a model."""
+
+    index: np.ndarray  # the drawn citizens (all, or a sample of MAX_DRAWN)
+    xy: np.ndarray  # (len(index), 2) positions
+    segments: np.ndarray  # (n_edges, 2, 2) edge end points among the drawn citizens
+    sampled: bool
+    edges_shown: bool
+    centres: np.ndarray  # (R, 2) centre of each region's disc
+    extent: tuple[float, float]  # width and height of the drawing
+
+
+def network_drawing(model: AdoptionModel, max_drawn: int = MAX_DRAWN, max_edges: int = 4000) -> NetworkDrawing:
+    """A fast deterministic layout: one disc per region on a grid, urban citizens at the core, rural at the rim.
+
+    Regions fill a grid of ``ceil(sqrt(R))`` columns in the order of the
+    population file; a region's disc has an area proportional to its share
+    of the drawn citizens. Positions within a disc and the sample of citizens
+    come from a generator seeded by the run's seed (they never touch the
+    model's streams). No force-directed layout: it takes seconds at 2,000 nodes.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(model.seed_value, spawn_key=(model.replicate, 9_999)))
+    n = model.n
+    sampled = n > max_drawn
+    index = np.sort(rng.choice(n, size=max_drawn, replace=False)) if sampled else np.arange(n)
+    region = model.pop.region[index].astype(np.int64)
+    urban = model.pop.urban[index]
+    n_regions = len(model.region_names)
+    columns = math.ceil(math.sqrt(n_regions))
+    grid_rows = math.ceil(n_regions / columns)
+    counts = np.bincount(region, minlength=n_regions)
+    centres = np.array([[(r % columns) + 0.5, grid_rows - (r // columns) - 0.5] for r in range(n_regions)])
+    disc = 0.42 * np.sqrt(counts / max(counts.max(), 1))
+    u = rng.random(len(index))
+    radius = np.where(urban, 0.6 * np.sqrt(u), 0.65 + 0.35 * np.sqrt(u)) * disc[region]
+    theta = 2 * np.pi * rng.random(len(index))
+    xy = centres[region] + np.column_stack([radius * np.cos(theta), radius * np.sin(theta)])
+
+    adj = model.adjacency
+    edges_shown = not adj.complete
+    segments = np.empty((0, 2, 2))
+    if edges_shown:
+        position = np.full(n, -1, dtype=np.int64)
+        position[index] = np.arange(len(index))
+        indptr, cols = adj.matrix.indptr, adj.matrix.indices
+        rows = np.repeat(np.arange(n), np.diff(indptr))
+        keep = (position[rows] >= 0) & (position[cols] >= 0) & (rows < cols)
+        a, b = position[rows[keep]], position[cols[keep]]
+        if len(a) > max_edges:
+            pick = np.sort(rng.choice(len(a), size=max_edges, replace=False))
+            a, b = a[pick], b[pick]
+        segments = np.stack([xy[a], xy[b]], axis=1)
+    return NetworkDrawing(index=index, xy=xy, segments=segments, sampled=sampled, edges_shown=edges_shown,
+                          centres=centres, extent=(float(columns), float(grid_rows)))
