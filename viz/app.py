@@ -50,7 +50,7 @@ def explore_params() -> dict:
                               step=1),
         "dose_scale": Slider("Policy dose (× the scenario file's)", value=1.0, min=DOSE_RANGE[0],
                              max=DOSE_RANGE[1], step=0.1),
-        "p_success": Slider("Chance a portal use succeeds (service quality)", value=round(baseline.p_success, 2),
+        "p_success": Slider("Service quality: chance a use succeeds", value=round(baseline.p_success, 2),
                             min=P_SUCCESS_RANGE[0], max=P_SUCCESS_RANGE[1], step=0.01),
         "start_at": {"type": "Select", "value": "scenario start", "values": list(START_CHOICES),
                      "label": "Start watching at (earlier months run unseen)"},

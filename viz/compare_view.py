@@ -106,11 +106,11 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({
         "Scenario": table["scenario"],
         "Adoption at horizon (%)": (100 * table["adoption"]).round(1),
-        "Extra adopters vs baseline": table["extra_adopters"].round(0).astype("int64"),
+        "Extra adopters vs baseline": table["extra_adopters"].map("{:,.0f}".format),
         "Extra adopters, 90 % interval": [f"{lo:,.0f} to {hi:,.0f}" for lo, hi in
                                           zip(table["extra_q05"], table["extra_q95"], strict=True)],
-        "Months to 50 %": table["months_to_50"].map(months),
-        "Months to 70 %": table["months_to_70"].map(months),
+        "Months to 50 % (from the start)": table["months_to_50"].map(months),
+        "Months to 70 % (from the start)": table["months_to_70"].map(months),
         "Urban-rural gap (pp)": (100 * table["gap_urban_rural"]).round(1),
         "Young-old gap (pp)": (100 * table["gap_young_old"]).round(1),
         "Cost (bn KZT)": (table["cost_kzt"] / 1e9).round(2),
