@@ -245,6 +245,7 @@ def Calibration():
                          on_value=set_typed)
         solara.Button("Load", color="primary", on_click=lambda: calibration_file.set(typed))
     view, error = solara.use_memo(lambda: _read(calibration_file.value), [calibration_file.value])
+    posterior = solara.use_memo(lambda: posterior_table().round(4), [])  # read the posterior file once
     with solara.Column(style={"padding": "8px 16px"}):
         heading(2, "Calibration: the structural equation model behind the citizens")
         if error:
@@ -264,7 +265,7 @@ def Calibration():
         solara.DataFrame(view.loadings.round(3), items_per_page=12)
         paragraph(view.note)
         heading(4, "Dynamics calibrated to 2006-2021 (ABC-SMC posterior)")
-        solara.DataFrame(posterior_table().round(4), items_per_page=12)
+        solara.DataFrame(posterior, items_per_page=12)
 
 
 def _read(path: str):
@@ -281,13 +282,12 @@ def NavigationTabs():
     paths = ["/" if r.path == "/" else f"/{r.path}" for r in routes]
     current = "/" + router.path.strip("/")
     index = paths.index(current) if current in paths else 0
-    all_routes = routes
 
     def go(i):
         router.push(paths[i])
 
     with solara.Row(style={"gap": "4px", "padding": "0 16px", "border-bottom": "1px solid #DDDDDD"}):
-        for i, r in enumerate(all_routes):
+        for i, r in enumerate(routes):
             solara.Button(r.label, text=i != index, outlined=i == index, color="primary",
                           on_click=lambda i=i: go(i), classes=[f"nav-{r.label.lower()}"])
 
