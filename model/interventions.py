@@ -111,6 +111,13 @@ class Intervention:
         if self.capacity is not None and self.capacity < 0:
             raise ValueError(f"{where}: capacity: expected a non-negative whole number, got {self.capacity}")
 
+    def scaled(self, factor: float) -> Intervention:
+        """A copy with the dose times ``factor`` (doses that are probabilities stay at most 1)."""
+        dose = self.dose * factor
+        if self.kind in ("service_quality", "mandate"):
+            dose = min(dose, 1.0)
+        return dataclasses.replace(self, dose=dose)
+
     def active(self, month: int) -> bool:
         """True in the months ``start <= month < end`` (months after the run's start)."""
         return self.start <= month < self.end

@@ -17,7 +17,6 @@ interval (5th-95th percentile over replicates) for extra adopters.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
 import multiprocessing as mp
 from pathlib import Path
 
@@ -45,9 +44,7 @@ def run_all(scenarios: list[Scenario], seed: int, replicates: int, *, ensemble: 
     """
     jobs = []
     for s in scenarios:
-        variants = ([dataclasses.replace(s, params=params) for params, _ in s.ensemble(replicates, seed)]
-                    if ensemble else [s] * replicates)
-        jobs.extend((v, seed, r) for r, v in enumerate(variants))
+        jobs.extend((v, seed, r) for r, v in enumerate(s.variants(replicates, seed, ensemble)))
     frames: list[pd.DataFrame | None] = [None] * len(jobs)
     if workers <= 1:
         for k, job in enumerate(jobs):

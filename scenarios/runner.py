@@ -42,18 +42,19 @@ def sem_for(scenario: Scenario) -> SEMParams:
 
 
 def build_model(scenario: Scenario, seed: int, replicate: int = 0, *, sem: SEMParams | None = None,
-                population: PopulationSpec | None = None, create_agents: bool = False) -> AdoptionModel:
-    """The model for one replicate of ``scenario``."""
+                population: PopulationSpec | None = None, create_agents: bool = False,
+                dose_scale: float = 1.0) -> AdoptionModel:
+    """The model for one replicate of ``scenario`` (every intervention dose times ``dose_scale``)."""
     return AdoptionModel(params=scenario.params, sem=sem or sem_for(scenario),
                          population=population or population_spec(), seed=seed, replicate=replicate,
-                         create_agents=create_agents, interventions=scenario.interventions())
+                         create_agents=create_agents, interventions=scenario.interventions(dose_scale=dose_scale))
 
 
 def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | None = None,
             sem: SEMParams | None = None, population: PopulationSpec | None = None,
-            progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+            progress: Callable[[int], object] | None = None, dose_scale: float = 1.0) -> pd.DataFrame:
     """Run one replicate and return its monthly outcomes with id columns first."""
-    model = build_model(scenario, seed, replicate, sem=sem, population=population)
+    model = build_model(scenario, seed, replicate, sem=sem, population=population, dose_scale=dose_scale)
     model.run(scenario.months if months is None else months, progress=progress)
     frame = model.outcomes_frame()
     frame.insert(0, "seed", np.int64(seed))
@@ -78,8 +79,7 @@ def run_replicates(scenario: Scenario, seed: int, replicates: int, *, months: in
     """
     sem = sem_for(scenario)
     population = population_spec()
-    variants = ([dataclasses.replace(scenario, params=params) for params, _ in scenario.ensemble(replicates, seed)]
-                if ensemble else [scenario] * replicates)
+    variants = scenario.variants(replicates, seed, ensemble)
     frames = [run_one(variant, seed, r, months=months, sem=sem, population=population, progress=progress)
               for r, variant in enumerate(variants)]
     return pd.concat(frames, ignore_index=True)

@@ -55,12 +55,16 @@ class Scenario:
     posterior: Path | None = None
     policies: tuple = ()  # scenarios.policy.PolicySpec, national capacities
 
-    def interventions(self, n_agents: int | None = None) -> list:
-        """The scenario's interventions for a model of ``n_agents`` citizens (capacities scaled)."""
+    def interventions(self, n_agents: int | None = None, dose_scale: float = 1.0) -> list:
+        """The scenario's interventions for a model of ``n_agents`` citizens (capacities scaled).
+
+        ``dose_scale`` multiplies every dose (probability doses stay at most 1).
+        """
         from calibration.dynamics import demographic_constants
 
         adults = demographic_constants()["adult_population_2021"]
-        return [spec.for_model(n_agents or self.params.n_agents, adults) for spec in self.policies]
+        out = [spec.for_model(n_agents or self.params.n_agents, adults) for spec in self.policies]
+        return out if dose_scale == 1.0 else [iv.scaled(dose_scale) for iv in out]
 
     def with_overrides(self, **changes: Any) -> Scenario:
         """A copy with some model parameters changed (validated)."""
@@ -69,6 +73,12 @@ class Scenario:
             return self
         params = Params.from_mapping(changes, base=self.params, where="command line")
         return dataclasses.replace(self, params=params, overrides={**self.overrides, **changes})
+
+    def variants(self, replicates: int, seed: int, ensemble: bool = False) -> list[Scenario]:
+        """The scenario each replicate runs: itself, or with posterior draw ``r`` applied (``ensemble``)."""
+        if not ensemble:
+            return [self] * replicates
+        return [dataclasses.replace(self, params=params) for params, _ in self.ensemble(replicates, seed)]
 
     def ensemble(self, replicates: int, seed: int) -> list[tuple[Params, dict[str, float]]]:
         """Per replicate: parameters with posterior draw ``r`` applied, and the draw itself.

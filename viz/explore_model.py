@@ -112,7 +112,7 @@ class ExploreModel(AdoptionModel):
 
         params = Params.from_mapping({"n_agents": n, "network": network, "mean_degree": degree,
                                       "p_success": success}, base=base.params, where="explore page")
-        interventions = [_scaled(iv, dose) for iv in base.interventions(n)]
+        interventions = base.interventions(n, dose_scale=dose)
         super().__init__(params=params, sem=sem_for(base), population=population_spec(), seed=seed,
                          create_agents=True, interventions=interventions)
         self.readiness0 = self.readiness.copy()  # for the 'at the start' outline of the distributions
@@ -138,12 +138,6 @@ class ExploreModel(AdoptionModel):
             self._drawing = network_drawing(self)
         return self._drawing
 
-
-def _scaled(intervention, dose_scale: float):
-    dose = intervention.dose * dose_scale
-    if intervention.kind in ("service_quality", "mandate"):
-        dose = min(dose, 1.0)
-    return dataclasses.replace(intervention, dose=dose)
 
 
 @dataclasses.dataclass(frozen=True)
