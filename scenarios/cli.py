@@ -171,6 +171,100 @@ def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_
         click.echo(f"wrote {json_path}")
 
 
+@cli.command()
+@click.argument("spec_path", type=click.Path(path_type=Path), metavar="SPEC.toml")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="Results folder [default: results/sweeps/<sweep name>]. Re-running into it resumes.")
+@click.option("--workers", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
+              help="Worker processes of the local Dask cluster [default: the CPUs available].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Use an existing Dask cluster, e.g. tcp://10.0.0.5:8786, instead of a local one.")
+@click.option("--retry-failed", is_flag=True, help="Run again the runs stored as failed.")
+@click.option("--dry-run", is_flag=True, help="Check the sweep file and print the design size; run nothing.")
+def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler: str | None, retry_failed: bool,
+          dry_run: bool) -> None:
+    """Run a parameter sweep (grid, Latin hypercube, Sobol' or Morris design) on Dask; results as Parquet."""
+    from tqdm import tqdm
+
+    from scenarios.sweep import SweepInterrupted, plan_sweep, run_sweep
+    from scenarios.sweep_spec import load_sweep
+
+    if workers is not None and scheduler is not None:
+        raise InputError("--workers sizes a local cluster; with --scheduler the cluster's own workers are used")
+    if scheduler is not None and "://" not in scheduler:
+        raise InputError(f"--scheduler {scheduler}: expected an address such as tcp://host:8786")
+    spec = load_sweep(spec_path)
+    out_dir = out_dir or Path("results") / "sweeps" / spec.name
+    plan = plan_sweep(spec)
+    points = len(plan.design.points)
+    click.echo(f"sweep {spec.name}: {spec.method} design, {points:,} points x {spec.replicates} replicate(s) = "
+               f"{len(plan.tasks):,} runs of {plan.tasks[0].params['n_agents']:,} citizens over {plan.months} months")
+    if dry_run:
+        return
+    bar = tqdm(unit="run", desc=spec.name, disable=None, dynamic_ncols=True)
+    failed = 0
+
+    def on_start(total: int, done: int) -> None:
+        bar.reset(total=total)
+        bar.update(done)
+        bar.unpause()
+        if done:
+            bar.write(f"{done:,} of {total:,} runs already in {out_dir}; running the other {total - done:,}")
+
+    def progress(row: dict) -> None:
+        nonlocal failed
+        if row["status"] != "ok":
+            failed += 1
+            if failed <= 3:
+                bar.write(f"run {row['run_id']} (point {row['point']}, replicate {row['replicate']}) failed: "
+                          f"{row['error']}")
+        bar.set_postfix(failed=failed, refresh=False)
+        bar.update(1)
+
+    try:
+        stats = run_sweep(plan, out_dir, workers=workers, scheduler=scheduler, retry_failed=retry_failed,
+                          progress=progress, on_start=on_start)
+    except SweepInterrupted as exc:
+        bar.close()
+        click.echo(f"egov-abm: {exc}", err=True)
+        raise SystemExit(130) from None
+    bar.close()
+    if stats.computed == 0:
+        click.echo(f"all {stats.runs:,} runs were already done in {out_dir}; nothing to compute")
+    else:
+        rate = stats.computed / stats.compute_seconds if stats.compute_seconds else float("nan")
+        click.echo(f"{stats.computed:,} runs in {stats.seconds:.1f} s on {stats.workers} worker(s) "
+                   f"({rate:.2f} runs/s while computing), {stats.failed:,} failed; {stats.skipped:,} were already done")
+    if stats.failed:
+        click.echo("failed runs keep their error in the 'error' column; --retry-failed runs them again", err=True)
+    click.echo(f"results: {out_dir} (pandas.read_parquet('{out_dir}')); analyse with: egov-abm analyze {out_dir}")
+
+
+@cli.command()
+@click.argument("sweep_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
+@click.option("--outcome", "outcomes", multiple=True, metavar="NAME",
+              help="Summary outcome to analyse (repeatable) [default: all recorded].")
+@click.option("--no-plots", is_flag=True, help="Write tables and report only.")
+def analyze(sweep_dir: Path, outcomes: tuple[str, ...], no_plots: bool) -> None:
+    """Summarise a sweep per design point and compute Sobol' or Morris indices (SALib); write _analysis/."""
+    from scenarios.analysis import analyze_dir, format_indices, format_summary
+
+    result, target = analyze_dir(sweep_dir, list(outcomes) or None, plots=not no_plots)
+    from scenarios.sweep import read_meta
+
+    meta = read_meta(sweep_dir)
+    c = result.counts
+    click.echo(f"sweep {meta['name']}: {meta['method']} design, {c['points']:,} points, {c['runs']:,} runs "
+               f"({c['ok']:,} ok, {c['failed']:,} failed, {c['missing']:,} not run yet)")
+    click.echo(format_summary(result, max_rows=12))
+    if not result.indices.empty:
+        click.echo(f"{'Sobol' if meta['method'] == 'sobol' else 'Morris'} indices:")
+        click.echo(format_indices(result, meta["method"]))
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {target}/ (summary.csv, report.md{', indices.csv' if not result.indices.empty else ''}, plots)")
+
+
 def _parse_scale(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
     """``MIN,MAX`` from ``--scale`` (e.g. ``1,5``) as two numbers with MIN < MAX."""
     if value is None:

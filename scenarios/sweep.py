@@ -1,0 +1,569 @@
+"""Run a sweep on Dask distributed and keep its results as Parquet.
+
+Each run, one (design point, replicate), is an independent Dask task keyed by
+``run_id``, a hash of everything that decides its result: the full model
+parameters, the dose multiplier, the interventions, the SEM and horizon, the
+outcomes recorded, the seed and the replicate. Replicate ``r`` of every design
+point runs on the same random streams (``SeedSequence(seed, spawn_key=(r,))``),
+so design points are compared on common random numbers.
+
+The client process writes results as they arrive, in batches, to
+``DIR/part-*.parquet`` (each file written under a temporary name and moved
+into place, so a file is whole or absent). A re-run of the same sweep reads
+the ``run_id`` of every stored run and submits only the others; an
+interrupted sweep therefore loses at most the runs in flight. Workers need
+no shared disk with the client, so ``--scheduler`` can point at any cluster
+whose workers have egov-abm installed.
+
+Layout of ``DIR`` (files starting with ``_`` are ignored by Parquet readers,
+so ``pandas.read_parquet(DIR)`` returns exactly one row per stored run):
+
+- ``part-*.parquet``: the runs (schema in README.md).
+- ``_sweep.json``: the sweep file as read, its digest, the base scenario,
+  the parameters, the seed scheme, version and time.
+- ``_design.parquet``: one row per design point (values and, for sampled
+  designs, the raw sample SALib needs); ``_runs.parquet``: point, replicate
+  and run_id of every run of the design.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import functools
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from model import InputError, Params
+from scenarios.sweep_spec import DOSE_SCALE, MONTHS_TO, Design, SweepSpec, check_outcomes, make_design
+
+ID_FIELDS = [("run_id", pa.string()), ("point", pa.int64()), ("replicate", pa.int64()), ("seed", pa.int64()),
+             ("status", pa.string()), ("error", pa.string()), ("seconds", pa.float64()), ("worker", pa.string())]
+ARROW_KIND = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+
+
+class SweepInterrupted(RuntimeError):
+    """The sweep stopped early (Ctrl-C); what finished is on disk."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunTask:
+    """Everything one run needs; small and picklable (sent to a worker)."""
+
+    run_id: str
+    point: int
+    replicate: int
+    seed: int
+    params: dict[str, Any]
+    dose_scale: float
+    months: int
+    values: dict[str, Any]  # the varied parameters' values, recorded with the result
+    summary: tuple[str, ...]
+    series: tuple[str, ...]
+    every: int
+    base: Any  # scenarios.scenario.Scenario: policies, SEM file, name
+
+
+@dataclasses.dataclass
+class SweepStats:
+    """What a call of :func:`run_sweep` did."""
+
+    runs: int = 0  # runs in the design
+    skipped: int = 0  # already stored
+    computed: int = 0  # finished in this call
+    failed: int = 0  # of those, failed
+    seconds: float = 0.0  # wall time of the whole call
+    compute_seconds: float = 0.0  # from the first submission to the last result
+    workers: int = 0
+    files: list[str] = dataclasses.field(default_factory=list)
+
+
+# ------------------------------------------------------------------ the plan
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A sweep resolved against its base scenario: design, tasks and the output schema."""
+
+    spec: SweepSpec
+    design: Design
+    tasks: list[RunTask]
+    schema: pa.Schema
+    start_month: str
+    months: int
+
+    def runs_table(self) -> pd.DataFrame:
+        """point, replicate and run_id of every run of the design."""
+        return pd.DataFrame({"point": [t.point for t in self.tasks], "replicate": [t.replicate for t in self.tasks],
+                             "run_id": [t.run_id for t in self.tasks]})
+
+
+def plan_sweep(spec: SweepSpec) -> Plan:
+    """Resolve the base scenario, the design and one task per (point, replicate)."""
+    from scenarios.runner import run_one
+    from scenarios.scenario import load_scenario
+
+    base = load_scenario(spec.scenario)
+    fixed = {k: v for k, v in spec.fixed.items() if k != DOSE_SCALE}
+    base = base.with_overrides(**fixed) if fixed else base
+    months = base.months if spec.months is None else spec.months
+    probe = run_one(base.with_overrides(n_agents=50, mean_degree=4), spec.seed, 0, months=1)
+    check_outcomes(spec, [c for c in probe.columns if pd.api.types.is_numeric_dtype(probe[c])
+                          and c not in ("replicate", "seed", "month")])
+    design = make_design(spec)
+    draws = ([draw for _, draw in base.ensemble(spec.replicates, spec.seed)] if spec.ensemble
+             else [{}] * spec.replicates)
+    scenario_key = _scenario_key(base)
+    outcomes_key = [list(spec.summary), list(spec.series), spec.every]
+    names = spec.names
+    varied = [n for n in names if n != DOSE_SCALE]
+    fixed_dose = float(spec.fixed.get(DOSE_SCALE, 1.0))
+    tasks = []
+    for row in design.points.itertuples(index=False):
+        values = {n: _plain(getattr(row, n)) for n in names}
+        point_params = {n: values[n] for n in varied}
+        dose = float(values.get(DOSE_SCALE, fixed_dose))
+        for r, draw in enumerate(draws):
+            kept = {k: v for k, v in draw.items() if k not in point_params and k not in base.overrides}
+            params = Params.from_mapping({**kept, **point_params}, base=base.params,
+                                         where=f"{spec.path}: design point {row.point}")
+            full = params.to_dict()
+            key = {"params": full, "dose_scale": dose, "months": months, "seed": spec.seed, "replicate": r,
+                   "scenario": scenario_key, "outcomes": outcomes_key}
+            run_id = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+            tasks.append(RunTask(run_id=run_id, point=int(row.point), replicate=r, seed=spec.seed, params=full,
+                                 dose_scale=dose, months=months, values=values, summary=spec.summary,
+                                 series=spec.series, every=spec.every, base=base))
+    fields = [pa.field(*f) for f in ID_FIELDS]
+    fields += [pa.field(f.name, ARROW_KIND[f.kind]) for f in spec.factors]
+    fields += [pa.field(n, pa.float64()) for n in spec.summary]
+    if spec.series:
+        fields.append(pa.field("series_month", pa.list_(pa.int64())))
+        fields += [pa.field(f"series_{n}", pa.list_(pa.float64())) for n in spec.series]
+    return Plan(spec=spec, design=design, tasks=tasks, schema=pa.schema(fields), start_month=base.params.start_month,
+                months=months)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _scenario_key(base) -> str:
+    """Hash of what the base scenario adds beyond its parameters: interventions and SEM file contents."""
+    from calibration.defaults import DEFAULT_SEM_FILE
+
+    sem_path = Path(base.sem_file or DEFAULT_SEM_FILE)
+    policies = [dataclasses.asdict(p.intervention) for p in base.policies]
+    blob = json.dumps({"policies": policies, "sem": hashlib.sha256(sem_path.read_bytes()).hexdigest()},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------- on the worker
+@functools.lru_cache(maxsize=8)
+def _sem(path: str):
+    from calibration.defaults import load_sem
+
+    return load_sem(path)
+
+
+@functools.lru_cache(maxsize=1)
+def _population():
+    from calibration.defaults import population_spec
+
+    return population_spec()
+
+
+def execute(task: RunTask) -> dict[str, Any]:
+    """Run one task; never raises: a failure comes back as a row with status 'failed' and the error."""
+    from calibration.defaults import DEFAULT_SEM_FILE
+    from scenarios.runner import run_one
+
+    start = time.perf_counter()
+    row: dict[str, Any] = {"run_id": task.run_id, "point": task.point, "replicate": task.replicate,
+                           "seed": task.seed, **task.values}
+    try:
+        scenario = dataclasses.replace(task.base, params=Params(**task.params))
+        frame = run_one(scenario, task.seed, task.replicate, months=task.months,
+                        sem=_sem(str(task.base.sem_file or DEFAULT_SEM_FILE)), population=_population(),
+                        dose_scale=task.dose_scale)
+        row.update(outcome_row(frame, task.summary, task.series, task.every))
+        row.update(status="ok", error=None)
+    except Exception as exc:  # recorded, not raised: one bad run must not stop a sweep
+        row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    row["seconds"] = time.perf_counter() - start
+    row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+    return row
+
+
+def outcome_row(frame: pd.DataFrame, summary: tuple[str, ...], series: tuple[str, ...], every: int) -> dict:
+    """Summary values and series (lists) of one run's monthly frame."""
+    last = frame.iloc[-1]
+    out: dict[str, Any] = {}
+    for name in summary:
+        if name == "gap_urban_rural":
+            out[name] = float(last["adoption_urban"] - last["adoption_rural"])
+        elif name == "gap_young_old":
+            out[name] = float(last["adoption_age_18_29"] - last["adoption_age_60plus"])
+        elif (m := MONTHS_TO.match(name)) is not None:
+            hit = np.flatnonzero(frame["adoption"].to_numpy() >= int(m.group(1)) / 100)
+            out[name] = float(frame["month"].iloc[hit[0]]) if len(hit) else None
+        else:
+            out[name] = float(last[name])
+    if series:
+        keep = np.zeros(len(frame), dtype=bool)
+        keep[::every] = True
+        keep[-1] = True
+        out["series_month"] = frame["month"].to_numpy()[keep].astype(np.int64).tolist()
+        for name in series:
+            out[f"series_{name}"] = frame[name].to_numpy(dtype=float)[keep].tolist()
+    return out
+
+
+def worker_version() -> str:
+    """egov-abm version where this runs (asked of every worker before a sweep)."""
+    from scenarios.runner import package_version
+
+    return package_version()
+
+
+# ---------------------------------------------------------------- the store
+class ResultStore:
+    """The sweep folder: writes batches of runs, reads back which runs are done."""
+
+    def __init__(self, out_dir: Path, schema: pa.Schema) -> None:
+        self.dir = Path(out_dir)
+        self.schema = schema
+        self.pending: list[dict] = []
+        self.session = f"{_dt.datetime.now():%Y%m%dT%H%M%S}-{os.getpid()}"
+        self.seq = 0
+        self.written: list[str] = []
+
+    def parts(self) -> list[Path]:
+        """The stored batch files."""
+        return sorted(self.dir.glob("part-*.parquet"))
+
+    def status(self) -> dict[str, str]:
+        """run_id → status of every stored run."""
+        out: dict[str, str] = {}
+        for part in self.parts():
+            try:
+                table = pq.read_table(part, columns=["run_id", "status"])
+            except (OSError, pa.ArrowException) as exc:
+                raise InputError(f"{part}: not a readable results file ({exc}); move it away and re-run") from None
+            out.update(zip(table.column("run_id").to_pylist(), table.column("status").to_pylist(), strict=True))
+        return out
+
+    def add(self, row: dict) -> None:
+        """Queue one finished run for the next :meth:`flush`."""
+        self.pending.append(row)
+
+    def flush(self) -> Path | None:
+        """Write the queued runs as one new batch file (atomically)."""
+        if not self.pending:
+            return None
+        table = pa.Table.from_pylist(self.pending, schema=self.schema)
+        self.seq += 1
+        path = self.dir / f"part-{self.session}-{self.seq:05d}.parquet"
+        _write_atomic(table, path)
+        self.pending = []
+        self.written.append(path.name)
+        return path
+
+    def drop(self, run_ids: set[str]) -> int:
+        """Remove stored runs (used to retry failed runs); each file is rewritten atomically."""
+        removed = 0
+        for part in self.parts():
+            table = pq.read_table(part)
+            mask = pc.is_in(table.column("run_id"), value_set=pa.array(sorted(run_ids), pa.string()))
+            hit = int(pc.sum(mask).as_py() or 0)
+            if not hit:
+                continue
+            kept = table.filter(pc.invert(mask))
+            if kept.num_rows:
+                _write_atomic(kept, part)
+            else:
+                part.unlink()
+            removed += hit
+        return removed
+
+
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def prepare_dir(plan: Plan, out_dir: Path) -> None:
+    """Create ``out_dir`` with the sweep's description, or check that it holds this same sweep."""
+    from scenarios.runner import package_version
+
+    out_dir = Path(out_dir)
+    meta_path = out_dir / "_sweep.json"
+    spec = plan.spec
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    if meta_path.exists():
+        try:
+            stored = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{meta_path}: cannot read ({exc}); is this a sweep folder?") from None
+        if stored.get("digest") != spec.digest():
+            changed = sorted(k for k in set(stored.get("spec", {})) | set(spec.raw)
+                             if k not in ("name", "description")
+                             and stored.get("spec", {}).get(k) != json.loads(json.dumps(spec.raw.get(k), default=str)))
+            what = f"changed: {', '.join(changed)}" if changed else "the base scenario resolves to another file"
+            raise InputError(f"--out {out_dir}: holds a different sweep ({what}); use a new folder to keep both")
+        return
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise InputError(f"--out {out_dir}: folder is not empty and holds no sweep (_sweep.json); choose another")
+    meta = {
+        "name": spec.name,
+        "description": spec.description,
+        "digest": spec.digest(),
+        "sweep_file": str(spec.path),
+        "scenario": spec.scenario,
+        "start_month": plan.start_month,
+        "months": plan.months,
+        "seed": spec.seed,
+        "replicates": spec.replicates,
+        "ensemble": spec.ensemble,
+        "method": spec.method,
+        "samples": spec.samples,
+        "second_order": spec.second_order,
+        "levels": spec.levels,
+        "parameters": [dataclasses.asdict(f) for f in spec.factors],
+        "problem": spec.problem() if spec.method != "grid" else None,
+        "fixed": spec.fixed,
+        "summary": list(spec.summary),
+        "series": list(spec.series),
+        "every": spec.every,
+        "points": len(plan.design.points),
+        "runs": len(plan.tasks),
+        "seed_scheme": "replicate r of every design point: numpy SeedSequence(seed, spawn_key=(r,)); "
+                       "design sampling: SeedSequence(seed, spawn_key=(0x5EED, 0))",
+        "version": package_version(),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "spec": json.loads(json.dumps(spec.raw, default=str)),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    design = plan.design.points.copy()
+    if plan.design.raw is not None:
+        for k, name in enumerate(spec.names):
+            design[f"raw_{name}"] = plan.design.raw[:, k]
+    _write_atomic(pa.Table.from_pandas(design, preserve_index=False), out_dir / "_design.parquet")
+    _write_atomic(pa.Table.from_pandas(plan.runs_table(), preserve_index=False), out_dir / "_runs.parquet")
+    tmp = out_dir / "._sweep.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, meta_path)
+
+
+# --------------------------------------------------------------- the runner
+def default_workers() -> int:
+    """Worker processes for a local cluster: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def local_cluster(workers: int):
+    """A local Dask cluster of ``workers`` processes with one thread each, no dashboard."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def connect(address: str):
+    """A client of an existing Dask scheduler, or :class:`InputError` if it cannot be reached."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"--scheduler {address}: cannot connect ({exc})") from None
+
+
+def check_workers(client) -> int:
+    """Number of workers; raise :class:`InputError` if none, or if one runs another egov-abm version."""
+    from scenarios.runner import package_version
+
+    versions = client.run(worker_version)
+    if not versions:
+        raise InputError("--scheduler: the cluster has no workers")
+    mine = package_version()
+    other = sorted({v for v in versions.values() if v != mine})
+    if other:
+        raise InputError(f"--scheduler: workers run egov-abm {', '.join(other)}, this client {mine}; "
+                         "install the same version everywhere")
+    return len(versions)
+
+
+def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = None, scheduler: str | None = None,
+              retry_failed: bool = False, progress: Callable[[dict], object] | None = None,
+              on_start: Callable[[int, int], object] | None = None, flush_runs: int | None = None,
+              flush_seconds: float = 10.0) -> SweepStats:
+    """Run every run of ``plan`` not yet stored in ``out_dir``.
+
+    ``client``: an existing :class:`distributed.Client` (kept open); otherwise
+    one is made for ``scheduler`` or a local cluster of ``workers`` processes
+    (closed at the end). ``progress(row)`` is called for each finished run;
+    ``on_start(total, already_done)`` once before the first. Results are
+    written every ``flush_runs`` runs or ``flush_seconds`` seconds, and
+    whatever has finished is written before an interrupt propagates
+    (as :class:`SweepInterrupted`).
+    """
+    from distributed import as_completed
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    prepare_dir(plan, out_dir)
+    store = ResultStore(out_dir, plan.schema)
+    stats = SweepStats(runs=len(plan.tasks))
+    stored = store.status()
+    if retry_failed:
+        failed_ids = {k for k, v in stored.items() if v != "ok"}
+        if failed_ids:
+            store.drop(failed_ids)
+            stored = {k: v for k, v in stored.items() if k not in failed_ids}
+    todo, seen = [], set()
+    for task in plan.tasks:
+        if task.run_id not in stored and task.run_id not in seen:
+            seen.add(task.run_id)
+            todo.append(task)
+    stats.skipped = len(plan.tasks) - len(todo)
+    if on_start is not None:
+        on_start(len(plan.tasks), stats.skipped)
+    if not todo:
+        stats.seconds = time.perf_counter() - t0
+        return stats
+
+    own = None
+    if client is None:
+        if scheduler is not None:
+            client = connect(scheduler)
+            own = (client, None)
+        else:
+            client, cluster = local_cluster(workers or default_workers())
+            own = (client, cluster)
+    try:
+        stats.workers = check_workers(client)
+        flush_runs = flush_runs or max(32, 8 * stats.workers)
+        window = max(64, 16 * stats.workers)
+        tag = store.session
+        queue = iter(todo)
+        by_future: dict = {}
+
+        def submit(task: RunTask):
+            future = client.submit(execute, task, key=f"egov-run-{task.run_id}-{tag}", retries=2, pure=False)
+            by_future[future] = task
+            return future
+
+        c0 = time.perf_counter()
+        pending = as_completed([submit(t) for t in _take(queue, window)])
+        last_flush = time.perf_counter()
+        try:
+            for future in pending:
+                task = by_future.pop(future)
+                try:
+                    row = future.result()
+                except Exception as exc:  # the task's worker kept dying (KilledWorker) or the cluster failed
+                    row = {"run_id": task.run_id, "point": task.point, "replicate": task.replicate,
+                           "seed": task.seed, **task.values, "status": "failed",
+                           "error": f"{type(exc).__name__}: {exc}", "seconds": None, "worker": None}
+                future.release()
+                store.add(row)
+                stats.computed += 1
+                stats.failed += row["status"] != "ok"
+                if progress is not None:
+                    progress(row)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.add(submit(nxt))
+                if len(store.pending) >= flush_runs or time.perf_counter() - last_flush >= flush_seconds:
+                    store.flush()
+                    last_flush = time.perf_counter()
+        except KeyboardInterrupt:
+            store.flush()
+            for future in list(by_future):
+                future.cancel()
+            stats.seconds = time.perf_counter() - t0
+            raise SweepInterrupted(f"interrupted: {stats.skipped + stats.computed} of {stats.runs} runs are stored "
+                                   f"in {out_dir}; run the same command again to finish") from None
+        store.flush()
+        stats.compute_seconds = time.perf_counter() - c0
+    finally:
+        store.flush()
+        if own is not None:
+            own[0].close()
+            if own[1] is not None:
+                own[1].close()
+    stats.files = store.written
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _take(it, n: int) -> list:
+    out = []
+    for _ in range(n):
+        item = next(it, None)
+        if item is None:
+            break
+        out.append(item)
+    return out
+
+
+# ---------------------------------------------------------------- reading
+def read_meta(out_dir: Path) -> dict:
+    """``_sweep.json`` of a sweep folder, or :class:`InputError`."""
+    path = Path(out_dir) / "_sweep.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise InputError(f"{out_dir}: not a sweep folder (no readable _sweep.json)") from None
+    except ValueError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+
+
+def load_results(out_dir: Path) -> pd.DataFrame:
+    """Every stored run, one row each (the same as ``pandas.read_parquet(out_dir)``)."""
+    out_dir = Path(out_dir)
+    if not any(out_dir.glob("part-*.parquet")):
+        raise InputError(f"{out_dir}: no results yet (no part-*.parquet); run the sweep first")
+    return pd.read_parquet(out_dir)
+
+
+def load_series(out_dir: Path) -> pd.DataFrame:
+    """The recorded series in long form: one row per (run, recorded month), with ``date``."""
+    meta = read_meta(out_dir)
+    runs = load_results(out_dir)
+    series = [c for c in runs.columns if c.startswith("series_")]
+    if not series:
+        raise InputError(f"{out_dir}: the sweep recorded no series (outcomes.series is empty)")
+    runs = runs[runs["status"] == "ok"]
+    keep = ["run_id", "point", "replicate", *[p["name"] for p in meta["parameters"]]]
+    long = runs[keep + series].explode(series, ignore_index=True)
+    long = long.rename(columns={c: c.removeprefix("series_") for c in series})
+    long["month"] = long["month"].astype("int64")
+    for name in meta["series"]:
+        long[name] = long[name].astype("float64")
+    start = pd.Period(meta["start_month"], freq="M")
+    long["date"] = [(start + int(m)).to_timestamp() for m in long["month"]]
+    return long
+
