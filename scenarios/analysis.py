@@ -57,6 +57,11 @@ def analyze(meta: dict, design: pd.DataFrame, runs: pd.DataFrame, results: pd.Da
     if unknown:
         raise InputError(f"--outcome {unknown[0]}: not a summary outcome of this sweep "
                          f"(recorded: {', '.join(meta['summary'])})")
+    notes: list[str] = []
+    dup = int(results["run_id"].duplicated().sum())
+    if dup:  # only if two sweeps once wrote one folder at the same time; each run is deterministic
+        notes.append(f"{dup} duplicate run(s) in the folder were counted once")
+        results = results.sort_values("status", key=lambda s: s != "ok").drop_duplicates("run_id")
     status = results[["run_id", "status", *outcomes]]
     joined = runs.merge(status, on="run_id", how="left")
     ok = joined[joined["status"] == "ok"]
@@ -78,7 +83,6 @@ def analyze(meta: dict, design: pd.DataFrame, runs: pd.DataFrame, results: pd.Da
             values = table[o].where(complete[:, outcomes.index(o)])
             summary[f"{o}_{name}"] = values.reindex(summary["point"]).to_numpy(dtype=float)
 
-    notes: list[str] = []
     indices, second = [], []
     method = meta["method"]
     if method in ("sobol", "morris"):

@@ -28,6 +28,7 @@ so ``pandas.read_parquet(DIR)`` returns exactly one row per stored run):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import functools
@@ -37,6 +38,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -231,6 +233,19 @@ def outcome_row(frame: pd.DataFrame, summary: tuple[str, ...], series: tuple[str
     return out
 
 
+def dask_setup(worker) -> None:
+    """Dask preload, run by each local worker process at start: ignore Ctrl-C.
+
+    Ctrl-C is for the client, which stops the cluster itself; without this
+    every worker would print a traceback.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def worker_version() -> str:
     """egov-abm version where this runs (asked of every worker before a sweep)."""
     from scenarios.runner import package_version
@@ -246,7 +261,7 @@ class ResultStore:
         self.dir = Path(out_dir)
         self.schema = schema
         self.pending: list[dict] = []
-        self.session = f"{_dt.datetime.now():%Y%m%dT%H%M%S}-{os.getpid()}"
+        self.session = f"{_dt.datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"  # unique per call
         self.seq = 0
         self.written: list[str] = []
 
@@ -276,6 +291,8 @@ class ResultStore:
         table = pa.Table.from_pylist(self.pending, schema=self.schema)
         self.seq += 1
         path = self.dir / f"part-{self.session}-{self.seq:05d}.parquet"
+        if path.exists():  # never overwrite a stored batch
+            raise FileExistsError(f"{path}: already exists")
         _write_atomic(table, path)
         self.pending = []
         self.written.append(path.name)
@@ -385,8 +402,8 @@ def local_cluster(workers: int):
     """A local Dask cluster of ``workers`` processes with one thread each, no dashboard."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=logging.ERROR, preload=["scenarios.sweep"])
     return Client(cluster), cluster
 
 
@@ -427,13 +444,46 @@ def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = N
     ``on_start(total, already_done)`` once before the first. Results are
     written every ``flush_runs`` runs or ``flush_seconds`` seconds, and
     whatever has finished is written before an interrupt propagates
-    (as :class:`SweepInterrupted`).
+    (as :class:`SweepInterrupted`). A folder is written by one sweep at a
+    time (``DIR/.lock``).
     """
-    from distributed import as_completed
-
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     prepare_dir(plan, out_dir)
+    with folder_lock(out_dir):
+        return _run_locked(plan, out_dir, t0, client=client, workers=workers, scheduler=scheduler,
+                           retry_failed=retry_failed, progress=progress, on_start=on_start, flush_runs=flush_runs,
+                           flush_seconds=flush_seconds)
+
+
+@contextlib.contextmanager
+def folder_lock(out_dir: Path):
+    """Hold ``DIR/.lock`` exclusively, so two sweeps never write one folder at once."""
+    import fcntl
+
+    path = Path(out_dir) / ".lock"
+    with open(path, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise InputError(f"--out {out_dir}: another sweep is writing to this folder ({holder}); "
+                             "wait for it to finish or use another folder") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, scheduler, retry_failed, progress,
+                on_start, flush_runs, flush_seconds) -> SweepStats:
+    from distributed import as_completed
+
     store = ResultStore(out_dir, plan.schema)
     stats = SweepStats(runs=len(plan.tasks))
     stored = store.status()

@@ -1,0 +1,454 @@
+"""Sweeps: spec validation, designs, the Dask runner (real local clusters), resume, failures, analysis."""
+
+import json
+import math
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scenarios.analysis import analyze_dir
+from scenarios.cli import main
+from scenarios.runner import run_one
+from scenarios.scenario import SCENARIO_DIR, load_scenario
+from scenarios.sweep import ResultStore, SweepInterrupted, plan_sweep, prepare_dir, run_sweep
+from scenarios.sweep_spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
+
+distributed = pytest.importorskip("distributed")
+
+SMOKE = SCENARIO_DIR / "sweeps" / "smoke.toml"
+VOLATILE = ["seconds", "worker"]  # differ between two executions of the same run
+
+
+def write_spec(tmp_path: Path, text: str, name: str = "spec.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+SMALL = """
+name = "small"
+scenario = "baseline"
+seed = 3
+replicates = {replicates}
+months = {months}
+[fixed]
+n_agents = {agents}
+[design]
+method = "grid"
+[parameters]
+p_external_per_year = {{ values = [0.02, 0.06] }}
+q_social_per_year = {{ min = 0.4, max = 1.2, steps = 3 }}
+[outcomes]
+summary = ["adoption", "months_to_5", "gap_urban_rural"]
+series = ["adoption"]
+every = 12
+"""
+
+
+def small_plan(tmp_path, replicates=2, months=48, agents=500):
+    return plan_sweep(load_sweep(write_spec(tmp_path, SMALL.format(replicates=replicates, months=months,
+                                                                   agents=agents))))
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=40)
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def stored(out_dir) -> pd.DataFrame:
+    return pd.read_parquet(out_dir).sort_values("run_id").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ spec
+BAD_SPECS = {
+    "no_parameters": ('name = "x"\n', "parameters: required field is missing"),
+    "unknown_field": ('name = "x"\nreps = 2\n[parameters]\nq_social_per_year = { min = 0.1, max = 0.5 }\n',
+                      "unknown field 'reps'"),
+    "unknown_param": ('name = "x"\n[design]\nmethod = "lhs"\nsamples = 4\n[parameters]\nq = { min = 0, max = 1 }\n',
+                      "parameters.q: unknown parameter"),
+    "min_not_below_max": ('name = "x"\n[design]\nmethod = "lhs"\nsamples = 4\n[parameters]\n'
+                          'q_social_per_year = { min = 0.5, max = 0.5 }\n', "expected min < max"),
+    "out_of_range": ('name = "x"\n[design]\nmethod = "lhs"\nsamples = 4\n[parameters]\n'
+                     'p_success = { min = 0.5, max = 1.5 }\n', "parameters.p_success.max: p_success: expected a value"
+                                                               " in [0.0, 1.0]"),
+    "sobol_not_power_of_two": ('name = "x"\n[design]\nmethod = "sobol"\nsamples = 100\n[parameters]\n'
+                               'q_social_per_year = { min = 0.1, max = 0.5 }\n', "needs a power of 2"),
+    "text_in_sobol": ('name = "x"\n[design]\nmethod = "sobol"\nsamples = 8\n[parameters]\n'
+                      'network = { values = ["homophily"] }\n', "only a grid takes listed values"),
+    "grid_without_steps": ('name = "x"\n[parameters]\nq_social_per_year = { min = 0.1, max = 0.5 }\n',
+                           "a grid needs steps"),
+    "log_needs_positive": ('name = "x"\n[design]\nmethod = "lhs"\nsamples = 4\n[parameters]\n'
+                           'q_social_per_year = { min = 0.0, max = 0.5, scale = "log" }\n',
+                           "a log scale needs min > 0"),
+    "repeated_int": ('name = "x"\n[parameters]\nmean_degree = { min = 4, max = 6, steps = 5 }\n',
+                     "repeat a whole number"),
+    "fixed_and_varied": ('name = "x"\n[fixed]\nq_social_per_year = 0.3\n[parameters]\n'
+                         'q_social_per_year = { values = [0.1] }\n', "also varies in [parameters]"),
+    "bad_dose": ('name = "x"\n[parameters]\ndose_scale = { values = [1, -1] }\n',
+                 "dose_scale.values[1]: expected a number in [0, 10]"),
+    "bad_replicates": ('name = "x"\nreplicates = 0\n[parameters]\nq_social_per_year = { values = [0.1] }\n',
+                       "replicates: expected a whole number in [1, 10000], got 0"),
+    "bad_method": ('name = "x"\n[design]\nmethod = "factorial"\n[parameters]\nq_social_per_year = { values = [0.1] }\n',
+                   "design.method: expected one of grid, lhs, sobol, morris"),
+    "morris_odd_levels": ('name = "x"\n[design]\nmethod = "morris"\nsamples = 4\nlevels = 3\n[parameters]\n'
+                          'q_social_per_year = { min = 0.1, max = 0.5 }\n', "design.levels: expected an even"),
+    "missing_scenario": ('name = "x"\nscenario = "nope"\n[parameters]\nq_social_per_year = { values = [0.1] }\n',
+                         "scenario: scenario 'nope': no such file"),
+    "bad_toml": ('name = "x\n', "not valid TOML"),
+    "outcome_not_list": ('name = "x"\n[parameters]\nq_social_per_year = { values = [0.1] }\n[outcomes]\n'
+                         'summary = "adoption"\n', "outcomes: summary: expected a list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPECS))
+def test_bad_sweep_files_give_one_line_naming_file_and_field(case, tmp_path, capsys):
+    text, fragment = BAD_SPECS[case]
+    path = write_spec(tmp_path, text)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "keep.txt").write_text("mine")
+    code = main(["sweep", str(path), "--out", str(out_dir / "sub")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert str(path) in err and fragment in err, err
+    assert not (out_dir / "sub").exists() and (out_dir / "keep.txt").read_text() == "mine"
+
+
+def test_unknown_outcome_is_caught_before_any_run(tmp_path, capsys):
+    path = write_spec(tmp_path, 'name = "x"\n[parameters]\nq_social_per_year = { values = [0.1] }\n'
+                                '[outcomes]\nsummary = ["adoptoin"]\n')
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "outcomes.summary: unknown outcome 'adoptoin'" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_grid_design_is_the_product_of_values_in_file_order(tmp_path):
+    spec = load_sweep(write_spec(tmp_path, SMALL.format(replicates=1, months=1, agents=100)))
+    design = make_design(spec)
+    assert design_size(spec) == len(design.points) == 6
+    assert design.points[["p_external_per_year", "q_social_per_year"]].values.tolist() == [
+        [0.02, 0.4], [0.02, 0.8], [0.02, 1.2], [0.06, 0.4], [0.06, 0.8], [0.06, 1.2]]
+
+
+@pytest.mark.parametrize("method,extra,size", [("lhs", "", 10), ("sobol", "", 16 * 5),
+                                               ("sobol", "second_order = true\n", 16 * 8),
+                                               ("morris", "levels = 4\n", 16 * 4)])
+def test_sampled_designs_size_bounds_and_seed(method, extra, size, tmp_path):
+    samples = 10 if method == "lhs" else 16
+    text = (f'name = "x"\nseed = 5\n[design]\nmethod = "{method}"\nsamples = {samples}\n{extra}[parameters]\n'
+            'p_external_per_year = { min = 0.003, max = 0.3, scale = "log" }\n'
+            'mean_degree = { min = 4, max = 20 }\nq_social_per_year = { min = 0.1, max = 1.9 }\n')
+    spec = load_sweep(write_spec(tmp_path, text))
+    a, b = make_design(spec), make_design(spec)
+    assert design_size(spec) == len(a.points) == size
+    assert a.points.equals(b.points) and np.array_equal(a.raw, b.raw)
+    p = a.points
+    assert p["p_external_per_year"].between(0.003, 0.3).all()
+    assert p["mean_degree"].dtype == np.int64 and p["mean_degree"].between(4, 20).all()
+    # log scale: the raw sample is the natural log of the value
+    assert np.allclose(np.exp(a.raw[:, 0]), p["p_external_per_year"])
+    other = load_sweep(write_spec(tmp_path, text.replace("seed = 5", "seed = 6"), "other.toml"))
+    assert not make_design(other).points.equals(p)
+
+
+# ---------------------------------------------------------------- running
+def test_smoke_sweep_on_two_worker_cluster_one_row_per_point_and_replicate(client, tmp_path):
+    spec = load_sweep(SMOKE)
+    plan = plan_sweep(spec)
+    stats = run_sweep(plan, tmp_path / "smoke", client=client)
+    assert stats.workers == 2 and stats.computed == 12 and stats.failed == 0 and stats.skipped == 0
+    frame = pd.read_parquet(tmp_path / "smoke")
+    assert len(frame) == 6 * 2 == len(plan.tasks)
+    assert sorted(zip(frame["point"], frame["replicate"], strict=True)) == [(p, r) for p in range(6) for r in range(2)]
+    assert frame["run_id"].is_unique and (frame["status"] == "ok").all() and frame["error"].isna().all()
+    assert frame["worker"].nunique() == 2  # both workers took runs
+    assert len(frame["series_month"].iloc[0]) == 21  # months 0, 6, ..., 120
+    # every stored run is exactly what a direct call of the model gives
+    row = frame[(frame["point"] == 4) & (frame["replicate"] == 1)].iloc[0]
+    scenario = load_scenario("baseline").with_overrides(n_agents=1000, p_external_per_year=0.06,
+                                                        q_social_per_year=0.8)
+    direct = run_one(scenario, 1, 1, months=120)
+    assert row["adoption"] == direct["adoption"].iloc[-1]
+    assert row["gap_urban_rural"] == direct["adoption_urban"].iloc[-1] - direct["adoption_rural"].iloc[-1]
+    assert list(row["series_adoption"]) == direct["adoption"].iloc[::6].tolist()
+    assert row["share_aware"] == direct["share_aware"].iloc[-1]
+    # common random numbers: a point's replicates differ, replicate r is the same stream everywhere
+    assert frame.groupby("point")["adoption"].nunique().min() == 2
+    meta = json.loads((tmp_path / "smoke" / "_sweep.json").read_text())
+    assert meta["runs"] == 12 and meta["points"] == 6 and meta["method"] == "grid"
+
+
+def test_killed_worker_mid_sweep_every_run_exactly_once(tmp_path):
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=50)
+    client = Client(cluster)
+    try:
+        plan = small_plan(tmp_path, replicates=4, months=120, agents=2000)
+        killed = []
+
+        def kill_a_busy_worker(row):
+            if killed:
+                return
+            for address, keys in client.processing().items():
+                if keys:
+                    pid = client.run(os.getpid, workers=[address])[address]
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append((address, keys, pid))
+                    return
+
+        stats = run_sweep(plan, tmp_path / "out", client=client, progress=kill_a_busy_worker)
+        assert killed, "no worker was busy to kill"
+        address, keys, pid = killed[0]
+        assert keys  # it was running (or holding) a run when it died
+        frame = pd.read_parquet(tmp_path / "out")
+        assert len(frame) == 24 and frame["run_id"].is_unique
+        assert set(frame["run_id"]) == {t.run_id for t in plan.tasks}
+        assert (frame["status"] == "ok").all(), frame["error"].dropna().tolist()
+        assert stats.computed == 24 and stats.failed == 0
+        # runs finished after the kill came from the surviving worker or the restarted one
+        assert frame["worker"].nunique() >= 2
+        deadline = time.time() + 30  # the nanny restarts the dead worker
+        while len(client.scheduler_info()["workers"]) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        assert pid not in client.run(os.getpid).values()
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_interrupted_sweep_resumes_without_recomputing_and_matches_uninterrupted(client, tmp_path):
+    plan = small_plan(tmp_path)
+    total = len(plan.tasks)
+    seen = []
+
+    def interrupt_after_five(row):
+        seen.append(row["run_id"])
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(SweepInterrupted, match="runs are stored"):
+        run_sweep(plan, tmp_path / "a", client=client, progress=interrupt_after_five, flush_runs=1000)
+    first = pd.read_parquet(tmp_path / "a")
+    assert len(first) == 5 and set(first["run_id"]) == set(seen)  # written on the interrupt, none lost
+
+    again = []
+    stats = run_sweep(plan, tmp_path / "a", client=client, progress=lambda row: again.append(row["run_id"]))
+    assert stats.skipped == 5 and stats.computed == total - 5
+    assert not set(again) & set(seen) and len(again) == total - 5
+    resumed = stored(tmp_path / "a")
+
+    run_sweep(plan, tmp_path / "b", client=client)
+    whole = stored(tmp_path / "b")
+    assert resumed["run_id"].is_unique and len(resumed) == total
+    pd.testing.assert_frame_equal(resumed.drop(columns=VOLATILE), whole.drop(columns=VOLATILE))
+
+    # a third call computes nothing
+    stats = run_sweep(plan, tmp_path / "a", client=client)
+    assert stats.computed == 0 and stats.skipped == total
+
+
+def test_failing_runs_are_recorded_and_the_sweep_goes_on_then_retried(client, tmp_path):
+    text = ('name = "fails"\nreplicates = 1\nmonths = 12\n[fixed]\nmean_degree = 20\n[parameters]\n'
+            'n_agents = { values = [10, 300] }\n')
+    plan = plan_sweep(load_sweep(write_spec(tmp_path, text)))
+    stats = run_sweep(plan, tmp_path / "out", client=client)
+    assert stats.computed == 2 and stats.failed == 1
+    frame = pd.read_parquet(tmp_path / "out").set_index("n_agents")
+    assert frame.loc[10, "status"] == "failed"
+    assert frame.loc[10, "error"] == "ValueError: network: mean_degree 20 needs more than 20 citizens, got 10"
+    assert np.isnan(frame.loc[10, "adoption"])
+    assert frame.loc[300, "status"] == "ok" and frame.loc[300, "adoption"] >= 0
+    # a failed run is not retried unless asked, and retrying replaces its row
+    assert run_sweep(plan, tmp_path / "out", client=client).computed == 0
+    stats = run_sweep(plan, tmp_path / "out", client=client, retry_failed=True)
+    assert stats.computed == 1 and stats.failed == 1
+    again = pd.read_parquet(tmp_path / "out")
+    assert len(again) == 2 and again["run_id"].is_unique
+
+
+def test_changed_sweep_file_is_refused_for_an_existing_folder(client, tmp_path, capsys):
+    plan = small_plan(tmp_path, replicates=1, months=12)
+    run_sweep(plan, tmp_path / "out", client=client)
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    changed = write_spec(tmp_path, SMALL.format(replicates=3, months=12, agents=500), "changed.toml")
+    code = main(["sweep", str(changed), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds a different sweep (changed: replicates)" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before
+
+
+def test_not_a_sweep_folder_is_refused(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    assert main(["sweep", str(SMOKE), "--out", str(tmp_path / "mine")]) == 2
+    assert "folder is not empty and holds no sweep" in capsys.readouterr().err
+
+
+def test_cli_sweep_on_an_existing_scheduler_then_analyze(client, tmp_path, capsys):
+    path = write_spec(tmp_path, SMALL.format(replicates=2, months=24, agents=300))
+    out = tmp_path / "out"
+    code = main(["sweep", str(path), "--out", str(out), "--scheduler", client.scheduler.address])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "6 points x 2 replicate(s) = 12 runs of 300 citizens over 24 months" in text
+    assert "12 runs in" in text and "on 2 worker(s)" in text
+    assert main(["sweep", str(path), "--out", str(out), "--scheduler", client.scheduler.address]) == 0
+    assert "all 12 runs were already done" in capsys.readouterr().out
+    assert main(["analyze", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "12 runs (12 ok, 0 failed, 0 not run yet)" in text
+    summary = pd.read_csv(out / "_analysis" / "summary.csv")
+    frame = pd.read_parquet(out)
+    assert len(summary) == 6
+    expected = frame.groupby("point")["adoption"].mean()
+    assert np.allclose(summary.set_index("point")["adoption_mean"], expected)
+    for name in ("report.md", "outcomes_by_parameter.png", "series_adoption.png"):
+        assert (out / "_analysis" / name).stat().st_size > 0
+    # analysis files do not disturb reading the results
+    assert len(pd.read_parquet(out)) == 12
+
+
+def test_cli_flags_are_validated(tmp_path, capsys):
+    assert main(["sweep", str(SMOKE), "--scheduler", "localhost"]) == 2
+    assert "expected an address such as tcp://host:8786" in capsys.readouterr().err
+    assert main(["sweep", str(SMOKE), "--scheduler", "tcp://127.0.0.1:9", "--workers", "2"]) == 2
+    assert "--workers sizes a local cluster" in capsys.readouterr().err
+    assert main(["sweep", str(SMOKE), "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path / "o")]) == 2
+    assert "--scheduler tcp://127.0.0.1:9: cannot connect" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "none.toml")]) == 2
+    assert "none.toml: cannot read" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path)]) == 2
+    assert "not a sweep folder" in capsys.readouterr().err
+    assert main(["sweep", str(SMOKE), "--dry-run", "--out", str(tmp_path / "dry")]) == 0
+    assert "6 points x 2 replicate(s) = 12 runs" in capsys.readouterr().out
+    assert not (tmp_path / "dry").exists()
+
+
+# --------------------------------------------------------------- analysis
+def ishigami(x: np.ndarray, a: float = 7.0, b: float = 0.1) -> np.ndarray:
+    return np.sin(x[:, 0]) + a * np.sin(x[:, 1]) ** 2 + b * x[:, 2] ** 4 * np.sin(x[:, 0])
+
+
+def ishigami_indices(a: float = 7.0, b: float = 0.1):
+    v1 = 0.5 * (1 + b * math.pi ** 4 / 5) ** 2
+    v2 = a ** 2 / 8
+    v13 = b ** 2 * math.pi ** 8 * (1 / 18 - 1 / 50)
+    var = v1 + v2 + v13
+    return [v1 / var, v2 / var, 0.0], [(v1 + v13) / var, v2 / var, v13 / var]
+
+
+def test_sobol_indices_of_ishigami_through_the_analysis_path(tmp_path):
+    """Analytic S1 = (0.314, 0.442, 0), ST = (0.558, 0.442, 0.244); bound 0.04 at N = 2048."""
+    factors = tuple(Factor(name=f"x{k}", kind="float", low=-math.pi, high=math.pi) for k in (1, 2, 3))
+    spec = SweepSpec(name="ishigami", description="test function", scenario="none", seed=11, replicates=1,
+                     months=0, ensemble=False, fixed={}, method="sobol", samples=2048, second_order=False, levels=4,
+                     factors=factors, summary=("y",), series=(), every=1)
+    design = make_design(spec)
+    out = tmp_path / "ishigami"
+    out.mkdir()
+    points = design.points.assign(**{f"raw_x{k}": design.raw[:, k - 1] for k in (1, 2, 3)})
+    points.to_parquet(out / "_design.parquet")
+    runs = pd.DataFrame({"point": points["point"], "replicate": 0, "run_id": [f"r{p}" for p in points["point"]]})
+    runs.to_parquet(out / "_runs.parquet")
+    meta = {"name": "ishigami", "method": "sobol", "seed": 11, "replicates": 1, "second_order": False,
+            "levels": 4, "parameters": [{"name": f.name} for f in factors], "problem": spec.problem(),
+            "summary": ["y"], "series": [], "scenario": "none", "months": 0, "start_month": "2006-04"}
+    (out / "_sweep.json").write_text(json.dumps(meta))
+    import pyarrow as pa
+
+    schema = pa.schema([("run_id", pa.string()), ("point", pa.int64()), ("status", pa.string()),
+                        ("y", pa.float64())])
+    store = ResultStore(out, schema)
+    for k, y in enumerate(ishigami(design.raw)):
+        store.add({"run_id": f"r{k}", "point": k, "status": "ok", "y": float(y)})
+    store.flush()
+    result, target = analyze_dir(out)
+    s1, st = ishigami_indices()
+    table = result.indices.set_index("parameter")
+    assert len(design.points) == 2048 * 5
+    assert np.allclose(table["S1"].to_numpy(), s1, atol=0.04), table
+    assert np.allclose(table["ST"].to_numpy(), st, atol=0.04), table
+    assert (target / "sobol_indices.png").exists() and (target / "indices.csv").exists()
+
+
+def test_morris_ranks_ishigami_x3_as_interacting(tmp_path):
+    factors = tuple(Factor(name=f"x{k}", kind="float", low=-math.pi, high=math.pi) for k in (1, 2, 3))
+    spec = SweepSpec(name="m", description="", scenario="none", seed=2, replicates=1, months=0, ensemble=False,
+                     fixed={}, method="morris", samples=200, second_order=False, levels=4, factors=factors,
+                     summary=("y",), series=(), every=1)
+    design = make_design(spec)
+    from scenarios.analysis import analyze
+
+    points = design.points.assign(**{f"raw_x{k}": design.raw[:, k - 1] for k in (1, 2, 3)})
+    runs = pd.DataFrame({"point": points["point"], "replicate": 0, "run_id": points["point"].astype(str)})
+    results = pd.DataFrame({"run_id": runs["run_id"], "status": "ok", "y": ishigami(design.raw)})
+    meta = {"method": "morris", "seed": 2, "levels": 4, "parameters": [{"name": f.name} for f in factors],
+            "problem": spec.problem(), "summary": ["y"], "second_order": False}
+    t = analyze(meta, points, runs, results).indices.set_index("parameter")
+    # x2 acts alone (sigma from its non-linearity only); x3 acts only through x1: mu near 0, mu* > 0
+    assert t.loc["x1", "mu_star"] > t.loc["x3", "mu_star"] > 0
+    assert abs(t.loc["x3", "mu"]) < 0.5 * t.loc["x3", "mu_star"]
+
+
+def test_prepare_dir_refuses_a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    plan = small_plan(tmp_path, replicates=1, months=1, agents=100)
+    from model import InputError
+
+    with pytest.raises(InputError, match="exists and is not a folder"):
+        prepare_dir(plan, tmp_path / "f")
+
+
+def test_spec_error_type(tmp_path):
+    with pytest.raises(SweepError):
+        load_sweep(write_spec(tmp_path, 'name = "x"\n[parameters]\n'))
+
+
+def test_ctrl_c_on_the_command_line_keeps_finished_runs_and_a_rerun_completes(tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it; a second sweep meanwhile is refused."""
+    import subprocess
+    import sys
+
+    spec = write_spec(tmp_path, SMALL.format(replicates=20, months=240, agents=1500))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "scenarios.cli", "sweep", str(spec), "--out", str(out), "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while not (out / ".lock").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(4)
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2 and "another sweep is writing to this folder" in second.stderr
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    stored_runs = pd.read_parquet(out)
+    k = len(stored_runs)
+    assert f"interrupted: {k} of 120 runs are stored" in err and 0 < k < 120
+    assert stored_runs["run_id"].is_unique
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{120 - k} runs in" in rerun.stdout and f"{k} were already done" in rerun.stdout
+    final = pd.read_parquet(out)
+    assert len(final) == 120 and final["run_id"].is_unique and (final["status"] == "ok").all()
