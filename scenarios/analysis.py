@@ -188,8 +188,9 @@ def format_summary(result: Analysis, max_rows: int = 30) -> str:
     outcomes = [c.removesuffix("_mean") for c in s.columns if c.endswith("_mean")]
     first = list(s.columns[:list(s.columns).index("runs_failed") + 1])
     table = s[first].rename(columns={"runs_ok": "ok", "runs_failed": "failed"})
+    single = bool((s["runs_ok"] <= 1).all())  # one replicate: no interval to show
     for o in outcomes:
-        table[o] = [("-" if np.isnan(m) else f"{m:.3g} [{lo:.3g}, {hi:.3g}]")
+        table[o] = [("-" if np.isnan(m) else f"{m:.3g}" if single else f"{m:.3g} [{lo:.3g}, {hi:.3g}]")
                     for m, lo, hi in zip(s[f"{o}_mean"], s[f"{o}_q05"], s[f"{o}_q95"], strict=True)]
     text = table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
     if len(result.summary) > max_rows:
@@ -226,16 +227,22 @@ def write_plots(meta: dict, result: Analysis, results: pd.DataFrame, target: Pat
     outcomes = [o for o in result.outcomes if not result.indices.empty and o in set(result.indices["outcome"])]
     written = []
     if outcomes and meta["method"] == "sobol":
-        fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 0.5 * len(names) + 1.6),
+        ncols = min(3, len(outcomes))
+        nrows = -(-len(outcomes) // ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols + 1.5, (0.45 * len(names) + 1.2) * nrows),
                                  squeeze=False, sharey=True)
         pos = np.arange(len(names))
-        for ax, o in zip(axes[0], outcomes, strict=True):
+        err = {"elinewidth": 0.8, "ecolor": "#333333"}
+        for ax, o in zip(axes.flat, outcomes, strict=False):
             t = result.indices[result.indices["outcome"] == o].set_index("parameter").loc[names]
-            ax.barh(pos - 0.2, t["S1"], 0.4, xerr=t["S1_conf"], color=OKABE_ITO[0], label="first order S1")
-            ax.barh(pos + 0.2, t["ST"], 0.4, xerr=t["ST_conf"], color=OKABE_ITO[1], label="total ST")
+            ax.barh(pos - 0.2, t["S1"], 0.4, xerr=t["S1_conf"], color=OKABE_ITO[0], label="first order S1",
+                    error_kw=err)
+            ax.barh(pos + 0.2, t["ST"], 0.4, xerr=t["ST_conf"], color=OKABE_ITO[1], label="total ST", error_kw=err)
             ax.set_title(o, fontsize=10)
             ax.axvline(0, color="#636363", lw=0.8)
             ax.grid(axis="x", alpha=0.3)
+        for ax in list(axes.flat)[len(outcomes):]:
+            ax.set_visible(False)
         axes[0][0].set_yticks(pos, names)
         axes[0][0].invert_yaxis()
         axes[0][0].legend(fontsize=8, loc="lower right")
@@ -264,6 +271,7 @@ def write_plots(meta: dict, result: Analysis, results: pd.DataFrame, target: Pat
         fig, axes = plt.subplots(len(shown), len(numeric), figsize=(2.6 * len(numeric) + 0.8, 2.2 * len(shown) + 0.6),
                                  squeeze=False)
         s = result.summary
+        logs = {p["name"]: p.get("log", False) for p in meta["parameters"]}
         for i, o in enumerate(shown):
             for j, n in enumerate(numeric):
                 ax = axes[i][j]
@@ -274,6 +282,8 @@ def write_plots(meta: dict, result: Analysis, results: pd.DataFrame, target: Pat
                 else:
                     ax.scatter(s[n], s[f"{o}_mean"], s=4, color=OKABE_ITO[0], alpha=0.5)
                 ax.grid(alpha=0.3)
+                if logs.get(n):
+                    ax.set_xscale("log")
                 if i == len(shown) - 1:
                     ax.set_xlabel(n, fontsize=8)
                 if j == 0:

@@ -8,6 +8,7 @@ exercised, on the default homophily graph with the shipped population and SEM.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import resource
 import time
@@ -74,4 +75,75 @@ def format_table(rows: list[dict]) -> str:
                f"{r['speedup']:>8.0f}x" if "ref_step_s" in r else f"{'-':>11} {'-':>11} {'-':>11} {'-':>9}")
         lines.append(f"{r['agents']:>11,} {r['vec_build_s']:>8.2f} {r['vec_step_s']:>9.4f} "
                      f"{r['vec_peak_rss_mb']:>8.0f} | {ref}")
+    return "\n".join(lines)
+
+
+def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lambda s: None) -> list[dict]:
+    """Throughput of a sweep on local Dask clusters, against calling the model directly.
+
+    *Direct*: every run of the sweep, one after another in this process, through
+    :func:`scenarios.runner.run_one` (build, run, outcome frame). *Sweep*: the
+    same runs through :func:`scenarios.sweep.run_sweep` on a fresh local
+    cluster of ``w`` workers, into a fresh folder, twice per cluster: *cold*
+    (first tasks import the model in each worker) and *warm* (same cluster,
+    new folder). Compute time runs from the first submission to the last
+    stored result; cluster start-up is reported apart. Overhead per run is
+    worker-seconds per run minus the direct seconds per run. Figures are
+    medians over ``repeats``.
+    """
+    import statistics
+    import tempfile
+
+    from model import Params
+    from scenarios.runner import run_one
+    from scenarios.sweep import execute, local_cluster, plan_sweep, run_sweep
+    from scenarios.sweep_spec import load_sweep
+
+    plan = plan_sweep(load_sweep(spec_path))
+    n = len(plan.tasks)
+    execute(plan.tasks[0])  # warm the imports and caches of this process
+    direct = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for t in plan.tasks:
+            scenario = dataclasses.replace(t.base, params=Params(**t.params))
+            run_one(scenario, t.seed, t.replicate, months=t.months, dose_scale=t.dose_scale)
+        direct.append((time.perf_counter() - start) / n)
+    direct_s = statistics.median(direct)
+    echo(f"direct: {direct_s * 1e3:.1f} ms per run ({n} runs, median of {repeats})")
+    rows = [{"mode": "direct", "workers": 1, "runs": n, "runs_per_s": 1 / direct_s, "s_per_run": direct_s,
+             "overhead_ms_per_run": 0.0, "cluster_start_s": 0.0}]
+    for w in worker_counts:
+        figures = {"cold": [], "warm": []}
+        starts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            client, cluster = local_cluster(w)
+            starts.append(time.perf_counter() - t0)
+            try:
+                for mode in ("cold", "warm"):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        stats = run_sweep(plan, f"{tmp}/sweep", client=client)
+                    figures[mode].append(stats.compute_seconds)
+            finally:
+                client.close()
+                cluster.close()
+        for mode, values in figures.items():
+            wall = statistics.median(values)
+            per_run = wall * w / n
+            rows.append({"mode": mode, "workers": w, "runs": n, "runs_per_s": n / wall, "s_per_run": per_run,
+                         "overhead_ms_per_run": (per_run - direct_s) * 1e3,
+                         "cluster_start_s": statistics.median(starts)})
+            echo(f"{w} worker(s), {mode}: {n / wall:.1f} runs/s")
+    return rows
+
+
+def format_sweep_table(rows: list[dict]) -> str:
+    """Plain-text table of :func:`sweep_benchmark` rows."""
+    head = (f"{'mode':>7} {'workers':>7} {'runs':>5} {'runs/s':>8} {'worker-s/run':>12} "
+            f"{'overhead ms/run':>15} {'cluster start s':>15}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['mode']:>7} {r['workers']:>7} {r['runs']:>5} {r['runs_per_s']:>8.1f} "
+                     f"{r['s_per_run']:>12.3f} {r['overhead_ms_per_run']:>15.1f} {r['cluster_start_s']:>15.1f}")
     return "\n".join(lines)

@@ -156,13 +156,31 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Also write the figures as JSON.")
+@click.option("--sweep", "sweep_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="SPEC.toml", help="Instead: time this sweep on local Dask clusters against direct model calls.")
+@click.option("--workers", "worker_counts", type=click.IntRange(min=1, max=256), multiple=True, metavar="N",
+              help="With --sweep: cluster sizes to time (repeatable) [default: 1 and 2].")
+@click.option("--repeat", type=click.IntRange(min=1, max=100), default=3, show_default=True,
+              help="With --sweep: repetitions (medians are reported).")
 def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_max: int, seed: int,
-          json_path: Path | None) -> None:
-    """Time build and month-steps of the vectorised model and the per-agent reference."""
+          json_path: Path | None, sweep_path: Path | None, worker_counts: tuple[int, ...], repeat: int) -> None:
+    """Time build and month-steps of the vectorised model and the per-agent reference (or a sweep's runs/s)."""
     import json
 
-    from scenarios.bench import format_table, run_benchmark
+    from scenarios.bench import format_sweep_table, format_table, run_benchmark, sweep_benchmark
 
+    if sweep_path is not None:
+        from scenarios.sweep_spec import load_sweep
+
+        load_sweep(sweep_path)  # bad file: one line before anything runs
+        rows = sweep_benchmark(sweep_path, worker_counts or (1, 2), repeat, echo=lambda s: click.echo(s, err=True))
+        click.echo(format_sweep_table(rows))
+        if json_path is not None:
+            json_path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+            click.echo(f"wrote {json_path}")
+        return
+    if worker_counts:
+        raise InputError("--workers: only used with --sweep")
     rows = run_benchmark(sizes or (10_000, 100_000), months=months, reference_months=reference_months,
                          reference_max=reference_max, seed=seed, echo=lambda s: click.echo(s, err=True))
     click.echo(format_table(rows))

@@ -190,14 +190,19 @@ def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     return merged
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, error: type[InputError] = ScenarioError) -> dict[str, Any]:
+    """A TOML file as a dict; an unreadable or malformed file raises ``error`` with one line."""
     try:
         with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+            return tomllib.load(fh)
     except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
+        raise error(f"{path}: cannot read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
+        raise error(f"{path}: not valid TOML ({exc})") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    raw = read_toml(path)
     for key, value in raw.items():
         if key not in TOP_FIELDS:
             raise ScenarioError(f"{path}: unknown field '{key}' (known: {', '.join(TOP_FIELDS)})")

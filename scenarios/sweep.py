@@ -435,7 +435,7 @@ def check_workers(client) -> int:
 def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = None, scheduler: str | None = None,
               retry_failed: bool = False, progress: Callable[[dict], object] | None = None,
               on_start: Callable[[int, int], object] | None = None, flush_runs: int | None = None,
-              flush_seconds: float = 10.0) -> SweepStats:
+              flush_seconds: float = 30.0) -> SweepStats:
     """Run every run of ``plan`` not yet stored in ``out_dir``.
 
     ``client``: an existing :class:`distributed.Client` (kept open); otherwise
@@ -514,7 +514,7 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
             own = (client, cluster)
     try:
         stats.workers = check_workers(client)
-        flush_runs = flush_runs or max(32, 8 * stats.workers)
+        flush_runs = flush_runs or max(500, 50 * stats.workers)
         window = max(64, 16 * stats.workers)
         tag = store.session
         queue = iter(todo)

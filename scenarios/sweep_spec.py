@@ -51,7 +51,6 @@ import itertools
 import json
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -158,16 +157,10 @@ class Design:
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file."""
-    from scenarios.scenario import ScenarioError, resolve_path
+    from scenarios.scenario import ScenarioError, read_toml, resolve_path
 
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except OSError as exc:
-        raise SweepError(f"{path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(f"{path}: not valid TOML ({exc})") from None
+    raw = read_toml(path, SweepError)
     _check_fields(raw, TOP_FIELDS, str(path))
     for key in ("name", "parameters"):
         if key not in raw:

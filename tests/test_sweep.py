@@ -452,3 +452,16 @@ def test_ctrl_c_on_the_command_line_keeps_finished_runs_and_a_rerun_completes(tm
     assert f"{120 - k} runs in" in rerun.stdout and f"{k} were already done" in rerun.stdout
     final = pd.read_parquet(out)
     assert len(final) == 120 and final["run_id"].is_unique and (final["status"] == "ok").all()
+
+
+def test_bench_sweep_prints_direct_and_cluster_rows(tmp_path, capsys):
+    spec = write_spec(tmp_path, SMALL.format(replicates=1, months=12, agents=200))
+    code = main(["bench", "--sweep", str(spec), "--workers", "1", "--repeat", "1", "--json", str(tmp_path / "b.json")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert [(r["mode"], r["workers"], r["runs"]) for r in rows] == [("direct", 1, 6), ("cold", 1, 6), ("warm", 1, 6)]
+    assert all(r["runs_per_s"] > 0 for r in rows) and rows[0]["overhead_ms_per_run"] == 0
+    assert "overhead ms/run" in out
+    assert main(["bench", "--workers", "2"]) == 2
+    assert "--workers: only used with --sweep" in capsys.readouterr().err
