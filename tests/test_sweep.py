@@ -465,3 +465,27 @@ def test_bench_sweep_prints_direct_and_cluster_rows(tmp_path, capsys):
     assert "overhead ms/run" in out
     assert main(["bench", "--workers", "2"]) == 2
     assert "--workers: only used with --sweep" in capsys.readouterr().err
+
+
+def test_ensemble_and_dose_scale_runs_equal_direct_calls(client, tmp_path):
+    """Replicate r takes posterior draw r (varied parameters kept as set); dose_scale scales every dose."""
+    text = ('name = "ens"\nscenario = "technology_only"\nseed = 4\nreplicates = 2\nmonths = 240\nensemble = true\n'
+            '[fixed]\nn_agents = 400\n[parameters]\nq_social_per_year = { values = [0.5] }\n'
+            'dose_scale = { values = [0.0, 2.0] }\n[outcomes]\nsummary = ["adoption", "cumulative_cost_kzt"]\n'
+            'series = []\n')
+    plan = plan_sweep(load_sweep(write_spec(tmp_path, text)))
+    run_sweep(plan, tmp_path / "out", client=client)
+    frame = pd.read_parquet(tmp_path / "out")
+    assert "series_month" not in frame.columns and len(frame) == 4
+    scenario = load_scenario("technology_only").with_overrides(n_agents=400, q_social_per_year=0.5)
+    variants = scenario.variants(2, 4, ensemble=True)
+    assert variants[0].params != variants[1].params  # two different posterior draws
+    assert {v.params.q_social_per_year for v in variants} == {0.5}
+    for dose in (0.0, 2.0):
+        for r in (0, 1):
+            direct = run_one(variants[r], 4, r, months=240, dose_scale=dose)
+            row = frame[(frame["dose_scale"] == dose) & (frame["replicate"] == r)].iloc[0]
+            assert row["adoption"] == direct["adoption"].iloc[-1]
+            assert row["cumulative_cost_kzt"] == direct["cumulative_cost_kzt"].iloc[-1]
+    by_dose = frame.groupby("dose_scale")["adoption"].mean()
+    assert by_dose[2.0] > by_dose[0.0]
