@@ -428,7 +428,9 @@ def test_ctrl_c_on_the_command_line_keeps_finished_runs_and_a_rerun_completes(tm
     spec = write_spec(tmp_path, SMALL.format(replicates=20, months=240, agents=1500))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "scenarios.cli", "sweep", str(spec), "--out", str(out), "--workers", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # a shell that started pytest in the background may have set SIGINT to ignored, and children inherit that
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 60
         while not (out / ".lock").exists() and time.time() < deadline:
