@@ -190,7 +190,7 @@ def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_
 
 
 @cli.command()
-@click.argument("spec_path", type=click.Path(path_type=Path), metavar="SPEC.toml")
+@click.argument("spec_path", type=click.Path(path_type=Path), metavar="SPEC.toml|NAME")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
               help="Results folder [default: results/sweeps/<sweep name>]. Re-running into it resumes.")
 @click.option("--workers", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
@@ -201,7 +201,10 @@ def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_
 @click.option("--dry-run", is_flag=True, help="Check the sweep file and print the design size; run nothing.")
 def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler: str | None, retry_failed: bool,
           dry_run: bool) -> None:
-    """Run a parameter sweep (grid, Latin hypercube, Sobol' or Morris design) on Dask; results as Parquet."""
+    """Run a parameter sweep (grid, Latin hypercube, Sobol' or Morris design) on Dask; results as Parquet.
+
+    SPEC is a sweep file, or the name of a shipped one (smoke, sobol_dynamics).
+    """
     from tqdm import tqdm
 
     from scenarios.sweep import SweepInterrupted, plan_sweep, run_sweep

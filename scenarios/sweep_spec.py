@@ -155,11 +155,28 @@ class Design:
     raw: np.ndarray | None  # (points, D) in the sampled space, for sobol/morris/lhs; None for a grid
 
 
+def shipped_sweeps() -> dict[str, Path]:
+    """Name → path of the sweep files shipped in ``scenarios/sweeps/``."""
+    from scenarios.scenario import SCENARIO_DIR
+
+    return {p.stem: p for p in sorted((SCENARIO_DIR / "sweeps").glob("*.toml"))}
+
+
+def resolve_sweep(ref: str | Path) -> Path:
+    """A sweep file path, or the shipped sweep of that name (``smoke``, ``sobol_dynamics``)."""
+    path = Path(ref)
+    if path.exists() or path.suffix == ".toml" or str(ref) not in shipped_sweeps():
+        if not path.exists() and path.suffix != ".toml":
+            raise SweepError(f"{ref}: no such file or shipped sweep (shipped: {', '.join(shipped_sweeps())})")
+        return path
+    return shipped_sweeps()[str(ref)]
+
+
 def load_sweep(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep file."""
+    """Read and validate a sweep file (a path, or the name of a shipped sweep)."""
     from scenarios.scenario import ScenarioError, read_toml, resolve_path
 
-    path = Path(path)
+    path = resolve_sweep(path)
     raw = read_toml(path, SweepError)
     _check_fields(raw, TOP_FIELDS, str(path))
     for key in ("name", "parameters"):

@@ -491,3 +491,11 @@ def test_ensemble_and_dose_scale_runs_equal_direct_calls(client, tmp_path):
             assert row["cumulative_cost_kzt"] == direct["cumulative_cost_kzt"].iloc[-1]
     by_dose = frame.groupby("dose_scale")["adoption"].mean()
     assert by_dose[2.0] > by_dose[0.0]
+
+
+def test_shipped_sweeps_by_name_and_unknown_name(tmp_path, capsys):
+    assert load_sweep("smoke").path == SMOKE
+    sobol = load_sweep("sobol_dynamics")
+    assert sobol.method == "sobol" and design_size(sobol) == 1280
+    assert main(["sweep", "smok", "--dry-run"]) == 2
+    assert "smok: no such file or shipped sweep (shipped: smoke, sobol_dynamics)" in capsys.readouterr().err
