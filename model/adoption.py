@@ -146,6 +146,7 @@ class AdoptionModel(mesa.Model):
         # Access, skill, awareness, initial users.
         g = np.exp(self.pop.divide.astype(np.float64))
         self.group_factor = g / g.mean()
+        self.p_skill = -np.expm1(-p.skill_per_year * self.group_factor * DT_YEARS)  # monthly, fixed per citizen
         u = self.streams["initial"].random((4, n))
         divide = self.pop.divide.astype(np.float64)
         self.access = _calibrated_logistic(p.share_access_initial, divide, u[0])
@@ -176,6 +177,17 @@ class AdoptionModel(mesa.Model):
         self.cost_kzt = 0.0
         self.intervention_log: list[dict] = []
         self.outcomes: list[dict] = []
+        self._nb_values: np.ndarray | None = None  # reused buffer of the neighbourhood reads
+        # outcome groups: one code per (age band, region, urban) so one bincount gives every margin
+        n_regions = len(self.region_names)
+        self._group_shape = (len(AGE_BANDS), n_regions, 2)
+        self._group_code = ((self.pop.age_band.astype(np.int64) * n_regions + self.pop.region) * 2
+                            + self.pop.urban)
+        counts = np.bincount(self._group_code, minlength=math.prod(self._group_shape)).reshape(self._group_shape)
+        self._group_counts = (counts.sum(axis=(0, 1))[::-1], counts.sum(axis=(1, 2)), counts.sum(axis=(0, 2)))
+        self._group_columns = (["adoption_urban", "adoption_rural"],
+                               [f"adoption_age_{slug(b)}" for b in AGE_BANDS],
+                               [f"adoption_region_{slug(r)}" for r in self.region_names])
         self.citizens: list[Citizen] = (
             list(Citizen.create_agents(self, n, index=list(range(n)))) if create_agents else []
         )
@@ -189,12 +201,13 @@ class AdoptionModel(mesa.Model):
         self.intention[sel] = self.sem.intention(self.readiness[sel], self.attitude[sel], self.trust[sel],
                                                  self.zeta_i[sel])
 
-    def intention_multiplier(self) -> np.ndarray:
-        """``m_i = 2 * logistic(slope * (intention_i - threshold))``; exactly 1 when slope is 0."""
+    def intention_multiplier(self, idx=None) -> np.ndarray:
+        """``m_i = 2 * logistic(slope * (intention_i - threshold))`` (all citizens, or ``idx``); 1 when slope is 0."""
         p = self.params
+        intention = self.intention if idx is None else self.intention[idx]
         if p.intention_slope == 0.0:
-            return np.ones(self.n)
-        return 2.0 * expit(p.intention_slope * (self.intention - p.intention_threshold))
+            return np.ones(len(intention))
+        return 2.0 * expit(p.intention_slope * (intention - p.intention_threshold))
 
     @property
     def state_code(self) -> np.ndarray:
@@ -219,10 +232,18 @@ class AdoptionModel(mesa.Model):
         s = self.streams
 
         # Neighbourhood reads at the start of the month (synchronous update).
-        nb = adj.neighbour_mean(np.column_stack([
-            self.user, self.last_outcome == 1, self.last_outcome == -1, self.attitude, self.trust,
-        ]).astype(np.float64))
-        share_users_nb, share_success_nb, share_failure_nb, att_nb, trust_nb = nb.T
+        # One sparse product over four columns: users, last month's outcome (+1 success, -1 failure, 0),
+        # attitude and trust. The mean outcome is the share of neighbours whose use succeeded minus the
+        # share whose use failed.
+        buf = self._nb_values
+        if buf is None or buf.dtype != adj.dtype:
+            buf = self._nb_values = np.empty((n, 4), dtype=adj.dtype)
+        buf[:, 0] = self.user
+        buf[:, 1] = self.last_outcome
+        buf[:, 2] = self.attitude
+        buf[:, 3] = self.trust
+        # one pass to contiguous rows: the arithmetic below then runs on plain vectors
+        share_users_nb, wom, att_nb, trust_nb = np.array(adj.neighbour_mean(buf).T, order="C")
 
         # 0. Interventions.
         if self.interventions:
@@ -235,14 +256,13 @@ class AdoptionModel(mesa.Model):
         if self.interventions:
             h_access = h_access + self.extra_access
         self.access |= u_access[0] < -np.expm1(-h_access * dt)
-        self.skill |= self.access & (u_access[1] < -np.expm1(-p.skill_per_year * self.group_factor * dt))
+        self.skill |= self.access & (u_access[1] < self.p_skill)
 
         # 2. Awareness.
         h_aware = p.awareness_external_per_year + p.awareness_social_per_year * share_users_nb + self.extra_external
         self.aware |= s["awareness"].random(n) < -np.expm1(-h_aware * dt)
 
         # 3. Opinion: conformity, anchoring, word of mouth; then the SEM.
-        wom = share_success_nb - share_failure_nb
         self.attitude += (p.conformity_per_month * (att_nb - self.attitude)
                           + p.anchoring_per_month * (self.attitude0 - self.attitude) + p.wom_attitude * wom)
         self.trust += (p.conformity_per_month * (trust_nb - self.trust)
@@ -250,10 +270,14 @@ class AdoptionModel(mesa.Model):
         self.recompute_constructs()
 
         # 4. Adoption: Bass hazard on the network, scaled by intention, gated.
-        eligible = ~self.user & self.aware & self.access & self.skill & (self.trust > p.trust_lapse_threshold)
-        h_adopt = ((p.p_external_per_year + self.extra_external + p.q_social_per_year * share_users_nb)
-                   * self.intention_multiplier())
-        new_users = eligible & (s["adoption"].random(n) < -np.expm1(-h_adopt * dt))
+        # The hazard is computed for the eligible only (the draw stays full-length for common random numbers).
+        eligible = np.flatnonzero(~self.user & self.aware & self.access & self.skill
+                                  & (self.trust > p.trust_lapse_threshold))
+        u_adopt = s["adoption"].random(n)
+        h_adopt = ((p.p_external_per_year + self.extra_external[eligible]
+                    + p.q_social_per_year * share_users_nb[eligible]) * self.intention_multiplier(eligible))
+        new_users = np.zeros(n, dtype=bool)
+        new_users[eligible[u_adopt[eligible] < -np.expm1(-h_adopt * dt)]] = True
         self.user |= new_users
         self.ever_user |= new_users
 
@@ -264,8 +288,9 @@ class AdoptionModel(mesa.Model):
         success = self.used & (u_success < self.p_success_i)
         failure = self.used & ~success
         self.last_outcome = success.astype(np.int8) - failure.astype(np.int8)
-        self.trust += p.trust_gain_success * success - p.trust_loss_failure * failure
-        self.recompute_constructs()
+        users = np.flatnonzero(self.used)  # only their trust changes
+        self.trust[users] += p.trust_gain_success * success[users] - p.trust_loss_failure * failure[users]
+        self.recompute_constructs(users if 3 * len(users) < n else None)
 
         # 6. Lapse.
         lapse = self.user & (self.trust < p.trust_lapse_threshold)
@@ -314,17 +339,13 @@ class AdoptionModel(mesa.Model):
             "cost_per_person_part_kzt": self.month_cost_variable_kzt if self.month > 0 else 0.0,
             "cumulative_cost_kzt": self.cost_kzt,
         }
-        weights = active.astype(np.float64)
-        urban = self.pop.urban
-        n_urban = urban.sum()
-        row["adoption_urban"] = active[urban].sum() / n_urban if n_urban else math.nan
-        row["adoption_rural"] = active[~urban].sum() / (n - n_urban) if n - n_urban else math.nan
-        by_age = _group_share(self.pop.age_band, weights, len(AGE_BANDS))
-        for band, value in zip(AGE_BANDS, by_age, strict=True):
-            row[f"adoption_age_{slug(band)}"] = value
-        by_region = _group_share(self.pop.region, weights, len(self.region_names))
-        for name, value in zip(self.region_names, by_region, strict=True):
-            row[f"adoption_region_{slug(name)}"] = value
+        totals = np.bincount(self._group_code, weights=active,
+                             minlength=math.prod(self._group_shape)).reshape(self._group_shape)
+        margins = (totals.sum(axis=(0, 1))[::-1], totals.sum(axis=(1, 2)), totals.sum(axis=(0, 2)))
+        for names, total, count in zip(self._group_columns, margins, self._group_counts, strict=True):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+            row.update(zip(names, share.tolist(), strict=True))
         self.outcomes.append(row)
         return row
 
@@ -334,9 +355,3 @@ class AdoptionModel(mesa.Model):
 
         return pd.DataFrame(self.outcomes)
 
-
-def _group_share(group: np.ndarray, weights: np.ndarray, n_groups: int) -> np.ndarray:
-    counts = np.bincount(group, minlength=n_groups)
-    totals = np.bincount(group, weights=weights, minlength=n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
