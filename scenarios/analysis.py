@@ -137,7 +137,9 @@ def _seed(meta: dict, seed: int | None) -> int:
     """Bootstrap seed: given, or derived from the sweep's seed."""
     if seed is not None:
         return seed
-    return int(np.random.SeedSequence(meta["seed"], spawn_key=(0x5EED, 1)).generate_state(1)[0])
+    from scenarios.sweep_spec import ANALYSIS_STREAM
+
+    return int(np.random.SeedSequence(meta["seed"], spawn_key=ANALYSIS_STREAM).generate_state(1)[0])
 
 
 # ----------------------------------------------------------------- from disk

@@ -8,7 +8,6 @@ exercised, on the default homophily graph with the shipped population and SEM.
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing as mp
 import resource
 import time
@@ -94,7 +93,6 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
     import statistics
     import tempfile
 
-    from model import Params
     from scenarios.runner import run_one
     from scenarios.sweep import execute, local_cluster, plan_sweep, run_sweep
     from scenarios.sweep_spec import load_sweep
@@ -106,8 +104,7 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
     for _ in range(repeats):
         start = time.perf_counter()
         for t in plan.tasks:
-            scenario = dataclasses.replace(t.base, params=Params(**t.params))
-            run_one(scenario, t.seed, t.replicate, months=t.months, dose_scale=t.dose_scale)
+            run_one(t.scenario(), t.seed, t.replicate, months=t.months, dose_scale=t.dose_scale)
         direct.append((time.perf_counter() - start) / n)
     direct_s = statistics.median(direct)
     echo(f"direct: {direct_s * 1e3:.1f} ms per run ({n} runs, median of {repeats})")

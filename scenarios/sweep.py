@@ -57,6 +57,11 @@ ID_FIELDS = [("run_id", pa.string()), ("point", pa.int64()), ("replicate", pa.in
 ARROW_KIND = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
 
 
+#: Fields of ``_sweep.json`` that reading and analysis rely on.
+META_FIELDS = ("name", "method", "seed", "replicates", "months", "start_month", "parameters", "problem",
+               "summary", "series", "second_order", "levels", "scenario")
+
+
 class SweepInterrupted(RuntimeError):
     """The sweep stopped early (Ctrl-C); what finished is on disk."""
 
@@ -77,6 +82,15 @@ class RunTask:
     series: tuple[str, ...]
     every: int
     base: Any  # scenarios.scenario.Scenario: policies, SEM file, name
+
+    def id_row(self) -> dict[str, Any]:
+        """The columns that identify this run in the results."""
+        return {"run_id": self.run_id, "point": self.point, "replicate": self.replicate, "seed": self.seed,
+                **self.values}
+
+    def scenario(self):
+        """The base scenario with this run's full parameters."""
+        return dataclasses.replace(self.base, params=Params(**self.params))
 
 
 @dataclasses.dataclass
@@ -193,11 +207,9 @@ def execute(task: RunTask) -> dict[str, Any]:
     from scenarios.runner import run_one
 
     start = time.perf_counter()
-    row: dict[str, Any] = {"run_id": task.run_id, "point": task.point, "replicate": task.replicate,
-                           "seed": task.seed, **task.values}
+    row = task.id_row()
     try:
-        scenario = dataclasses.replace(task.base, params=Params(**task.params))
-        frame = run_one(scenario, task.seed, task.replicate, months=task.months,
+        frame = run_one(task.scenario(), task.seed, task.replicate, months=task.months,
                         sem=_sem(str(task.base.sem_file or DEFAULT_SEM_FILE)), population=_population(),
                         dose_scale=task.dose_scale)
         row.update(outcome_row(frame, task.summary, task.series, task.every))
@@ -332,6 +344,7 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
     out_dir = Path(out_dir)
     meta_path = out_dir / "_sweep.json"
     spec = plan.spec
+    as_json = json.loads(json.dumps(spec.raw, default=str))  # the sweep file as _sweep.json stores it
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: exists and is not a folder")
     if meta_path.exists():
@@ -340,9 +353,9 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
         except (OSError, ValueError) as exc:
             raise InputError(f"{meta_path}: cannot read ({exc}); is this a sweep folder?") from None
         if stored.get("digest") != spec.digest():
-            changed = sorted(k for k in set(stored.get("spec", {})) | set(spec.raw)
-                             if k not in ("name", "description")
-                             and stored.get("spec", {}).get(k) != json.loads(json.dumps(spec.raw.get(k), default=str)))
+            before = stored.get("spec", {})
+            changed = sorted(k for k in set(before) | set(as_json)
+                             if k not in ("name", "description") and before.get(k) != as_json.get(k))
             what = f"changed: {', '.join(changed)}" if changed else "the base scenario resolves to another file"
             raise InputError(f"--out {out_dir}: holds a different sweep ({what}); use a new folder to keep both")
         return
@@ -375,7 +388,7 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
                        "design sampling: SeedSequence(seed, spawn_key=(0x5EED, 0))",
         "version": package_version(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "spec": json.loads(json.dumps(spec.raw, default=str)),
+        "spec": as_json,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     design = plan.design.points.copy()
@@ -534,9 +547,8 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
                 try:
                     row = future.result()
                 except Exception as exc:  # the task's worker kept dying (KilledWorker) or the cluster failed
-                    row = {"run_id": task.run_id, "point": task.point, "replicate": task.replicate,
-                           "seed": task.seed, **task.values, "status": "failed",
-                           "error": f"{type(exc).__name__}: {exc}", "seconds": None, "worker": None}
+                    row = {**task.id_row(), "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                           "seconds": None, "worker": None}
                 future.release()
                 store.add(row)
                 stats.computed += 1
@@ -549,11 +561,9 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
                 if len(store.pending) >= flush_runs or time.perf_counter() - last_flush >= flush_seconds:
                     store.flush()
                     last_flush = time.perf_counter()
-        except KeyboardInterrupt:
-            store.flush()
+        except KeyboardInterrupt:  # what finished is written by the ``finally`` below
             for future in list(by_future):
                 future.cancel()
-            stats.seconds = time.perf_counter() - t0
             raise SweepInterrupted(f"interrupted: {stats.skipped + stats.computed} of {stats.runs} runs are stored "
                                    f"in {out_dir}; run the same command again to finish") from None
         store.flush()
@@ -584,11 +594,15 @@ def read_meta(out_dir: Path) -> dict:
     """``_sweep.json`` of a sweep folder, or :class:`InputError`."""
     path = Path(out_dir) / "_sweep.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except OSError:
         raise InputError(f"{out_dir}: not a sweep folder (no readable _sweep.json)") from None
     except ValueError as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
+    missing = [k for k in META_FIELDS if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise InputError(f"{path}: {missing[0]}: required field is missing (written by another program?)")
+    return meta
 
 
 def load_results(out_dir: Path) -> pd.DataFrame:
@@ -596,7 +610,11 @@ def load_results(out_dir: Path) -> pd.DataFrame:
     out_dir = Path(out_dir)
     if not any(out_dir.glob("part-*.parquet")):
         raise InputError(f"{out_dir}: no results yet (no part-*.parquet); run the sweep first")
-    return pd.read_parquet(out_dir)
+    try:
+        return pd.read_parquet(out_dir)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise InputError(f"{out_dir}: cannot read the results ({' '.join(str(exc).split())}); "
+                         "move the damaged part-*.parquet away and re-run the sweep") from None
 
 
 def load_series(out_dir: Path) -> pd.DataFrame:

@@ -71,6 +71,7 @@ DERIVED = ("gap_urban_rural", "gap_young_old")
 MONTHS_TO = re.compile(r"^months_to_([1-9][0-9]?)$")
 DEFAULT_SUMMARY = ("adoption", "share_ever_used", "months_to_50", "gap_urban_rural", "gap_young_old")
 DESIGN_STREAM = (0x5EED, 0)  # spawn key of the design's random stream, apart from the replicates' (r,)
+ANALYSIS_STREAM = (0x5EED, 1)  # spawn key of the analysis bootstrap's stream
 
 
 class SweepError(InputError):

@@ -499,3 +499,19 @@ def test_shipped_sweeps_by_name_and_unknown_name(tmp_path, capsys):
     assert sobol.method == "sobol" and design_size(sobol) == 1280
     assert main(["sweep", "smok", "--dry-run"]) == 2
     assert "smok: no such file or shipped sweep (shipped: smoke, sobol_dynamics)" in capsys.readouterr().err
+
+
+def test_damaged_sweep_folder_gives_one_line(client, tmp_path, capsys):
+    plan = small_plan(tmp_path, replicates=1, months=6, agents=200)
+    out = tmp_path / "out"
+    run_sweep(plan, out, client=client)
+    (out / "part-zzz.parquet").write_text("not parquet")
+    assert main(["analyze", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read the results" in err and "part-zzz.parquet" in err
+    (out / "part-zzz.parquet").unlink()
+    meta = json.loads((out / "_sweep.json").read_text())
+    del meta["method"]
+    (out / "_sweep.json").write_text(json.dumps(meta))
+    assert main(["analyze", str(out)]) == 2
+    assert "_sweep.json: method: required field is missing" in capsys.readouterr().err
