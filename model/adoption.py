@@ -50,9 +50,9 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import expit
 
-from model.citizen import Citizen
+from model.citizen import Citizen, CitizenViews
 from model.interventions import Intervention, apply_all
-from model.network import Adjacency, build_graph, to_adjacency
+from model.network import CHUNK, Adjacency, build_graph, ring_graph, to_adjacency
 from model.params import Params
 from model.population import AGE_BANDS, PopulationSpec, construct_shift, synth_population
 from model.sem import SEMParams
@@ -73,14 +73,20 @@ def month_date(start_month: str, month: int) -> _dt.date:
     return _dt.date(total // 12, total % 12 + 1, 1)
 
 
-def _calibrated_logistic(share: float, offset: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Bernoulli draws with P_i = logistic(c + offset_i), c set so the mean P equals ``share``."""
+def _calibrated_logistic(share: float, levels: np.ndarray, counts: np.ndarray, inverse: np.ndarray,
+                         u: np.ndarray) -> np.ndarray:
+    """Bernoulli draws with P_i = logistic(c + levels[inverse_i]), c set so the mean P equals ``share``.
+
+    The offsets take few distinct ``levels`` (with ``counts`` citizens each),
+    so the constant is solved on the levels, not on every citizen.
+    """
     if share <= 0.0:
-        return np.zeros(offset.shape, dtype=bool)
+        return np.zeros(u.shape, dtype=bool)
     if share >= 1.0:
-        return np.ones(offset.shape, dtype=bool)
-    c = brentq(lambda c: expit(c + offset).mean() - share, -50.0, 50.0, xtol=1e-12)
-    return u < expit(c + offset)
+        return np.ones(u.shape, dtype=bool)
+    weights = counts / counts.sum()
+    c = brentq(lambda c: (expit(c + levels) * weights).sum() - share, -50.0, 50.0, xtol=1e-12)
+    return u < expit(c + levels)[inverse]
 
 
 class AdoptionModel(mesa.Model):
@@ -121,41 +127,58 @@ class AdoptionModel(mesa.Model):
         self.month = 0
 
         # Demographics and social graph.
-        self.pop = synth_population(self.spec, n, self.streams["population"])
+        pop = synth_population(self.spec, n, self.streams["population"])
+        direct = p.graph_builder == "direct" and p.network in ("homophily", "small_world")
+        if direct and p.network == "homophily":
+            # Number citizens by (region, urban) block: the ring runs along the index order, so
+            # unrewired ties stay in the block and neighbours sit next to each other in memory.
+            pop = pop.take(np.argsort(pop.region.astype(np.int64) * 2 + pop.urban, kind="stable"))
+        self.pop = pop
+        self.graph = None  # the networkx graph, when the networkx builder made one
         if adjacency is not None:  # a graph built earlier for the same seed and population (batch runs)
             if adjacency.n != n:
                 raise ValueError(f"adjacency: built for {adjacency.n} citizens, the model has {n}")
-            self.graph = None
             self.adjacency: Adjacency = adjacency
+        elif direct:
+            self.adjacency = Adjacency(n, ring=ring_graph(n, p.mean_degree, p.p_rewire, self.streams["network"]))
         else:
             block = self.pop.region.astype(np.int64) * 2 + self.pop.urban
             self.graph = build_graph(p.network, n, p.mean_degree, self.streams["network"],
                                      p_rewire=p.p_rewire, p_triangle=p.p_triangle, block=block)
             self.adjacency = to_adjacency(self.graph, n)
 
-        # Constructs from the SEM, shifted by group.
+        # Constructs from the SEM, shifted by group; state is float32 (half the memory traffic of float64).
         shift_att, shift_trust = construct_shift(self.spec, self.pop)
         att, trust, zeta_r, zeta_i = self.sem.draw(n, self.streams["constructs"], shift_att, shift_trust)
-        self.attitude, self.trust = att, trust
-        self.attitude0, self.trust0 = att.copy(), trust.copy()
-        self.zeta_r, self.zeta_i = zeta_r, zeta_i
-        self.readiness = np.empty(n)
-        self.intention = np.empty(n)
+        del shift_att, shift_trust
+        self.attitude, self.trust = att.astype(np.float32), trust.astype(np.float32)
+        self.attitude0, self.trust0 = self.attitude.copy(), self.trust.copy()
+        self.zeta_r, self.zeta_i = zeta_r.astype(np.float32), zeta_i.astype(np.float32)
+        del att, trust, zeta_r, zeta_i
+        self.readiness = np.empty(n, dtype=np.float32)
+        self.intention = np.empty(n, dtype=np.float32)
         self.recompute_constructs()
 
-        # Access, skill, awareness, initial users.
-        g = np.exp(self.pop.divide.astype(np.float64))
-        self.group_factor = g / g.mean()
-        self.p_skill = -np.expm1(-p.skill_per_year * self.group_factor * DT_YEARS)  # monthly, fixed per citizen
-        u = self.streams["initial"].random((4, n))
-        divide = self.pop.divide.astype(np.float64)
-        self.access = _calibrated_logistic(p.share_access_initial, divide, u[0])
-        self.skill = self.access & _calibrated_logistic(p.share_skill_initial, divide, u[1])
-        self.aware = u[2] < p.share_aware_initial
+        # Access, skill, awareness, initial users. The group factor takes one value per
+        # (rural, age band, education) group, so it is computed per group, not per citizen.
+        levels, inverse = np.unique(self.pop.divide, return_inverse=True)
+        level_counts = np.bincount(inverse, minlength=len(levels))
+        g = np.exp(levels.astype(np.float64))
+        g /= (g * level_counts).sum() / n
+        self.group_factor = g.astype(np.float32)[inverse]
+        # monthly, fixed per citizen
+        self.p_skill = (-np.expm1(-p.skill_per_year * g * DT_YEARS)).astype(np.float32)[inverse]
+        initial = self.streams["initial"]
+        offsets = levels.astype(np.float64), level_counts, inverse
+        self.access = _calibrated_logistic(p.share_access_initial, *offsets, initial.random(n))
+        self.skill = self.access & _calibrated_logistic(p.share_skill_initial, *offsets, initial.random(n))
+        del inverse
+        self.aware = initial.random(n) < p.share_aware_initial
         eligible = self.aware & self.access & self.skill
-        n_eligible = int(eligible.sum())
+        n_eligible = int(np.count_nonzero(eligible))
         p_initial = min(1.0, p.share_adopters_initial * n / n_eligible) if n_eligible else 0.0
-        self.user = eligible & (u[3] < p_initial)
+        self.user = eligible & (initial.random(n) < p_initial)
+        del eligible
         self.ever_user = self.user.copy()
         self.used = np.zeros(n, dtype=bool)  # used the portal this month
         self.last_outcome = np.zeros(n, dtype=np.int8)  # +1 success, -1 failure, 0 no use
@@ -169,28 +192,31 @@ class AdoptionModel(mesa.Model):
         for iv in self.interventions:
             iv.target.validate(self.region_names, where=f"intervention {iv.name or iv.kind}: target")
         self.target_masks = [iv.target.mask(self) for iv in self.interventions]
-        self.extra_access = np.zeros(n)  # this month's extra access hazard per citizen [1/year]
-        self.extra_external = np.zeros(n)  # extra external influence (awareness and Bass p) [1/year]
-        self.p_success_i = np.full(n, p.p_success)  # this month's success probability of a use
+        # this month's per-citizen modifiers, set by the interventions (allocated only when there are any)
+        shape = n if self.interventions else 0
+        self.extra_access = np.zeros(shape, dtype=np.float32)  # extra access hazard [1/year]
+        self.extra_external = np.zeros(shape, dtype=np.float32)  # extra external influence (awareness, Bass p)
+        self.p_success_i = np.full(shape, p.p_success, dtype=np.float32)  # success probability of a use
         self.month_cost_kzt = 0.0
         self.month_cost_variable_kzt = 0.0  # the per-person part of this month's cost
         self.cost_kzt = 0.0
         self.intervention_log: list[dict] = []
         self.outcomes: list[dict] = []
-        self._nb_values: np.ndarray | None = None  # reused buffer of the neighbourhood reads
         # outcome groups: one code per (age band, region, urban) so one bincount gives every margin
         n_regions = len(self.region_names)
         self._group_shape = (len(AGE_BANDS), n_regions, 2)
-        self._group_code = ((self.pop.age_band.astype(np.int64) * n_regions + self.pop.region) * 2
-                            + self.pop.urban)
+        self._group_code = ((self.pop.age_band.astype(np.int32) * n_regions + self.pop.region) * 2
+                            + self.pop.urban).astype(np.int32)
         counts = np.bincount(self._group_code, minlength=math.prod(self._group_shape)).reshape(self._group_shape)
         self._group_counts = (counts.sum(axis=(0, 1))[::-1], counts.sum(axis=(1, 2)), counts.sum(axis=(0, 2)))
         self._group_columns = (["adoption_urban", "adoption_rural"],
                                [f"adoption_age_{slug(b)}" for b in AGE_BANDS],
                                [f"adoption_region_{slug(r)}" for r in self.region_names])
-        self.citizens: list[Citizen] = (
-            list(Citizen.create_agents(self, n, index=list(range(n)))) if create_agents else []
-        )
+        self._nb_buffer = self.adjacency.new_buffer(4)  # working memory of the step, mapped now
+        _ = self.adjacency.inv_degree
+        self.citizens = CitizenViews(self)
+        if create_agents:
+            self.citizens.create_all()
         self.record()
 
     # ------------------------------------------------------------------ helpers
@@ -206,7 +232,7 @@ class AdoptionModel(mesa.Model):
         p = self.params
         intention = self.intention if idx is None else self.intention[idx]
         if p.intention_slope == 0.0:
-            return np.ones(len(intention))
+            return np.ones(len(intention), dtype=np.float32)
         return 2.0 * expit(p.intention_slope * (intention - p.intention_threshold))
 
     @property
@@ -224,85 +250,110 @@ class AdoptionModel(mesa.Model):
 
     # --------------------------------------------------------------------- step
     def step(self) -> None:
-        """Advance one month (order of work: see the module docstring)."""
-        p = self.params
+        """Advance one month (order of work: see the module docstring).
+
+        After the neighbourhood reads and the interventions, steps 1-6 are
+        per citizen, so they run over slices of :data:`CHUNK` citizens whose
+        arrays stay in the processor's cache. Every random stream is drawn in
+        index order, one number per citizen, so the result does not depend on
+        the slice size.
+        """
         n = self.n
         adj = self.adjacency
-        dt = DT_YEARS
-        s = self.streams
 
-        # Neighbourhood reads at the start of the month (synchronous update).
-        # One sparse product over four columns: users, last month's outcome (+1 success, -1 failure, 0),
-        # attitude and trust. The mean outcome is the share of neighbours whose use succeeded minus the
-        # share whose use failed.
-        buf = self._nb_values
-        if buf is None or buf.dtype != adj.dtype:
-            buf = self._nb_values = np.empty((n, 4), dtype=adj.dtype)
-        buf[:, 0] = self.user
-        buf[:, 1] = self.last_outcome
-        buf[:, 2] = self.attitude
-        buf[:, 3] = self.trust
-        # one pass to contiguous rows: the arithmetic below then runs on plain vectors
-        share_users_nb, wom, att_nb, trust_nb = np.array(adj.neighbour_mean(buf).T, order="C")
+        # Neighbourhood reads at the start of the month (synchronous update). One pass over four
+        # columns: users, last month's outcome (+1 success, -1 failure, 0), attitude and trust. The
+        # mean outcome is the share of neighbours whose use succeeded minus the share whose use failed.
+        buf, columns = self._nb_buffer
+        columns[:, 0] = self.user
+        columns[:, 1] = self.last_outcome
+        columns[:, 2] = self.attitude
+        columns[:, 3] = self.trust
+        nb_sums = adj.column_sums(buf)
 
         # 0. Interventions.
         if self.interventions:
             apply_all(self, self.month)
             self.cost_kzt += self.month_cost_kzt
 
+        access_share = np.count_nonzero(self.access) / n
+        counts = np.zeros(4, dtype=np.int64)  # uses, failures, new users, lapses
+        totals = None
+        for lo in range(0, n, CHUNK):
+            sl = slice(lo, min(n, lo + CHUNK))
+            counts += self._step_slice(sl, nb_sums[sl], access_share)
+            part = self._tally(sl, self.used)
+            totals = part if totals is None else [a + b for a, b in zip(totals, part, strict=True)]
+        del nb_sums
+        self.n_uses, self.n_failures, self.n_new_users, self.n_lapses = (int(c) for c in counts)
+        self.month += 1
+        # 7. Record.
+        self.record(totals)
+
+    def _step_slice(self, sl: slice, nb_sums: np.ndarray, access_share: float) -> np.ndarray:
+        """Steps 1-6 for the citizens in ``sl``; returns (uses, failures, new users, lapses)."""
+        p = self.params
+        s = self.streams
+        dt = DT_YEARS
+        m = sl.stop - sl.start
+        inv_degree = self.adjacency.inv_degree[sl]
+        share_users_nb, wom, att_nb, trust_nb = (nb_sums[:, k] * inv_degree for k in range(4))
+        extra = bool(self.interventions)
+
         # 1. Access and skill.
-        u_access = s["access"].random((2, n))
-        h_access = (p.access_external_per_year + p.access_social_per_year * self.access.mean()) * self.group_factor
-        if self.interventions:
-            h_access = h_access + self.extra_access
-        self.access |= u_access[0] < -np.expm1(-h_access * dt)
-        self.skill |= self.access & (u_access[1] < self.p_skill)
+        h_access = (p.access_external_per_year + p.access_social_per_year * access_share) * self.group_factor[sl]
+        if extra:
+            h_access += self.extra_access[sl]
+        access = self.access[sl]
+        access |= s["access"].random(m) < -np.expm1(-h_access * dt)
+        skill = self.skill[sl]
+        skill |= access & (s["skill"].random(m) < self.p_skill[sl])
 
         # 2. Awareness.
-        h_aware = p.awareness_external_per_year + p.awareness_social_per_year * share_users_nb + self.extra_external
-        self.aware |= s["awareness"].random(n) < -np.expm1(-h_aware * dt)
+        h_aware = p.awareness_external_per_year + p.awareness_social_per_year * share_users_nb
+        if extra:
+            h_aware += self.extra_external[sl]
+        aware = self.aware[sl]
+        aware |= s["awareness"].random(m) < -np.expm1(-h_aware * dt)
 
         # 3. Opinion: conformity, anchoring, word of mouth; then the SEM.
-        self.attitude += (p.conformity_per_month * (att_nb - self.attitude)
-                          + p.anchoring_per_month * (self.attitude0 - self.attitude) + p.wom_attitude * wom)
-        self.trust += (p.conformity_per_month * (trust_nb - self.trust)
-                       + p.anchoring_per_month * (self.trust0 - self.trust) + p.wom_trust * wom)
-        self.recompute_constructs()
+        att, trust = self.attitude[sl], self.trust[sl]
+        att += (p.conformity_per_month * (att_nb - att)
+                + p.anchoring_per_month * (self.attitude0[sl] - att) + p.wom_attitude * wom)
+        trust += (p.conformity_per_month * (trust_nb - trust)
+                  + p.anchoring_per_month * (self.trust0[sl] - trust) + p.wom_trust * wom)
+        self.recompute_constructs(sl)
 
         # 4. Adoption: Bass hazard on the network, scaled by intention, gated.
         # The hazard is computed for the eligible only (the draw stays full-length for common random numbers).
-        eligible = np.flatnonzero(~self.user & self.aware & self.access & self.skill
-                                  & (self.trust > p.trust_lapse_threshold))
-        u_adopt = s["adoption"].random(n)
-        h_adopt = ((p.p_external_per_year + self.extra_external[eligible]
-                    + p.q_social_per_year * share_users_nb[eligible]) * self.intention_multiplier(eligible))
-        new_users = np.zeros(n, dtype=bool)
-        new_users[eligible[u_adopt[eligible] < -np.expm1(-h_adopt * dt)]] = True
-        self.user |= new_users
-        self.ever_user |= new_users
+        user = self.user[sl]
+        eligible = np.flatnonzero(~user & aware & access & skill & (trust > p.trust_lapse_threshold))
+        u_adopt = s["adoption"].random(m)
+        h_adopt = p.p_external_per_year + p.q_social_per_year * share_users_nb[eligible]
+        if extra:
+            h_adopt += self.extra_external[sl][eligible]
+        h_adopt *= self.intention_multiplier(eligible + sl.start)
+        new_users = eligible[u_adopt[eligible] < -np.expm1(-h_adopt * dt)]
+        user[new_users] = True
+        self.ever_user[sl][new_users] = True
 
         # 5. Use and experience.
-        u_use = s["use"].random(n)
-        u_success = s["experience"].random(n)
-        self.used = self.user & (u_use < p.p_use_per_month)
-        success = self.used & (u_success < self.p_success_i)
-        failure = self.used & ~success
-        self.last_outcome = success.astype(np.int8) - failure.astype(np.int8)
-        users = np.flatnonzero(self.used)  # only their trust changes
-        self.trust[users] += p.trust_gain_success * success[users] - p.trust_loss_failure * failure[users]
-        self.recompute_constructs(users if 3 * len(users) < n else None)
+        used = self.used[sl]
+        np.less(s["use"].random(m), p.p_use_per_month, out=used)
+        used &= user
+        u_success = s["experience"].random(m)
+        success = used & (u_success < (self.p_success_i[sl] if extra else p.p_success))
+        failure = used & ~success
+        outcome = self.last_outcome[sl]
+        np.subtract(success.view(np.int8), failure.view(np.int8), out=outcome)
+        users = np.flatnonzero(used)  # only their trust changes
+        trust[users] += p.trust_gain_success * success[users] - p.trust_loss_failure * failure[users]
+        self.recompute_constructs(users + sl.start if 3 * len(users) < m else sl)
 
         # 6. Lapse.
-        lapse = self.user & (self.trust < p.trust_lapse_threshold)
-        self.user &= ~lapse
-
-        self.n_uses = int(self.used.sum())
-        self.n_failures = int(failure.sum())
-        self.n_new_users = int(new_users.sum())
-        self.n_lapses = int(lapse.sum())
-        self.month += 1
-        # 7. Record.
-        self.record()
+        lapse = user & (trust < p.trust_lapse_threshold)
+        user &= ~lapse
+        return np.array([len(users), np.count_nonzero(failure), len(new_users), np.count_nonzero(lapse)])
 
     def run(self, months: int, progress=None) -> None:
         """Run ``months`` steps; ``progress(1)`` is called after each if given."""
@@ -312,25 +363,44 @@ class AdoptionModel(mesa.Model):
                 progress(1)
 
     # ----------------------------------------------------------------- outcomes
-    def record(self) -> dict:
-        """Append and return this month's aggregate outcomes (no per-citizen copies)."""
+    def _tally(self, sl: slice, active: np.ndarray) -> list:
+        """Counts and sums over the citizens in ``sl``: the pieces of a month's outcome row."""
+        act, user, ever = active[sl], self.user[sl], self.ever_user[sl]
+        flags = [act, user, ever, ever & ~user, self.aware[sl], self.access[sl], self.skill[sl]]
+        sums = [float(x[sl].sum(dtype=np.float64))
+                for x in (self.attitude, self.trust, self.readiness, self.intention)]
+        groups = np.bincount(self._group_code[sl][act], minlength=math.prod(self._group_shape))
+        return [*(np.count_nonzero(f) for f in flags), *sums, groups]
+
+    def record(self, totals: list | None = None) -> dict:
+        """Append and return this month's aggregate outcomes (no per-citizen copies).
+
+        ``totals`` are the summed :meth:`_tally` pieces when the step has
+        gathered them slice by slice; otherwise they are computed here.
+        """
         n = self.n
-        # Month 0 has had no uses yet: report the share of current users.
-        active = self.used if self.month > 0 else self.user
+        if totals is None:
+            # Month 0 has had no uses yet: report the share of current users.
+            active = self.used if self.month > 0 else self.user
+            totals = None
+            for lo in range(0, n, CHUNK):
+                part = self._tally(slice(lo, min(n, lo + CHUNK)), active)
+                totals = part if totals is None else [a + b for a, b in zip(totals, part, strict=True)]
+        n_active, n_user, n_ever, n_lapsed, n_aware, n_access, n_skill, s_att, s_trust, s_read, s_int, groups = totals
         row = {
             "month": self.month,
             "date": self.date,
-            "adoption": active.sum() / n,
-            "share_users": self.user.sum() / n,
-            "share_ever_used": self.ever_user.sum() / n,
-            "share_lapsed": (self.ever_user & ~self.user).sum() / n,
-            "share_aware": self.aware.sum() / n,
-            "internet_access": self.access.sum() / n,
-            "digital_literacy": self.skill.sum() / n,
-            "mean_attitude": float(self.attitude.mean()),
-            "mean_trust": float(self.trust.mean()),
-            "mean_readiness": float(self.readiness.mean()),
-            "mean_intention": float(self.intention.mean()),
+            "adoption": n_active / n,
+            "share_users": n_user / n,
+            "share_ever_used": n_ever / n,
+            "share_lapsed": n_lapsed / n,
+            "share_aware": n_aware / n,
+            "internet_access": n_access / n,
+            "digital_literacy": n_skill / n,
+            "mean_attitude": s_att / n,
+            "mean_trust": s_trust / n,
+            "mean_readiness": s_read / n,
+            "mean_intention": s_int / n,
             "n_uses": self.n_uses,
             "n_failures": self.n_failures,
             "n_new_users": self.n_new_users,
@@ -339,8 +409,7 @@ class AdoptionModel(mesa.Model):
             "cost_per_person_part_kzt": self.month_cost_variable_kzt if self.month > 0 else 0.0,
             "cumulative_cost_kzt": self.cost_kzt,
         }
-        totals = np.bincount(self._group_code, weights=active,
-                             minlength=math.prod(self._group_shape)).reshape(self._group_shape)
+        totals = groups.reshape(self._group_shape)
         margins = (totals.sum(axis=(0, 1))[::-1], totals.sum(axis=(1, 2)), totals.sum(axis=(0, 2)))
         for names, total, count in zip(self._group_columns, margins, self._group_counts, strict=True):
             with np.errstate(invalid="ignore", divide="ignore"):

@@ -10,6 +10,8 @@ intention through the structural equations.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import mesa
 
 from model.population import AGE_BANDS, EDUCATION_LEVELS
@@ -78,3 +80,43 @@ class Citizen(mesa.Agent):
         """The citizen's social contacts as Citizen views (in index order)."""
         agents = self.model.citizens
         return [agents[j] for j in self.model.adjacency.neighbours(self.index)]
+
+
+class CitizenViews(Sequence):
+    """``model.citizens``: the Citizen view of each index, created on first access.
+
+    A run of 20 million citizens creates no Python object per citizen unless
+    one is asked for; ``create_all`` makes every view at once (so that
+    ``model.agents`` and Mesa's DataCollector see all citizens).
+    """
+
+    def __init__(self, model) -> None:
+        self._model = model
+        self._views: dict[int, Citizen] = {}
+
+    def __len__(self) -> int:
+        return self._model.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"citizen index {i} out of range for {len(self)} citizens")
+        view = self._views.get(i)
+        if view is None:
+            view = self._views[i] = Citizen(self._model, i)
+        return view
+
+    @property
+    def created(self) -> int:
+        """How many views exist so far."""
+        return len(self._views)
+
+    def create_all(self) -> None:
+        """Create the view of every citizen not yet viewed, in index order."""
+        for i in range(len(self)):
+            if i not in self._views:
+                self._views[i] = Citizen(self._model, i)

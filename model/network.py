@@ -1,48 +1,241 @@
-"""Social graphs: networkx generators at interactive size, held as CSR for the step.
+"""Social graphs: built directly as arrays (any size) or with networkx (interactive size).
 
-Every generator takes a ``numpy.random.Generator`` and passes it to networkx
-as ``seed``, so the same run seed gives the same graph.
+Every generator takes a ``numpy.random.Generator``, so the same run seed gives
+the same graph.
 
 Kinds (``Params.network``):
 
 ``small_world``
     Watts-Strogatz ring of ``mean_degree`` neighbours (rounded down to even),
     each tie rewired with probability ``p_rewire``.
-``scale_free``
-    Holme-Kim power-law graph with clustering (``networkx.powerlaw_cluster_graph``),
-    ``mean_degree / 2`` ties per new node and triangle probability ``p_triangle``.
 ``homophily``
     The Watts-Strogatz ring laid over citizens sorted by (region, urban/rural),
     so unrewired ties stay inside the citizen's region and settlement type;
     rewired ties (share ``p_rewire``) go anywhere. Homophily by region and
     urban/rural is about ``1 - p_rewire``.
+``scale_free``
+    Holme-Kim power-law graph with clustering (``networkx.powerlaw_cluster_graph``),
+    ``mean_degree / 2`` ties per new node and triangle probability ``p_triangle``.
+    Built with networkx only, so at most :data:`NETWORKX_MAX` citizens.
 ``complete``
     Everyone knows everyone (for validation against the Bass closed form). It
     is never built: the step uses population totals minus the citizen itself.
+
+Builders (``Params.graph_builder``):
+
+``direct`` (default)
+    The two ring kinds are generated as arrays, with no per-tie Python object
+    (:func:`ring_graph`): the ring runs along the citizens' index order and
+    only the rewired ties are stored. For ``homophily`` the model numbers its
+    citizens by (region, urban) block, so the ring's order is the index order
+    and a citizen's ring neighbours sit next to it in memory. Neighbour sums
+    read the ring as shifted slices and the rewired ties by one gather each
+    (:class:`RingGraph`), which is what makes 20 million citizens fit on a
+    laptop.
+``networkx``
+    The networkx generators, held as compressed sparse rows: the reference the
+    direct builder is tested against (same degree distribution, clustering and
+    homophily), and the only builder of ``scale_free``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
+NETWORKX_MAX = 2_000_000  # networkx holds ~1 kB per tie: beyond this the graph alone fills memory
+CHUNK = 1 << 15  # citizens per slice of the ring sums: small enough that the slices stay in cache
+# From this many citizens on, the neighbour sums of a ring graph run on THREADS threads (numpy releases
+# the interpreter lock in them). Below it a run stays on one core, as sweeps running one model per core need.
+THREADED_MIN = 1_000_000
+THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+_POOL: ThreadPoolExecutor | None = None
+
 
 @dataclasses.dataclass
-class Adjacency:
-    """Undirected social graph as compressed sparse rows (or the implicit complete graph)."""
+class RingGraph:
+    """A ring lattice of ``half`` neighbours each side, with some ties rewired.
+
+    Tie ``(u, u + j mod n)`` of the ring (``1 <= j <= half``) is *removed* when
+    it was rewired, and the rewired tie ``(u, w)`` is *added*. Both are stored
+    as sorted (row, column) entries, each tie once per direction, so the
+    neighbour sum of ``x`` is the sum over ring offsets, minus the removed
+    entries, plus the added ones.
+    """
 
     n: int
-    matrix: sp.csr_array | None  # None means the complete graph; float32 ones otherwise
-    degree: np.ndarray
-    _inv_degree: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    half: int
+    add_rows: np.ndarray  # intp, sorted
+    add_cols: np.ndarray  # int32
+    rem_rows: np.ndarray  # intp, sorted
+    rem_cols: np.ndarray  # int32
+    _work: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def degree(self) -> np.ndarray:
+        """Ties per citizen (int32)."""
+        deg = np.full(self.n, 2 * self.half, dtype=np.int64)
+        deg += np.bincount(self.add_rows, minlength=self.n)
+        deg -= np.bincount(self.rem_rows, minlength=self.n)
+        return deg.astype(np.int32)
+
+    def neighbours(self, i: int) -> np.ndarray:
+        """Sorted indices of citizen ``i``'s neighbours."""
+        ring = (i + np.r_[-self.half:0, 1:self.half + 1]) % self.n
+        removed = self.rem_cols[np.searchsorted(self.rem_rows, i):np.searchsorted(self.rem_rows, i, side="right")]
+        added = self.add_cols[np.searchsorted(self.add_rows, i):np.searchsorted(self.add_rows, i, side="right")]
+        return np.sort(np.concatenate([np.setdiff1d(ring, removed), added]))
+
+    def to_csr(self) -> sp.csr_array:
+        """The same graph as float32 compressed sparse rows (for drawing, reference runs and tests)."""
+        n, h = self.n, self.half
+        rows = np.repeat(np.arange(n), 2 * h)
+        cols = (rows + np.tile(np.r_[-h:0, 1:h + 1], n)) % n
+        data = np.ones(len(rows) + len(self.add_rows) + len(self.rem_rows), dtype=np.float32)
+        data[len(rows) + len(self.add_rows):] = -1.0  # removed ring ties cancel
+        mat = sp.coo_array((data, (np.concatenate([rows, self.add_rows, self.rem_rows]),
+                                   np.concatenate([cols, self.add_cols, self.rem_cols]))), shape=(n, n)).tocsr()
+        mat.eliminate_zeros()
+        return _compact(mat)
+
+    def neighbour_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum over each citizen's neighbours of ``values`` (shape (n,) or (n, m)), in float32."""
+        flat = values.ndim == 1
+        cols = values.reshape(self.n, -1)
+        buf = np.empty((self.n + 2 * self.half, cols.shape[1]), dtype=np.float32)
+        buf[self.half:self.half + self.n] = cols
+        out = self.sum_columns(buf)
+        return out[:, 0] if flat else out
+
+    def prepare(self, m: int) -> tuple:
+        """The working arrays of :meth:`sum_columns` for ``m`` columns, allocated and touched once.
+
+        Kept between months: writing fresh pages costs more than the random reads themselves.
+        """
+        if self._work is None or self._work[0].shape != (self.n, m):
+            self._work = (_touched((self.n, m)),
+                          self.add_cols.astype(np.intp) + self.half, self.rem_cols.astype(np.intp) + self.half,
+                          _touched((len(self.add_cols), m)), _touched((len(self.rem_cols), m)))
+        return self._work
+
+    def sum_columns(self, buf: np.ndarray) -> np.ndarray:
+        """Neighbour sums of the columns of ``buf[half:half + n]``.
+
+        ``buf`` is float32, C-ordered, shape ``(n + 2 * half, m)``; its first and
+        last ``half`` rows are overwritten with the wrap-around of the ring.
+        Returns an ``(n, m)`` float32 array that the next call reuses.
+        """
+        n, h = self.n, self.half
+        m = buf.shape[1]
+        buf[:h] = buf[n:n + h]
+        buf[n + h:] = buf[h:2 * h]
+        out, add_cols, rem_cols, added, removed = self.prepare(m)
+        pool = _pool() if n >= THREADED_MIN and THREADS > 1 else None
+        # Ring: the sum of the 2h shifted slices, one cache-sized slice of citizens at a time.
+        if pool is None:
+            self._window(buf, out, range(0, n, CHUNK))
+        else:
+            middle = (n // CHUNK // 2) * CHUNK
+            list(pool.map(lambda part: self._window(buf, out, part),
+                          (range(0, middle, CHUNK), range(middle, n, CHUNK))))
+        # Rewired ties: one gather of whole rows (random reads overlap in memory), then per-column adds.
+        rows = _row_view(buf)
+
+        def gather(cols_into) -> None:
+            cols, into = cols_into
+            np.take(rows, cols, out=_row_view(into), mode="clip")  # "clip": no checking copy; cols are valid
+
+        pairs = ((add_cols, added), (rem_cols, removed))
+        if pool is None:
+            for pair in pairs:
+                gather(pair)
+        else:
+            list(pool.map(gather, pairs))
+
+        def column(k: int) -> None:  # the add and subtract of one column never run at the same time
+            np.add.at(out[:, k], self.add_rows, added[:, k])
+            np.subtract.at(out[:, k], self.rem_rows, removed[:, k])
+
+        if pool is None:
+            for k in range(m):
+                column(k)
+        else:
+            list(pool.map(column, range(m)))
+        return out
+
+    def _window(self, buf: np.ndarray, out: np.ndarray, starts: range) -> None:
+        """Ring part of the sums for the slices of citizens beginning at ``starts``."""
+        n, h, m = self.n, self.half, buf.shape[1]
+        src, dst = buf.reshape(-1), out.reshape(-1)
+        for lo in starts:
+            hi = min(n, lo + CHUNK)
+            acc = dst[m * lo:m * hi]
+            np.add(src[m * (lo + h + 1):m * (hi + h + 1)], src[m * (lo + h - 1):m * (hi + h - 1)], out=acc)
+            for j in range(2, h + 1):
+                acc += src[m * (lo + h + j):m * (hi + h + j)]
+                acc += src[m * (lo + h - j):m * (hi + h - j)]
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The threads of the large-graph neighbour sums (created on first use)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="egov-abm-network")
+    return _POOL
+
+
+def _touched(shape: tuple[int, int]) -> np.ndarray:
+    """A float32 array whose memory pages are already mapped (written once)."""
+    out = np.empty(shape, dtype=np.float32)
+    out.fill(0.0)
+    return out
+
+
+def _row_view(buf: np.ndarray) -> np.ndarray:
+    """``buf`` (C-ordered, 2-D) as a 1-D array with one element per row, for fast fancy-index gathers."""
+    width = buf.shape[1] * buf.itemsize
+    kind = {8: np.float64, 16: np.complex128}.get(width, np.dtype((np.void, width)))
+    return buf.view(kind).reshape(-1)
+
+
+class Adjacency:
+    """Undirected social graph: a rewired ring, compressed sparse rows, or the implicit complete graph."""
+
+    def __init__(self, n: int, *, matrix: sp.csr_array | None = None, ring: RingGraph | None = None,
+                 degree: np.ndarray | None = None) -> None:
+        self.n = n
+        self.ring = ring
+        self._matrix = matrix
+        if degree is None:
+            if ring is not None:
+                degree = ring.degree()
+            elif matrix is not None:
+                degree = np.diff(matrix.indptr)
+            else:
+                degree = np.full(n, n - 1, dtype=np.int64)
+        self.degree = degree
+        self._inv_degree: np.ndarray | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True for the implicit complete graph."""
+        return self.ring is None and self._matrix is None
+
+    @property
+    def matrix(self) -> sp.csr_array | None:
+        """float32 CSR adjacency (``None`` for the complete graph); built from a ring on first use."""
+        if self._matrix is None and self.ring is not None:
+            self._matrix = self.ring.to_csr()
+        return self._matrix
 
     @property
     def dtype(self) -> np.dtype:
         """Precision of neighbour sums: float32 on a sparse graph (half the memory traffic), else float64."""
-        return np.dtype(np.float64) if self.matrix is None else self.matrix.dtype
+        return np.dtype(np.float64) if self.complete else np.dtype(np.float32)
 
     @property
     def inv_degree(self) -> np.ndarray:
@@ -51,16 +244,13 @@ class Adjacency:
             self._inv_degree = (1.0 / np.maximum(self.degree, 1)).astype(self.dtype)
         return self._inv_degree
 
-    @property
-    def complete(self) -> bool:
-        """True for the implicit complete graph."""
-        return self.matrix is None
-
     def neighbour_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum over each citizen's neighbours of ``values`` (shape (n,) or (n, m))."""
-        if self.matrix is None:
+        if self.complete:
             return values.sum(axis=0) - values
-        return self.matrix @ values
+        if self.ring is not None:
+            return self.ring.neighbour_sum(values)
+        return self._matrix @ values
 
     def neighbour_mean(self, values: np.ndarray) -> np.ndarray:
         """Mean over neighbours; 0 for a citizen with no neighbours."""
@@ -69,11 +259,87 @@ class Adjacency:
         total *= inv[:, None] if total.ndim == 2 else inv
         return total
 
+    def column_sums(self, buf: np.ndarray) -> np.ndarray:
+        """Neighbour sums of the columns of the buffer from :meth:`new_buffer` (shape (n, m))."""
+        if self.ring is not None:
+            return self.ring.sum_columns(buf)
+        return self.neighbour_sum(buf)
+
+    def new_buffer(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(buffer, view)``: a buffer for :meth:`column_sums` and its ``(n, m)`` part to fill."""
+        pad = 0
+        if self.ring is not None:
+            pad = self.ring.half
+            self.ring.prepare(m)
+        buf = np.zeros((self.n + 2 * pad, m), dtype=self.dtype)
+        buf.fill(0)  # map the pages now, while building, not in the first month
+        return buf, buf[pad:pad + self.n]
+
     def neighbours(self, i: int) -> np.ndarray:
         """Indices of citizen ``i``'s neighbours."""
-        if self.matrix is None:
+        if self.complete:
             return np.delete(np.arange(self.n), i)
-        return self.matrix.indices[self.matrix.indptr[i]:self.matrix.indptr[i + 1]]
+        if self.ring is not None:
+            return self.ring.neighbours(i)
+        return self._matrix.indices[self._matrix.indptr[i]:self._matrix.indptr[i + 1]]
+
+    def to_networkx(self) -> nx.Graph:
+        """The graph as networkx (small N only: per-agent reference runs and tests)."""
+        if self.complete:
+            return nx.complete_graph(self.n)
+        graph = nx.from_scipy_sparse_array(self.matrix)
+        graph.add_nodes_from(range(self.n))
+        return graph
+
+
+def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator) -> RingGraph:
+    """Watts-Strogatz ring over citizens ``0..n-1`` in index order, generated as arrays.
+
+    Each citizen ``u`` owns the ties to ``u + 1 .. u + k/2`` (mod n); each is
+    rewired with probability ``p_rewire`` to a uniform random citizen ``w``,
+    as in ``networkx.watts_strogatz_graph``. A new end that would make a
+    self-loop, a duplicate or a tie to one of ``u``'s ring positions is drawn
+    again (up to 100 times; a tie that still cannot be placed stays on the
+    ring, as networkx leaves a citizen tied to everyone unrewired).
+    """
+    h = int(k) // 2
+    if n <= 2 * h:
+        raise ValueError(f"network: mean_degree {k} needs more than {k} citizens, got {n}")
+    owners, offsets = [], []
+    for j in range(1, h + 1):
+        u = np.flatnonzero(rng.random(n) < p_rewire)
+        owners.append(u)
+        offsets.append(np.full(len(u), j, dtype=np.intp))
+    u = np.concatenate(owners).astype(np.intp)
+    j = np.concatenate(offsets)
+    w = np.empty_like(u)
+    todo = np.arange(len(u))
+    for _ in range(100):
+        if len(todo) == 0:
+            break
+        draw = rng.integers(0, n - 1, len(todo), dtype=np.intp)
+        draw += draw >= u[todo]  # never u itself
+        w[todo] = draw
+        # a new end on one of u's ring positions, or a tie drawn twice, is drawn again
+        gap = np.abs(w - u)
+        bad = np.minimum(gap, n - gap) <= h
+        key = np.minimum(u, w).astype(np.int64) * n + np.maximum(u, w)
+        _, first = np.unique(key, return_index=True)
+        repeat = np.ones(len(u), dtype=bool)
+        repeat[first] = False
+        todo = np.flatnonzero(bad | repeat)
+    keep = np.ones(len(u), dtype=bool)
+    keep[todo] = False  # could not be placed: stays a ring tie
+    u, j, w = u[keep], j[keep], w[keep]
+    v = (u + j) % n
+    add_rows, add_cols = _sorted_pairs(np.concatenate([u, w]), np.concatenate([w, u]))
+    rem_rows, rem_cols = _sorted_pairs(np.concatenate([u, v]), np.concatenate([v, u]))
+    return RingGraph(n=n, half=h, add_rows=add_rows, add_cols=add_cols, rem_rows=rem_rows, rem_cols=rem_cols)
+
+
+def _sorted_pairs(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(rows, kind="stable")
+    return rows[order].astype(np.intp), cols[order].astype(np.int32)
 
 
 def build_graph(kind: str, n: int, mean_degree: int, rng: np.random.Generator, *,
@@ -89,6 +355,9 @@ def build_graph(kind: str, n: int, mean_degree: int, rng: np.random.Generator, *
         return None
     if n <= k:
         raise ValueError(f"network: mean_degree {k} needs more than {k} citizens, got {n}")
+    if n > NETWORKX_MAX:
+        raise ValueError(f"network: networkx cannot hold a graph of {n:,} citizens (at most {NETWORKX_MAX:,}); "
+                         f"use graph_builder = direct with the homophily or small_world network")
     if kind == "small_world":
         return nx.watts_strogatz_graph(n, k, p_rewire, seed=rng)
     if kind == "scale_free":
@@ -106,12 +375,15 @@ def build_graph(kind: str, n: int, mean_degree: int, rng: np.random.Generator, *
 def to_adjacency(graph: nx.Graph | None, n: int) -> Adjacency:
     """CSR adjacency of ``graph`` over nodes ``0..n-1`` (``None`` → complete graph)."""
     if graph is None:
-        return Adjacency(n=n, matrix=None, degree=np.full(n, n - 1, dtype=np.int64))
+        return Adjacency(n)
     # float32 ones: sums of up to 2**24 neighbours are exact, and the step reads half the bytes
     mat = nx.to_scipy_sparse_array(graph, nodelist=range(n), format="csr", dtype=np.float32, weight=None)
+    return Adjacency(n, matrix=_compact(mat))
+
+
+def _compact(mat: sp.csr_array) -> sp.csr_array:
     # one index dtype for both arrays: scipy copies them to a common dtype on every product otherwise
     index = np.int32 if mat.nnz < 2**31 else np.int64
     mat.indices = mat.indices.astype(index)
     mat.indptr = mat.indptr.astype(index)
-    degree = np.diff(mat.indptr)
-    return Adjacency(n=n, matrix=mat, degree=degree)
+    return mat

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 NETWORK_KINDS = ("homophily", "small_world", "scale_free", "complete")
+GRAPH_BUILDERS = ("direct", "networkx")
 
 
 class InputError(ValueError):
@@ -71,6 +72,11 @@ class Params:
     p_triangle: float = _field(0.5, unit="probability", range=(0.0, 1.0),
                                doc="probability of closing a triangle after each tie (scale_free)",
                                source=ASSUMPTION)
+    graph_builder: str = _field("direct", unit="builder", choices=GRAPH_BUILDERS,
+                                doc="how homophily and small_world graphs are built: direct (arrays, any size) "
+                                    "or networkx (the reference, at most 2,000,000 citizens); "
+                                    "scale_free always uses networkx",
+                                source="implementation choice: both give the same graph distribution")
 
     # --- internet access and digital skill ------------------------------------
     share_access_initial: float = _field(0.0327, unit="share of adults", range=(0.0, 1.0),

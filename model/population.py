@@ -95,6 +95,10 @@ class Population:
         """Number of citizens."""
         return int(self.region.shape[0])
 
+    def take(self, order: np.ndarray) -> Population:
+        """The same citizens renumbered: citizen ``i`` of the result is citizen ``order[i]`` of this one."""
+        return Population(**{f.name: getattr(self, f.name)[order] for f in dataclasses.fields(self)})
+
 
 def synth_population(spec: PopulationSpec, n: int, rng: np.random.Generator) -> Population:
     """Draw ``n`` citizens independently from the margins of ``spec``.

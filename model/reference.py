@@ -95,7 +95,7 @@ class ReferenceModel(mesa.Model):
         init = AdoptionModel(**kwargs)
         super().__init__(rng=init.streams["mesa"])
         self.params, self.sem, self.n = init.params, init.sem, init.n
-        graph = init.graph if init.graph is not None else nx.complete_graph(init.n)
+        graph = init.graph if init.graph is not None else init.adjacency.to_networkx()
         self.space = Network(graph, capacity=1, random=self.random)
         for i in range(init.n):
             RefCitizen(self, self.space[i], index=i,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 STREAMS = ("population", "constructs", "network", "initial", "access", "awareness",
-           "adoption", "use", "experience", "mesa", "interventions")  # append only: keeps earlier streams
+           "adoption", "use", "experience", "mesa", "interventions", "skill")  # append only: keeps earlier streams
 
 
 def seed_sequence(seed: int, replicate: int = 0) -> np.random.SeedSequence:

@@ -24,8 +24,8 @@ def _measure(kind: str, n: int, months: int, seed: int, queue) -> None:
     start = time.perf_counter()
     if kind == "vectorised":
         model = AdoptionModel(create_agents=False, **kwargs)
-    else:
-        model = ReferenceModel(**kwargs)
+    else:  # the usual Mesa way: the graph from networkx's generator, one Python object per citizen
+        model = ReferenceModel(graph_builder="networkx", **kwargs)
     build = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(months):
