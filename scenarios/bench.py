@@ -4,6 +4,8 @@ Each measurement runs in a fresh process so its peak resident memory is its
 own. Both implementations start from the same mid-diffusion state (internet
 access 60 %, awareness 50 %, users 10 %) so every branch of the rules is
 exercised, on the default homophily graph with the shipped population and SEM.
+The vectorised model builds that graph with its default direct builder; the
+per-agent reference, written the usual Mesa way, builds it with networkx.
 """
 
 from __future__ import annotations
