@@ -48,7 +48,8 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-NETWORKX_MAX = 2_000_000  # networkx holds ~1 kB per tie: beyond this the graph alone fills memory
+from model.params import NETWORKX_MAX
+
 CHUNK = 1 << 15  # citizens per slice of the ring sums: small enough that the slices stay in cache
 # From this many citizens on, the neighbour sums of a ring graph run on THREADS threads (numpy releases
 # the interpreter lock in them). Below it a run stays on one core, as sweeps running one model per core need.

@@ -20,6 +20,7 @@ from typing import Any
 
 NETWORK_KINDS = ("homophily", "small_world", "scale_free", "complete")
 GRAPH_BUILDERS = ("direct", "networkx")
+NETWORKX_MAX = 2_000_000  # networkx holds ~1 kB per tie: beyond this many citizens the graph alone fills memory
 
 
 class InputError(ValueError):
@@ -167,6 +168,12 @@ class Params:
         """Check every field's type and range; raise :class:`ParamError` on the first bad one."""
         for name, f in self.fields().items():
             _check_value(name, getattr(self, name), f, where)
+        networkx = self.network == "scale_free" or (
+            self.graph_builder == "networkx" and self.network in ("homophily", "small_world"))
+        if networkx and self.n_agents > NETWORKX_MAX:
+            raise ParamError(f"{where}: n_agents: a {self.network} graph built with networkx holds at most "
+                             f"{NETWORKX_MAX:,} citizens, got {self.n_agents:,} (use network = homophily or "
+                             f"small_world with graph_builder = direct)")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, base: Params | None = None,

@@ -156,6 +156,18 @@ def test_networkx_builder_refuses_a_graph_it_cannot_hold():
         build_graph("scale_free", 2_000_001, 10, np.random.default_rng(0))
 
 
+@pytest.mark.parametrize("sets", [["--set", "network=scale_free"], ["--set", "graph_builder=networkx"]])
+def test_run_refuses_a_networkx_graph_too_large_in_one_line(tmp_path, capsys, sets):
+    from scenarios.cli import main
+
+    out = tmp_path / "out"
+    code = main(["run", "--agents", "3000000", "--months", "1", "--out", str(out), *sets])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert "n_agents: a " in err and "holds at most 2,000,000 citizens, got 3,000,000" in err
+
+
 def test_csr_path_still_serves_networkx_graphs():
     g = build_graph("scale_free", 2000, 10, np.random.default_rng(2))
     adj = to_adjacency(g, 2000)
