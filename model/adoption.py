@@ -128,11 +128,13 @@ class AdoptionModel(mesa.Model):
 
         # Demographics and social graph.
         pop = synth_population(self.spec, n, self.streams["population"])
+        block = pop.region.astype(np.int64) * 2 + pop.urban  # (region, urban) block of each citizen
         direct = p.graph_builder == "direct" and p.network in ("homophily", "small_world")
         if direct and p.network == "homophily":
-            # Number citizens by (region, urban) block: the ring runs along the index order, so
-            # unrewired ties stay in the block and neighbours sit next to each other in memory.
-            pop = pop.take(np.argsort(pop.region.astype(np.int64) * 2 + pop.urban, kind="stable"))
+            # Number citizens by block: the ring runs along the index order, so unrewired
+            # ties stay in the block and neighbours sit next to each other in memory.
+            order = np.argsort(block, kind="stable")
+            pop, block = pop.take(order), block[order]
         self.pop = pop
         self.graph = None  # the networkx graph, when the networkx builder made one
         if adjacency is not None:  # a graph built earlier for the same seed and population (batch runs)
@@ -142,10 +144,10 @@ class AdoptionModel(mesa.Model):
         elif direct:
             self.adjacency = Adjacency(n, ring=ring_graph(n, p.mean_degree, p.p_rewire, self.streams["network"]))
         else:
-            block = self.pop.region.astype(np.int64) * 2 + self.pop.urban
             self.graph = build_graph(p.network, n, p.mean_degree, self.streams["network"],
                                      p_rewire=p.p_rewire, p_triangle=p.p_triangle, block=block)
             self.adjacency = to_adjacency(self.graph, n)
+        del block
 
         # Constructs from the SEM, shifted by group; state is float32 (half the memory traffic of float64).
         shift_att, shift_trust = construct_shift(self.spec, self.pop)
@@ -213,7 +215,6 @@ class AdoptionModel(mesa.Model):
                                [f"adoption_age_{slug(b)}" for b in AGE_BANDS],
                                [f"adoption_region_{slug(r)}" for r in self.region_names])
         self._nb_buffer = self.adjacency.new_buffer(4)  # working memory of the step, mapped now
-        _ = self.adjacency.inv_degree
         self.citizens = CitizenViews(self)
         if create_agents:
             self.citizens.create_all()
@@ -278,17 +279,14 @@ class AdoptionModel(mesa.Model):
 
         access_share = np.count_nonzero(self.access) / n
         counts = np.zeros(4, dtype=np.int64)  # uses, failures, new users, lapses
-        totals = None
-        for lo in range(0, n, CHUNK):
-            sl = slice(lo, min(n, lo + CHUNK))
+        parts = []
+        for sl in self._slices():
             counts += self._step_slice(sl, nb_sums[sl], access_share)
-            part = self._tally(sl, self.used)
-            totals = part if totals is None else [a + b for a, b in zip(totals, part, strict=True)]
-        del nb_sums
+            parts.append(self._tally(sl, self.used))  # while the slice is still in cache
         self.n_uses, self.n_failures, self.n_new_users, self.n_lapses = (int(c) for c in counts)
         self.month += 1
         # 7. Record.
-        self.record(totals)
+        self.record(parts)
 
     def _step_slice(self, sl: slice, nb_sums: np.ndarray, access_share: float) -> np.ndarray:
         """Steps 1-6 for the citizens in ``sl``; returns (uses, failures, new users, lapses)."""
@@ -362,6 +360,10 @@ class AdoptionModel(mesa.Model):
             if progress is not None:
                 progress(1)
 
+    def _slices(self):
+        """Consecutive slices of at most :data:`CHUNK` citizens covering everyone."""
+        return (slice(lo, min(self.n, lo + CHUNK)) for lo in range(0, self.n, CHUNK))
+
     # ----------------------------------------------------------------- outcomes
     def _tally(self, sl: slice, active: np.ndarray) -> list:
         """Counts and sums over the citizens in ``sl``: the pieces of a month's outcome row."""
@@ -372,20 +374,18 @@ class AdoptionModel(mesa.Model):
         groups = np.bincount(self._group_code[sl][act], minlength=math.prod(self._group_shape))
         return [*(np.count_nonzero(f) for f in flags), *sums, groups]
 
-    def record(self, totals: list | None = None) -> dict:
+    def record(self, parts: list[list] | None = None) -> dict:
         """Append and return this month's aggregate outcomes (no per-citizen copies).
 
-        ``totals`` are the summed :meth:`_tally` pieces when the step has
-        gathered them slice by slice; otherwise they are computed here.
+        ``parts`` are the :meth:`_tally` of every slice when the step has
+        gathered them; otherwise they are computed here.
         """
         n = self.n
-        if totals is None:
+        if parts is None:
             # Month 0 has had no uses yet: report the share of current users.
             active = self.used if self.month > 0 else self.user
-            totals = None
-            for lo in range(0, n, CHUNK):
-                part = self._tally(slice(lo, min(n, lo + CHUNK)), active)
-                totals = part if totals is None else [a + b for a, b in zip(totals, part, strict=True)]
+            parts = [self._tally(sl, active) for sl in self._slices()]
+        totals = [sum(column) for column in zip(*parts, strict=True)]
         n_active, n_user, n_ever, n_lapsed, n_aware, n_access, n_skill, s_att, s_trust, s_read, s_int, groups = totals
         row = {
             "month": self.month,

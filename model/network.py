@@ -75,7 +75,8 @@ class RingGraph:
     add_cols: np.ndarray  # int32
     rem_rows: np.ndarray  # intp, sorted
     rem_cols: np.ndarray  # int32
-    _work: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
+    _padded_cols: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
+    _work: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # column count → buffers
 
     def degree(self) -> np.ndarray:
         """Ties per citizen (int32)."""
@@ -109,7 +110,7 @@ class RingGraph:
         cols = values.reshape(self.n, -1)
         buf = np.empty((self.n + 2 * self.half, cols.shape[1]), dtype=np.float32)
         buf[self.half:self.half + self.n] = cols
-        out = self.sum_columns(buf)
+        out = self.sum_columns(buf).copy()  # the caller's own: the next call reuses the work buffer
         return out[:, 0] if flat else out
 
     def prepare(self, m: int) -> tuple:
@@ -117,11 +118,13 @@ class RingGraph:
 
         Kept between months: writing fresh pages costs more than the random reads themselves.
         """
-        if self._work is None or self._work[0].shape != (self.n, m):
-            self._work = (_touched((self.n, m)),
-                          self.add_cols.astype(np.intp) + self.half, self.rem_cols.astype(np.intp) + self.half,
-                          _touched((len(self.add_cols), m)), _touched((len(self.rem_cols), m)))
-        return self._work
+        if self._padded_cols is None:  # the gather's indices: rows of the padded buffer
+            self._padded_cols = (self.add_cols.astype(np.intp) + self.half,
+                                 self.rem_cols.astype(np.intp) + self.half)
+        if m not in self._work:
+            self._work[m] = (_touched((self.n, m)), _touched((len(self.add_cols), m)),
+                             _touched((len(self.rem_cols), m)))
+        return (self._work[m][0], *self._padded_cols, *self._work[m][1:])
 
     def sum_columns(self, buf: np.ndarray) -> np.ndarray:
         """Neighbour sums of the columns of ``buf[half:half + n]``.
@@ -274,6 +277,7 @@ class Adjacency:
             self.ring.prepare(m)
         buf = np.zeros((self.n + 2 * pad, m), dtype=self.dtype)
         buf.fill(0)  # map the pages now, while building, not in the first month
+        _ = self.inv_degree  # and the degrees the means divide by
         return buf, buf[pad:pad + self.n]
 
     def neighbours(self, i: int) -> np.ndarray:

@@ -66,17 +66,25 @@ def run_benchmark(sizes, *, months: int, reference_months: int, reference_max: i
     return rows
 
 
+def _table(columns: list[tuple[str, int]], rows: list[list[str]]) -> str:
+    """Right-aligned fixed-width table: ``columns`` are (title, width), ``rows`` formatted cells."""
+    def line(cells):
+        return " ".join(f"{cell:>{width}}" for cell, (_, width) in zip(cells, columns, strict=True))
+    head = line([title for title, _ in columns])
+    return "\n".join([head, "-" * len(head), *(line(cells) for cells in rows)])
+
+
 def format_table(rows: list[dict]) -> str:
     """Plain-text table of the benchmark rows."""
-    head = (f"{'agents':>11} {'build s':>8} {'s/month':>9} {'peak MB':>8} | "
-            f"{'ref build s':>11} {'ref s/month':>11} {'ref peak MB':>11} {'speed-up':>9}")
-    lines = [head, "-" * len(head)]
+    columns = [("agents", 11), ("build s", 8), ("s/month", 9), ("peak MB", 8), ("|", 1),
+               ("ref build s", 11), ("ref s/month", 11), ("ref peak MB", 11), ("speed-up", 9)]
+    cells = []
     for r in rows:
-        ref = (f"{r['ref_build_s']:>11.2f} {r['ref_step_s']:>11.4f} {r['ref_peak_rss_mb']:>11.0f} "
-               f"{r['speedup']:>8.0f}x" if "ref_step_s" in r else f"{'-':>11} {'-':>11} {'-':>11} {'-':>9}")
-        lines.append(f"{r['agents']:>11,} {r['vec_build_s']:>8.2f} {r['vec_step_s']:>9.4f} "
-                     f"{r['vec_peak_rss_mb']:>8.0f} | {ref}")
-    return "\n".join(lines)
+        ref = ([f"{r['ref_build_s']:.2f}", f"{r['ref_step_s']:.4f}", f"{r['ref_peak_rss_mb']:.0f}",
+                f"{r['speedup']:.0f}x"] if "ref_step_s" in r else ["-"] * 4)
+        cells.append([f"{r['agents']:,}", f"{r['vec_build_s']:.2f}", f"{r['vec_step_s']:.4f}",
+                      f"{r['vec_peak_rss_mb']:.0f}", "|", *ref])
+    return _table(columns, cells)
 
 
 def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lambda s: None) -> list[dict]:
@@ -139,10 +147,8 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
 
 def format_sweep_table(rows: list[dict]) -> str:
     """Plain-text table of :func:`sweep_benchmark` rows."""
-    head = (f"{'mode':>7} {'workers':>7} {'runs':>5} {'runs/s':>8} {'worker-s/run':>12} "
-            f"{'overhead ms/run':>15} {'cluster start s':>15}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['mode']:>7} {r['workers']:>7} {r['runs']:>5} {r['runs_per_s']:>8.1f} "
-                     f"{r['s_per_run']:>12.3f} {r['overhead_ms_per_run']:>15.1f} {r['cluster_start_s']:>15.1f}")
-    return "\n".join(lines)
+    columns = [("mode", 7), ("workers", 7), ("runs", 5), ("runs/s", 8), ("worker-s/run", 12),
+               ("overhead ms/run", 15), ("cluster start s", 15)]
+    return _table(columns, [[r["mode"], str(r["workers"]), str(r["runs"]), f"{r['runs_per_s']:.1f}",
+                             f"{r['s_per_run']:.3f}", f"{r['overhead_ms_per_run']:.1f}",
+                             f"{r['cluster_start_s']:.1f}"] for r in rows])

@@ -8,7 +8,6 @@ adoption curve within a stated bound.
 import networkx as nx
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 import model.adoption as adoption
 import model.network as network
@@ -18,14 +17,10 @@ from model.network import Adjacency, build_graph, ring_graph, to_adjacency
 MID_DIFFUSION = dict(share_access_initial=0.6, share_aware_initial=0.5, share_adopters_initial=0.1)
 
 
-def _csr(ring) -> sp.csr_array:
-    return ring.to_csr()
-
-
 def test_ring_graph_is_simple_symmetric_with_n_k_over_2_ties_and_seeded():
     n, k = 5000, 10
     g = ring_graph(n, k, 0.2, np.random.default_rng(5))
-    a = _csr(g)
+    a = g.to_csr()
     assert a.nnz == n * k  # every tie placed, each stored in both directions
     assert a.data.max() == 1.0 and a.data.min() == 1.0  # no tie twice, no cancelled leftovers
     assert a.diagonal().sum() == 0  # no self-loops
@@ -41,7 +36,7 @@ def test_ring_graph_is_simple_symmetric_with_n_k_over_2_ties_and_seeded():
 
 def test_ring_graph_without_rewiring_is_the_ring_lattice():
     g = ring_graph(100, 6, 0.0, np.random.default_rng(0))
-    edges = {frozenset(e) for e in nx.from_scipy_sparse_array(_csr(g)).edges()}
+    edges = {frozenset(e) for e in nx.from_scipy_sparse_array(g.to_csr()).edges()}
     assert edges == {frozenset(e) for e in nx.watts_strogatz_graph(100, 6, 0.0).edges()}
 
 
