@@ -7,14 +7,15 @@ line naming the file, the field and what was expected.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from importlib import resources
 from pathlib import Path
 
-from model import AGE_BANDS, EDUCATION_LEVELS, InputError, PopulationSpec, SEMParams
+from egov_abm.model import AGE_BANDS, EDUCATION_LEVELS, InputError, PopulationSpec, SEMParams
 
-DATA_DIR = Path(str(resources.files("calibration") / "data"))
-PARAMS_DIR = Path(str(resources.files("calibration") / "params"))
+DATA_DIR = Path(str(resources.files("egov_abm.calibration") / "data"))
+PARAMS_DIR = Path(str(resources.files("egov_abm.calibration") / "params"))
 DEFAULT_SEM_FILE = PARAMS_DIR / "sem_default.json"
 
 
@@ -88,6 +89,25 @@ def population_spec(data_dir: Path = DATA_DIR) -> PopulationSpec:
         )
     except ValueError as exc:
         raise InputError(f"{data_dir}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=4)
+def demographic_constants(path: Path = DATA_DIR / "demographics.csv") -> dict[str, float]:
+    """Adult population 2012 and 2021 and adults per household (assumptions in demographics.csv).
+
+    The simulated citizens stand for the adults of 2021: capacities and costs
+    are scaled with ``adult_population_2021``.
+    """
+    rows = _read_csv(path, ("variable", "category", "value", "source"))
+    values = {(r["variable"], r["category"]): _number(path, i + 2, "value", r["value"]) for i, r in enumerate(rows)}
+    out = {}
+    for key, (variable, category) in (("adult_population_2012", ("adult_population", "2012")),
+                                      ("adult_population_2021", ("adult_population", "2021")),
+                                      ("adults_per_household", ("adults_per_household", "2018-2020"))):
+        if (variable, category) not in values:
+            raise InputError(f"{path}: no row for {variable} / {category}")
+        out[key] = values[(variable, category)]
+    return out
 
 
 def load_sem(path: Path | str = DEFAULT_SEM_FILE) -> SEMParams:

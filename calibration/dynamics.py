@@ -54,7 +54,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import csv
 import dataclasses
-import functools
 import json
 import multiprocessing as mp
 import os
@@ -64,53 +63,20 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from egov_abm.calibration.defaults import demographic_constants
+from egov_abm.model import InputError, Params, month_index
+from egov_abm.model.uncertainty import Prior as Prior  # re-exported: the calibration builds its own priors too
 
-from model import InputError
-
-DATA_DIR = Path(str(resources.files("calibration") / "data"))
-PARAMS_DIR = Path(str(resources.files("calibration") / "params"))
+DATA_DIR = Path(str(resources.files("egov_abm.calibration") / "data"))
+PARAMS_DIR = Path(str(resources.files("egov_abm.calibration") / "params"))
 TARGETS_FILE = DATA_DIR / "dynamics_targets.csv"
 DEFAULT_POSTERIOR = PARAMS_DIR / "dynamics_posterior.json"
 START_MONTH = "2006-04"
 END_MONTH = "2021-12"
 
 
-@dataclasses.dataclass(frozen=True)
-class Prior:
-    """A uniform prior on ``[low, high]``, or log-uniform when ``log``."""
-
-    name: str
-    low: float
-    high: float
-    log: bool = False
-    meaning: str = ""
-
-    def from_unit(self, u):
-        """Map ``u`` in [0, 1] to the parameter."""
-        if self.log:
-            return float(np.exp(np.log(self.low) + u * (np.log(self.high) - np.log(self.low))))
-        return float(self.low + u * (self.high - self.low))
-
-    def to_unit(self, x: float) -> float:
-        """Inverse of :meth:`from_unit`."""
-        if self.log:
-            return float((np.log(x) - np.log(self.low)) / (np.log(self.high) - np.log(self.low)))
-        return float((x - self.low) / (self.high - self.low))
-
-
-PRIORS = (
-    Prior("access_external_per_year", 0.001, 0.2, True, "access growth independent of others"),
-    Prior("access_social_per_year", 0.0, 1.5, False, "access growth with the national access share"),
-    Prior("share_skill_initial", 0.2, 1.0, False, "share of the 2006 online population with digital skill"),
-    Prior("skill_per_year", 0.01, 5.0, True, "hazard of acquiring digital skill once online"),
-    Prior("awareness_external_per_year", 0.005, 1.0, True, "awareness from media and offices"),
-    Prior("awareness_social_per_year", 0.0, 3.0, False, "awareness from neighbours who use the portal"),
-    Prior("p_external_per_year", 0.001, 0.5, True, "Bass p: adoption from outside influence"),
-    Prior("q_social_per_year", 0.0, 2.0, False, "Bass q: adoption from neighbours' use"),
-    Prior("wom_trust", 0.0, 0.5, False, "trust moved by neighbours' experiences (word of mouth)"),
-    Prior("trust_loss_failure", 0.0, 0.5, False, "trust lost by a failed use (service-quality feedback)"),
-    Prior("trust_lapse_threshold", -3.0, -0.5, False, "trust below which users stop (lapse)"),
-)
+#: The uncertain inputs the record decides: declared once, with their priors, on the parameters (model.params).
+PRIORS = Params.uncertainties()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,13 +89,6 @@ class Observation:
     value: float
     sd: float
     source: str
-
-
-def month_index(date: str, start: str = START_MONTH) -> int:
-    """Months from ``start`` to ``date`` (both YYYY-MM)."""
-    y0, m0 = (int(x) for x in start.split("-"))
-    y, m = (int(x) for x in date.split("-"))
-    return (y - y0) * 12 + (m - m0)
 
 
 def load_observations(path: Path = TARGETS_FILE) -> list[Observation]:
@@ -150,18 +109,8 @@ def load_observations(path: Path = TARGETS_FILE) -> list[Observation]:
             raise InputError(f"{path}: line {i}: value and sd must be numbers") from None
         if sd <= 0:
             raise InputError(f"{path}: line {i}, sd: expected a positive number, got {sd}")
-        out.append(Observation(r["target"], month_index(r["date"]), r["date"], value, sd, r["source"]))
+        out.append(Observation(r["target"], month_index(r["date"], START_MONTH), r["date"], value, sd, r["source"]))
     return out
-
-
-@functools.lru_cache(maxsize=4)
-def demographic_constants(path: Path = DATA_DIR / "demographics.csv") -> dict[str, float]:
-    """Adult population 2012 and 2021 and adults per household (assumptions in demographics.csv)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = {(r["variable"], r["category"]): float(r["value"]) for r in csv.DictReader(fh)}
-    return {"adult_population_2012": rows[("adult_population", "2012")],
-            "adult_population_2021": rows[("adult_population", "2021")],
-            "adults_per_household": rows[("adults_per_household", "2018-2020")]}
 
 
 def _households(frame_row, constants):
@@ -205,7 +154,7 @@ class SimConfig:
     base_params: dict
     n_agents: int = 10_000
     seed: int = 2006
-    months: int = month_index(END_MONTH)
+    months: int = month_index(END_MONTH, START_MONTH)
     sem_file: str | None = None
 
 
@@ -213,8 +162,8 @@ class Simulator:
     """Runs the model for one parameter vector; builds the shared graph once."""
 
     def __init__(self, config: SimConfig, priors=PRIORS, observations=None) -> None:
-        from calibration.defaults import DEFAULT_SEM_FILE, load_sem, population_spec
-        from model import AdoptionModel, Params
+        from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, load_sem, population_spec
+        from egov_abm.model import AdoptionModel, Params
 
         self.config = config
         self.priors = priors

@@ -38,7 +38,7 @@ CFI = 1 - (418.264 - 197) / (4,290 - 231) = .945. A CFI of .920 would need
 c0 = 2,997, which contradicts both TLI and IFI, so .920 is taken for a
 transcription slip and the target is the consistent .945.
 
-Run ``python -m calibration.reconstruct [--seed S]`` to rebuild the shipped
+Run ``python -m egov_abm.calibration.reconstruct [--seed S]`` to rebuild the shipped
 files.
 """
 
@@ -55,17 +55,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from egov_abm.calibration.semfit import alpha_from_cov, cronbach_alpha, fit_sem, one_blas_thread
 from scipy.optimize import least_squares
 from scipy.stats import norm
 
-from calibration.semfit import alpha_from_cov, cronbach_alpha, fit_sem, one_blas_thread
-
 N_RESPONDENTS = 422
-SPEC_DIR = Path(str(resources.files("calibration") / "specs"))
-DATA_DIR = Path(str(resources.files("calibration") / "data"))
+SPEC_DIR = Path(str(resources.files("egov_abm.calibration") / "specs"))
+DATA_DIR = Path(str(resources.files("egov_abm.calibration") / "data"))
 OUT_CSV = DATA_DIR / "survey_reconstructed.csv"
-OUT_TABLE = Path(str(resources.files("calibration"))) / "reconstruction_targets.csv"
-POPULATION_FILE = Path(str(resources.files("calibration"))) / "params" / "reconstruction_population.json"
+OUT_TABLE = Path(str(resources.files("egov_abm.calibration"))) / "reconstruction_targets.csv"
+POPULATION_FILE = Path(str(resources.files("egov_abm.calibration"))) / "params" / "reconstruction_population.json"
 
 FACTORS = ("availability", "quality", "benefits", "attitude", "trust", "readiness", "intention")
 ITEMS = {
@@ -364,7 +363,8 @@ def reconstruct(seed: int = 2021, max_nfev: int = 400, verbose: int = 0):
 
 def main(argv: list[str] | None = None) -> int:
     """Rebuild ``calibration/data/survey_reconstructed.csv`` and the target table."""
-    parser = argparse.ArgumentParser(prog="python -m calibration.reconstruct", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m egov_abm.calibration.reconstruct",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2021, help="seed of the data stage (default 2021)")
     parser.add_argument("--max-nfev", type=int, default=400, help="evaluations of the population stage")
     parser.add_argument("--out", type=Path, default=OUT_CSV, help="CSV to write")
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "422 rows x 22 five-point items, built so that the published statistics of Amirova (2021) are\n"
         "reproduced when the paper's models are fitted to it (see reconstruction_targets.csv).\n"
         "The survey's raw responses are not public; these rows are not real respondents.\n\n"
-        f"Made by: `python -m calibration.reconstruct --seed {args.seed} --max-nfev {args.max_nfev}`\n",
+        f"Made by: `python -m egov_abm.calibration.reconstruct --seed {args.seed} --max-nfev {args.max_nfev}`\n",
         encoding="utf-8")
     table.to_csv(args.table, index=False)
     print(table.drop(columns="source").to_string(index=False))
@@ -391,7 +391,7 @@ if __name__ == "__main__":
     if os.environ.get("PYTHONHASHSEED") != "0":
         # semopy orders variables through Python sets; a fixed hash seed makes every fit, and so the
         # optimiser's path, the same from run to run.
-        os.execve(sys.executable, [sys.executable, "-m", "calibration.reconstruct", *sys.argv[1:]],
+        os.execve(sys.executable, [sys.executable, "-m", "egov_abm.calibration.reconstruct", *sys.argv[1:]],
                   {**os.environ, "PYTHONHASHSEED": "0"})
     with one_blas_thread():
         raise SystemExit(main())

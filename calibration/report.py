@@ -21,16 +21,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from calibration.dynamics import (
+from egov_abm.calibration.defaults import demographic_constants
+from egov_abm.calibration.dynamics import (
     OBSERVERS,
     PRIORS,
+    START_MONTH,
     Posterior,
     SimConfig,
-    demographic_constants,
     load_observations,
-    month_index,
 )
+from egov_abm.model import month_index
 
 END_PROJECTION = "2030-12"
 PROJECTION_COLUMNS = ("adoption", "share_users", "internet_access", "digital_literacy")
@@ -39,14 +39,14 @@ _SIM = None
 
 def _init(config: SimConfig) -> None:
     global _SIM
-    from calibration.dynamics import Simulator
+    from egov_abm.calibration.dynamics import Simulator
 
     _SIM = Simulator(config)
 
 
 def _run(job: tuple[int, dict]) -> pd.DataFrame:
     replicate, values = job
-    frame = pd.DataFrame(_SIM.run(values, months=month_index(END_PROJECTION), replicate=replicate))
+    frame = pd.DataFrame(_SIM.run(values, months=month_index(END_PROJECTION, START_MONTH), replicate=replicate))
     frame.insert(0, "draw", replicate)
     return frame
 

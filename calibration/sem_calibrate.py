@@ -45,9 +45,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from calibration.semfit import ESTIMATOR, SEMFit, fit_sem, one_blas_thread
-from model import InputError, SEMParams
+from egov_abm.calibration.semfit import ESTIMATOR, SEMFit, fit_sem, one_blas_thread
+from egov_abm.model import InputError, SEMParams
 
 #: Cell texts read as a missing value (compared after stripping blanks, case-insensitive).
 MISSING_TOKENS = ("", "na", "n/a", "nan", "null", ".")
@@ -697,7 +696,7 @@ def format_report(doc: dict) -> str:
     lines.append("")
     if "sem" in doc:
         lines.append("simulation SEM: written as the 'sem' block (standardised solution); "
-                     "calibration.defaults.load_sem reads it")
+                     "egov_abm.calibration.defaults.load_sem reads it")
     else:
         lines.append(f"simulation SEM: {doc['sem_note']}")
     return "\n".join(lines)

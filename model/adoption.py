@@ -47,30 +47,21 @@ import re
 
 import mesa
 import numpy as np
+from egov_abm.model.calendar import DT_YEARS, month_date
+from egov_abm.model.citizen import CitizenViews
+from egov_abm.model.interventions import Intervention, apply_all
+from egov_abm.model.network import CHUNK, Adjacency, build_graph, ring_graph, to_adjacency
+from egov_abm.model.params import Params
+from egov_abm.model.population import AGE_BANDS, PopulationSpec, construct_shift, synth_population
+from egov_abm.model.sem import SEMParams
+from egov_abm.model.streams import seed_sequence, spawn_streams
 from scipy.optimize import brentq
 from scipy.special import expit
-
-from model.citizen import Citizen, CitizenViews
-from model.interventions import Intervention, apply_all
-from model.network import CHUNK, Adjacency, build_graph, ring_graph, to_adjacency
-from model.params import Params
-from model.population import AGE_BANDS, PopulationSpec, construct_shift, synth_population
-from model.sem import SEMParams
-from model.streams import seed_sequence, spawn_streams
-
-DT_YEARS = 1.0 / 12.0
 
 
 def slug(name: str) -> str:
     """Column-safe lowercase name: 'Almaty city' -> 'almaty_city', '18-29' -> '18_29', '60+' -> '60plus'."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("+", "plus")).strip("_")
-
-
-def month_date(start_month: str, month: int) -> _dt.date:
-    """First day of the calendar month ``month`` steps after ``start_month`` (YYYY-MM)."""
-    year, mon = (int(x) for x in start_month.split("-"))
-    total = year * 12 + (mon - 1) + month
-    return _dt.date(total // 12, total % 12 + 1, 1)
 
 
 def _calibrated_logistic(share: float, levels: np.ndarray, counts: np.ndarray, inverse: np.ndarray,

@@ -41,8 +41,8 @@ import dataclasses
 import math
 
 import numpy as np
-
-from model.population import AGE_BANDS, EDUCATION_LEVELS
+from egov_abm.model.calendar import DT_YEARS
+from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
 
 KINDS = ("infrastructure", "skills", "trust", "awareness", "service_quality", "mandate", "assisted")
 CAPACITY_KINDS = ("skills", "assisted")
@@ -139,7 +139,7 @@ def apply_all(model, month: int) -> None:
     reach and cost to ``model.intervention_log`` and ``model.month_cost_kzt``.
     """
     p = model.params
-    dt = 1.0 / 12.0
+    dt = DT_YEARS
     rng = model.streams["interventions"]
     model.extra_access[:] = 0.0
     model.extra_external[:] = 0.0

@@ -47,8 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
-
-from model.params import NETWORKX_MAX
+from egov_abm.model.params import NETWORKX_MAX
 
 CHUNK = 1 << 15  # citizens per slice of the ring sums: small enough that the slices stay in cache
 # From this many citizens on, the neighbour sums of a ring graph run on THREADS threads (numpy releases

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
+
+from egov_abm.model.calendar import is_month
+from egov_abm.model.uncertainty import Prior
 
 NETWORK_KINDS = ("homophily", "small_world", "scale_free", "complete")
 GRAPH_BUILDERS = ("direct", "networkx")
@@ -35,15 +37,27 @@ class ParamError(InputError):
     """
 
 
-def _field(default: Any, *, unit: str, doc: str, source: str, range=None, choices=None):
+def _field(default: Any, *, unit: str, doc: str, source: str | None = None, range=None, choices=None,
+           prior: tuple | None = None):
+    """A parameter field with its metadata.
+
+    ``prior`` = ``(low, high, log, meaning)`` declares the parameter an
+    uncertain input (:class:`~model.uncertainty.Prior`): the calibration samples
+    it, and its ``source`` reads "calibrated" with the prior, derived here.
+    """
+    if prior is not None:
+        low, high, log, meaning = prior
+        prior = Prior("", low, high, log, meaning)
+        source = (f"calibrated: {prior.describe()} prior; scenarios with a posterior (the baseline) use the "
+                  "ABC-SMC posterior (docs/calibration/report.md); the default is the uncalibrated starting value")
+    if source is None:
+        raise ValueError("a parameter needs a source or a prior")
     return dataclasses.field(
         default=default,
-        metadata={"unit": unit, "doc": doc, "source": source, "range": range, "choices": choices},
+        metadata={"unit": unit, "doc": doc, "source": source, "range": range, "choices": choices, "prior": prior},
     )
 
 
-CALIBRATED = ("calibrated: scenarios with a posterior (the baseline) use the ABC-SMC posterior "
-               "(docs/calibration/report.md); this is the uncalibrated starting value")
 ASSUMPTION = "assumption"
 FIXED = "assumption: held fixed when the dynamics are calibrated (the record does not inform it)"
 
@@ -85,26 +99,27 @@ class Params:
                                          source="ITU via World Bank IT.NET.USER.ZS, 2006: 3.27 %")
     access_external_per_year: float = _field(0.01, unit="1/year", range=(0.0, 10.0),
                                              doc="hazard of gaining access independent of others",
-                                             source=CALIBRATED)
+                                             prior=(0.001, 0.2, True, "access growth independent of others"))
     access_social_per_year: float = _field(0.45, unit="1/year", range=(0.0, 10.0),
                                            doc="extra hazard of gaining access per unit national access share",
-                                           source=CALIBRATED)
+                                           prior=(0.0, 1.5, False, "access growth with the national access share"))
     share_skill_initial: float = _field(0.8, unit="share of those with access", range=(0.0, 1.0),
                                         doc="share of citizens with access who also have digital skill at step 0",
-                                        source=CALIBRATED)
+                                        prior=(0.2, 1.0, False,
+                                               "share of the 2006 online population with digital skill"))
     skill_per_year: float = _field(0.3, unit="1/year", range=(0.0, 10.0),
                                    doc="hazard of acquiring digital skill once online",
-                                   source=CALIBRATED)
+                                   prior=(0.01, 5.0, True, "hazard of acquiring digital skill once online"))
 
     # --- awareness ---------------------------------------------------------------
     share_aware_initial: float = _field(0.02, unit="share of adults", range=(0.0, 1.0),
                                         doc="share aware of the portal at step 0", source=FIXED)
     awareness_external_per_year: float = _field(0.15, unit="1/year", range=(0.0, 10.0),
                                                 doc="hazard of hearing of the portal from media and offices",
-                                                source=CALIBRATED)
+                                                prior=(0.005, 1.0, True, "awareness from media and offices"))
     awareness_social_per_year: float = _field(1.0, unit="1/year", range=(0.0, 20.0),
                                               doc="extra hazard per unit share of neighbours who use the portal",
-                                              source=CALIBRATED)
+                                              prior=(0.0, 3.0, False, "awareness from neighbours who use the portal"))
 
     # --- adoption (Bass on a network) ------------------------------------------
     share_adopters_initial: float = _field(0.0, unit="share of adults", range=(0.0, 1.0),
@@ -112,11 +127,11 @@ class Params:
                                            source=ASSUMPTION)
     p_external_per_year: float = _field(0.03, unit="1/year", range=(0.0, 10.0),
                                         doc="Bass innovation coefficient p (external influence)",
-                                        source=CALIBRATED)
+                                        prior=(0.001, 0.5, True, "Bass p: adoption from outside influence"))
     q_social_per_year: float = _field(0.38, unit="1/year", range=(0.0, 10.0),
                                       doc="Bass imitation coefficient q, times the share of neighbours "
                                           "using the portal",
-                                      source=CALIBRATED)
+                                      prior=(0.0, 2.0, False, "Bass q: adoption from neighbours' use"))
     intention_slope: float = _field(1.0, unit="1/latent SD", range=(0.0, 20.0),
                                     doc="steepness of the intention multiplier "
                                         "2*logistic(slope*(intention-threshold)); 0 makes it 1",
@@ -133,11 +148,12 @@ class Params:
     trust_gain_success: float = _field(0.02, unit="latent SD per use", range=(0.0, 5.0),
                                        doc="trust gained by a successful use", source=FIXED)
     trust_loss_failure: float = _field(0.15, unit="latent SD per use", range=(0.0, 5.0),
-                                       doc="trust lost by a failed use", source=CALIBRATED)
+                                       doc="trust lost by a failed use",
+                                       prior=(0.0, 0.5, False, "trust lost by a failed use (service-quality feedback)"))
     trust_lapse_threshold: float = _field(-2.0, unit="latent SD", range=(-math.inf, math.inf),
                                           doc="users whose trust falls below this stop using the portal; "
                                               "lapsed citizens may adopt again once trust is back above it",
-                                          source=CALIBRATED)
+                                          prior=(-3.0, -0.5, False, "trust below which users stop (lapse)"))
 
     # --- opinion dynamics --------------------------------------------------------
     conformity_per_month: float = _field(0.02, unit="share per month", range=(0.0, 1.0),
@@ -149,7 +165,7 @@ class Params:
     wom_trust: float = _field(0.1, unit="latent SD per unit share", range=(0.0, 5.0),
                               doc="trust change per unit (success share - failure share) "
                                   "of neighbours' uses last month",
-                              source=CALIBRATED)
+                              prior=(0.0, 0.5, False, "trust moved by neighbours' experiences (word of mouth)"))
     wom_attitude: float = _field(0.05, unit="latent SD per unit share", range=(0.0, 5.0),
                                  doc="attitude change per unit (success share - failure share) "
                                      "of neighbours' uses last month",
@@ -163,6 +179,12 @@ class Params:
     def fields(cls) -> dict[str, dataclasses.Field]:
         """Name → dataclass field, in declaration order."""
         return {f.name: f for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def uncertainties(cls) -> tuple[Prior, ...]:
+        """The uncertain inputs: every parameter declared with a prior, in declaration order."""
+        return tuple(dataclasses.replace(f.metadata["prior"], name=name)
+                     for name, f in cls.fields().items() if f.metadata["prior"] is not None)
 
     def validate(self, where: str = "parameters") -> None:
         """Check every field's type and range; raise :class:`ParamError` on the first bad one."""
@@ -201,9 +223,6 @@ class Params:
         return dataclasses.asdict(self)
 
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
 def _check_value(name: str, value: Any, f: dataclasses.Field, where: str) -> Any:
     """Validate one value against its field; return it coerced to the field's type."""
     meta = f.metadata
@@ -232,7 +251,7 @@ def _check_value(name: str, value: Any, f: dataclasses.Field, where: str) -> Any
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise ParamError(f"{label}: expected one of {', '.join(choices)}, got {value!r}")
-    if name == "start_month" and not _MONTH.match(value):
+    if name == "start_month" and not is_month(value):
         raise ParamError(f"{label}: expected a month as YYYY-MM, got {value!r}")
     return value
 

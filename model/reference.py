@@ -18,10 +18,9 @@ from __future__ import annotations
 import math
 
 import mesa
-import networkx as nx
+from egov_abm.model.adoption import AdoptionModel
+from egov_abm.model.calendar import DT_YEARS
 from mesa.discrete_space import FixedAgent, Network
-
-from model.adoption import DT_YEARS, AdoptionModel
 
 
 class RefCitizen(FixedAgent):

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from model import InputError
+from egov_abm.model import InputError
 
 ANALYSIS_DIR = "_analysis"
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -137,7 +136,7 @@ def _seed(meta: dict, seed: int | None) -> int:
     """Bootstrap seed: given, or derived from the sweep's seed."""
     if seed is not None:
         return seed
-    from scenarios.sweep_spec import ANALYSIS_STREAM
+    from egov_abm.scenarios.sweep_spec import ANALYSIS_STREAM
 
     return int(np.random.SeedSequence(meta["seed"], spawn_key=ANALYSIS_STREAM).generate_state(1)[0])
 
@@ -145,7 +144,7 @@ def _seed(meta: dict, seed: int | None) -> int:
 # ----------------------------------------------------------------- from disk
 def load_tables(out_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``_sweep.json``, ``_design.parquet``, ``_runs.parquet`` and the stored runs of a sweep folder."""
-    from scenarios.sweep import load_results, read_meta
+    from egov_abm.scenarios.sweep import load_results, read_meta
 
     out_dir = Path(out_dir)
     meta = read_meta(out_dir)

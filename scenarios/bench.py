@@ -18,9 +18,9 @@ BENCH_STATE = {"share_access_initial": 0.6, "share_aware_initial": 0.5, "share_a
 
 
 def _measure(kind: str, n: int, months: int, seed: int, queue) -> None:
-    from calibration.defaults import load_sem, population_spec
-    from model import AdoptionModel
-    from model.reference import ReferenceModel
+    from egov_abm.calibration.defaults import load_sem, population_spec
+    from egov_abm.model import AdoptionModel
+    from egov_abm.model.reference import ReferenceModel
 
     kwargs = dict(sem=load_sem(), population=population_spec(), seed=seed, n_agents=n, **BENCH_STATE)
     start = time.perf_counter()
@@ -103,9 +103,9 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
     import statistics
     import tempfile
 
-    from scenarios.runner import run_one
-    from scenarios.sweep import execute, local_cluster, plan_sweep, run_sweep
-    from scenarios.sweep_spec import load_sweep
+    from egov_abm.scenarios.runner import run_one
+    from egov_abm.scenarios.sweep import execute, local_cluster, plan_sweep, run_sweep
+    from egov_abm.scenarios.sweep_spec import load_sweep
 
     plan = plan_sweep(load_sweep(spec_path))
     n = len(plan.tasks)

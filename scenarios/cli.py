@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import click
-
-from model import InputError
+from egov_abm.model import InputError
 
 
 def _parse_set(values: tuple[str, ...]) -> dict:
@@ -59,10 +58,9 @@ def cli() -> None:
 def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, replicates: int,
         out_dir: Path | None, sets: tuple[str, ...], ensemble: bool) -> None:
     """Run a scenario and write timeseries.parquet and run.json."""
+    from egov_abm.scenarios.runner import run_metadata, run_replicates, summarise, write_results
+    from egov_abm.scenarios.scenario import load_scenario
     from tqdm import tqdm
-
-    from scenarios.runner import run_metadata, run_replicates, summarise, write_results
-    from scenarios.scenario import load_scenario
 
     scenario = load_scenario(scenario_ref).with_overrides(n_agents=agents, **_parse_set(sets))
     horizon = scenario.months if months is None else months
@@ -104,12 +102,11 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
     import json
     import os
 
+    from egov_abm.calibration.defaults import demographic_constants
+    from egov_abm.scenarios import compare as cmp
+    from egov_abm.scenarios.runner import package_version
+    from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
     from tqdm import tqdm
-
-    from calibration.dynamics import demographic_constants
-    from scenarios import compare as cmp
-    from scenarios.runner import package_version
-    from scenarios.scenario import SCENARIO_DIR, load_scenario
 
     refs = list(scenario_refs)
     if refs == ["all"]:
@@ -167,10 +164,10 @@ def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_
     """Time build and month-steps of the vectorised model and the per-agent reference (or a sweep's runs/s)."""
     import json
 
-    from scenarios.bench import format_sweep_table, format_table, run_benchmark, sweep_benchmark
+    from egov_abm.scenarios.bench import format_sweep_table, format_table, run_benchmark, sweep_benchmark
 
     if sweep_path is not None:
-        from scenarios.sweep_spec import load_sweep
+        from egov_abm.scenarios.sweep_spec import load_sweep
 
         load_sweep(sweep_path)  # bad file: one line before anything runs
         rows = sweep_benchmark(sweep_path, worker_counts or (1, 2), repeat, echo=lambda s: click.echo(s, err=True))
@@ -205,10 +202,9 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
 
     SPEC is a sweep file, or the name of a shipped one (smoke, sobol_dynamics).
     """
+    from egov_abm.scenarios.sweep import SweepInterrupted, plan_sweep, run_sweep
+    from egov_abm.scenarios.sweep_spec import load_sweep
     from tqdm import tqdm
-
-    from scenarios.sweep import SweepInterrupted, plan_sweep, run_sweep
-    from scenarios.sweep_spec import load_sweep
 
     if workers is not None and scheduler is not None:
         raise InputError("--workers sizes a local cluster; with --scheduler the cluster's own workers are used")
@@ -268,10 +264,10 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
 @click.option("--no-plots", is_flag=True, help="Write tables and report only.")
 def analyze(sweep_dir: Path, outcomes: tuple[str, ...], no_plots: bool) -> None:
     """Summarise a sweep per design point and compute Sobol' or Morris indices (SALib); write _analysis/."""
-    from scenarios.analysis import analyze_dir, format_indices, format_summary
+    from egov_abm.scenarios.analysis import analyze_dir, format_indices, format_summary
 
     result, target = analyze_dir(sweep_dir, list(outcomes) or None, plots=not no_plots)
-    from scenarios.sweep import read_meta
+    from egov_abm.scenarios.sweep import read_meta
 
     meta = read_meta(sweep_dir)
     c = result.counts
@@ -322,7 +318,7 @@ def calibrate_sem_cmd(survey_path: Path, spec_path: Path, scale: tuple[float, fl
     When the spec has the simulation's constructs (attitude, trust, readiness,
     intention) the JSON carries a 'sem' block the simulation can load.
     """
-    from calibration.sem_calibrate import calibrate_sem, format_report, write_json
+    from egov_abm.calibration.sem_calibrate import calibrate_sem, format_report, write_json
 
     if out_path.is_dir():
         raise InputError(f"--out {out_path}: is a folder; expected a file name such as {out_path / 'sem_fit.json'}")
@@ -353,10 +349,9 @@ def calibrate_dynamics_cmd(budget: int, out_path: Path, population: int, agents:
     import json
     import os
 
+    from egov_abm.calibration.dynamics import PRIORS, SimConfig, abc_smc
+    from egov_abm.scenarios.scenario import load_scenario
     from tqdm import tqdm
-
-    from calibration.dynamics import PRIORS, SimConfig, abc_smc
-    from scenarios.scenario import load_scenario
 
     if out_path.is_dir():
         raise InputError(f"--out {out_path}: is a folder; expected a file name")
@@ -400,8 +395,8 @@ def calibrate_report_cmd(posterior_path: Path | None, out_dir: Path, draws: int,
     """Posterior predictive check, identification and the 2022-2030 projection, as a Markdown report."""
     import os
 
-    from calibration.dynamics import DEFAULT_POSTERIOR, load_posterior
-    from calibration.report import write_report
+    from egov_abm.calibration.dynamics import DEFAULT_POSTERIOR, load_posterior
+    from egov_abm.calibration.report import write_report
 
     posterior = load_posterior(posterior_path or DEFAULT_POSTERIOR)
     figures = write_report(posterior, out_dir, draws=draws, agents=agents, seed=seed,
@@ -440,7 +435,7 @@ def app(port: int, host: str, open_browser: bool) -> None:
     from solara.__main__ import cli as solara_cli
 
     click.echo(f"egov-abm app: serving http://{host}:{port}/ (Ctrl-C to stop)", err=True)
-    solara_cli.main(args=["run", "viz.app", "--host", host, "--port", str(port), "--production",
+    solara_cli.main(args=["run", "egov_abm.viz.app", "--host", host, "--port", str(port), "--production",
                            "--open" if open_browser else "--no-open"], standalone_mode=False)
 
 

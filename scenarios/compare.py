@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from scenarios.runner import run_one
-from scenarios.scenario import Scenario
+from egov_abm.scenarios.runner import run_one
+from egov_abm.scenarios.scenario import Scenario
 
 THRESHOLDS = (0.5, 0.7, 0.9)
 

@@ -25,9 +25,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from calibration.dynamics import month_index
-from model import INTERVENTION_KINDS, Intervention, Target
-from model.adoption import month_date
+from egov_abm.model import INTERVENTION_KINDS, Intervention, Target
+from egov_abm.model.calendar import is_month, month_date, month_index
 
 FIELDS = {"name": str, "kind": str, "start": str, "end": str, "dose": (int, float), "capacity": int,
           "cost_per_person_kzt": (int, float), "cost_fixed_per_month_kzt": (int, float), "target": dict}
@@ -51,8 +50,6 @@ class PolicySpec:
 
 def parse_interventions(entries: list[tuple[str, int, Any]], start_month: str, region_names) -> list[PolicySpec]:
     """Validate ``(file, index, table)`` entries; raise ``ValueError`` with one line naming file, entry and field."""
-    from model.params import _MONTH
-
     out = []
     for where, k, entry in entries:
         label = f"{where}: interventions[{k}]"
@@ -70,7 +67,7 @@ def parse_interventions(entries: list[tuple[str, int, Any]], start_month: str, r
             raise ValueError(f"{label}: kind: expected one of {', '.join(INTERVENTION_KINDS)}, got {entry['kind']!r}")
         months = {}
         for key in ("start", "end"):
-            if not _MONTH.match(entry[key]):
+            if not is_month(entry[key]):
                 raise ValueError(f"{label}: {key}: expected a month as YYYY-MM, got {entry[key]!r}")
             months[key] = month_index(entry[key], start=start_month)
         if months["start"] < 0:

@@ -19,11 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from calibration.defaults import DEFAULT_SEM_FILE, load_sem, population_spec
-from calibration.dynamics import demographic_constants
-from model import AdoptionModel, PopulationSpec, SEMParams
-from scenarios.scenario import Scenario
+from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, demographic_constants, load_sem, population_spec
+from egov_abm.model import AdoptionModel, PopulationSpec, SEMParams
+from egov_abm.scenarios.scenario import Scenario
 
 ID_COLUMNS = ("scenario", "replicate", "seed", "month", "date")
 

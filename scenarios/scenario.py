@@ -30,9 +30,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from model import InputError, Params
+from egov_abm.model import InputError, Params
 
-SCENARIO_DIR = Path(str(resources.files("scenarios")))
+SCENARIO_DIR = Path(str(resources.files("egov_abm.scenarios")))
 TOP_FIELDS = {"name": str, "description": str, "include": str, "start": str, "months": int,
               "sem_file": str, "posterior": str, "parameters": dict, "interventions": list}
 
@@ -60,7 +60,7 @@ class Scenario:
 
         ``dose_scale`` multiplies every dose (probability doses stay at most 1).
         """
-        from calibration.dynamics import demographic_constants
+        from egov_abm.calibration.defaults import demographic_constants
 
         adults = demographic_constants()["adult_population_2021"]
         out = [spec.for_model(n_agents or self.params.n_agents, adults) for spec in self.policies]
@@ -89,7 +89,7 @@ class Scenario:
         """
         if self.posterior is None:
             raise ScenarioError(f"scenario {self.name!r}: --ensemble needs a 'posterior' in the scenario file")
-        from calibration.dynamics import load_posterior
+        from egov_abm.calibration.dynamics import load_posterior
 
         out = []
         for draw in load_posterior(self.posterior).draws(replicates, seed):
@@ -142,7 +142,7 @@ def load_scenario(ref: str | Path, *, apply_posterior: bool = True) -> Scenario:
     posterior = Path(raw["posterior"]) if "posterior" in raw else None
     base = None
     if posterior is not None and apply_posterior:
-        from calibration.dynamics import load_posterior
+        from egov_abm.calibration.dynamics import load_posterior
 
         base = Params.from_mapping(load_posterior(posterior).median_values(), where=str(posterior))
     params = Params.from_mapping(raw.get("parameters", {}), base=base, where=f"{where}: parameters")
@@ -151,8 +151,8 @@ def load_scenario(ref: str | Path, *, apply_posterior: bool = True) -> Scenario:
     if "name" not in raw:
         raise ScenarioError(f"{where}: name: required field is missing")
     sem_file = raw.get("sem_file")
-    from calibration.defaults import population_spec
-    from scenarios.policy import parse_interventions
+    from egov_abm.calibration.defaults import population_spec
+    from egov_abm.scenarios.policy import parse_interventions
 
     try:
         policies = parse_interventions(raw.get("interventions", []), params.start_month,

@@ -48,9 +48,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-
-from model import InputError, Params
-from scenarios.sweep_spec import DOSE_SCALE, MONTHS_TO, Design, SweepSpec, check_outcomes, make_design
+from egov_abm.model import InputError, Params
+from egov_abm.scenarios.sweep_spec import DOSE_SCALE, MONTHS_TO, Design, SweepSpec, check_outcomes, make_design
 
 ID_FIELDS = [("run_id", pa.string()), ("point", pa.int64()), ("replicate", pa.int64()), ("seed", pa.int64()),
              ("status", pa.string()), ("error", pa.string()), ("seconds", pa.float64()), ("worker", pa.string())]
@@ -127,8 +126,8 @@ class Plan:
 
 def plan_sweep(spec: SweepSpec) -> Plan:
     """Resolve the base scenario, the design and one task per (point, replicate)."""
-    from scenarios.runner import run_one
-    from scenarios.scenario import load_scenario
+    from egov_abm.scenarios.runner import run_one
+    from egov_abm.scenarios.scenario import load_scenario
 
     base = load_scenario(spec.scenario)
     fixed = {k: v for k, v in spec.fixed.items() if k != DOSE_SCALE}
@@ -177,7 +176,7 @@ def _plain(value: Any) -> Any:
 
 def _scenario_key(base) -> str:
     """Hash of what the base scenario adds beyond its parameters: interventions and SEM file contents."""
-    from calibration.defaults import DEFAULT_SEM_FILE
+    from egov_abm.calibration.defaults import DEFAULT_SEM_FILE
 
     sem_path = Path(base.sem_file or DEFAULT_SEM_FILE)
     policies = [dataclasses.asdict(p.intervention) for p in base.policies]
@@ -189,22 +188,22 @@ def _scenario_key(base) -> str:
 # ------------------------------------------------------------- on the worker
 @functools.lru_cache(maxsize=8)
 def _sem(path: str):
-    from calibration.defaults import load_sem
+    from egov_abm.calibration.defaults import load_sem
 
     return load_sem(path)
 
 
 @functools.lru_cache(maxsize=1)
 def _population():
-    from calibration.defaults import population_spec
+    from egov_abm.calibration.defaults import population_spec
 
     return population_spec()
 
 
 def execute(task: RunTask) -> dict[str, Any]:
     """Run one task; never raises: a failure comes back as a row with status 'failed' and the error."""
-    from calibration.defaults import DEFAULT_SEM_FILE
-    from scenarios.runner import run_one
+    from egov_abm.calibration.defaults import DEFAULT_SEM_FILE
+    from egov_abm.scenarios.runner import run_one
 
     start = time.perf_counter()
     row = task.id_row()
@@ -260,7 +259,7 @@ def dask_setup(worker) -> None:
 
 def worker_version() -> str:
     """egov-abm version where this runs (asked of every worker before a sweep)."""
-    from scenarios.runner import package_version
+    from egov_abm.scenarios.runner import package_version
 
     return package_version()
 
@@ -339,7 +338,7 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
 
 def prepare_dir(plan: Plan, out_dir: Path) -> None:
     """Create ``out_dir`` with the sweep's description, or check that it holds this same sweep."""
-    from scenarios.runner import package_version
+    from egov_abm.scenarios.runner import package_version
 
     out_dir = Path(out_dir)
     meta_path = out_dir / "_sweep.json"
@@ -416,7 +415,7 @@ def local_cluster(workers: int):
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR, preload=["scenarios.sweep"])
+                           silence_logs=logging.ERROR, preload=["egov_abm.scenarios.sweep"])
     return Client(cluster), cluster
 
 
@@ -432,7 +431,7 @@ def connect(address: str):
 
 def check_workers(client) -> int:
     """Number of workers; raise :class:`InputError` if none, or if one runs another egov-abm version."""
-    from scenarios.runner import package_version
+    from egov_abm.scenarios.runner import package_version
 
     versions = client.run(worker_version)
     if not versions:

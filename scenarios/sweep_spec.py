@@ -56,8 +56,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from model import InputError, Params
+from egov_abm.model import InputError, Params
 
 METHODS = ("grid", "lhs", "sobol", "morris")
 TOP_FIELDS = {"name": str, "description": str, "scenario": str, "seed": int, "replicates": int, "months": int,
@@ -158,7 +157,7 @@ class Design:
 
 def shipped_sweeps() -> dict[str, Path]:
     """Name → path of the sweep files shipped in ``scenarios/sweeps/``."""
-    from scenarios.scenario import SCENARIO_DIR
+    from egov_abm.scenarios.scenario import SCENARIO_DIR
 
     return {p.stem: p for p in sorted((SCENARIO_DIR / "sweeps").glob("*.toml"))}
 
@@ -175,7 +174,7 @@ def resolve_sweep(ref: str | Path) -> Path:
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (a path, or the name of a shipped sweep)."""
-    from scenarios.scenario import ScenarioError, read_toml, resolve_path
+    from egov_abm.scenarios.scenario import ScenarioError, read_toml, resolve_path
 
     path = resolve_sweep(path)
     raw = read_toml(path, SweepError)

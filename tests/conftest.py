@@ -1,6 +1,5 @@
 import pytest
-
-from calibration.defaults import load_sem, population_spec
+from egov_abm.calibration.defaults import load_sem, population_spec
 
 
 @pytest.fixture(scope="session")

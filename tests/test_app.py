@@ -9,11 +9,10 @@ import ipywidgets as widgets
 import numpy as np
 import pytest
 import solara
-
-from viz import app, plots
-from viz.calibration_view import read_sem_file, shipped_sem_files
-from viz.compare_view import CompareForm, check_form, display_table, run_comparison
-from viz.explore_model import MAX_DRAWN, ExploreModel, network_drawing, scenario_names
+from egov_abm.viz import app, plots
+from egov_abm.viz.calibration_view import read_sem_file, shipped_sem_files
+from egov_abm.viz.compare_view import CompareForm, check_form, display_table, run_comparison
+from egov_abm.viz.explore_model import MAX_DRAWN, ExploreModel, network_drawing, scenario_names
 
 
 def _text(rc, cls: str) -> str:

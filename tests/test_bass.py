@@ -26,9 +26,8 @@ A the number of adopters at the start of the month, dt = 1/12 year.
 
 import numpy as np
 import pytest
-
-from model import AdoptionModel
-from scenarios.scenario import load_scenario
+from egov_abm.model import AdoptionModel
+from egov_abm.scenarios.scenario import load_scenario
 
 P, Q, DT = 0.03, 0.38, 1 / 12
 

@@ -1,10 +1,10 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from scenarios.cli import main
+from egov_abm.scenarios.cli import main
 
 BAD_FILES = {
     "unknown_param": ('name = "x"\n[parameters]\nq_social = 0.4\n', "parameters: unknown parameter 'q_social'"),
@@ -107,7 +107,7 @@ def test_include_cycle_is_reported(tmp_path, capsys):
 def test_include_overrides_base(tmp_path, capsys):
     (tmp_path / "child.toml").write_text('name = "child"\ninclude = "baseline"\nmonths = 3\n'
                                          '[parameters]\np_success = 0.5\n')
-    from scenarios.scenario import load_scenario
+    from egov_abm.scenarios.scenario import load_scenario
 
     s = load_scenario(tmp_path / "child.toml")
     base = load_scenario("baseline")
@@ -116,7 +116,7 @@ def test_include_overrides_base(tmp_path, capsys):
 
 
 def test_console_script_prints_no_traceback(tmp_path):
-    exe = [sys.executable, "-m", "scenarios.cli"]
+    exe = [sys.executable, "-m", "egov_abm.scenarios.cli"]
     proc = subprocess.run([*exe, "run", "--agents", "many"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
@@ -129,7 +129,7 @@ def test_console_script_prints_no_traceback(tmp_path):
 def test_scenario_sem_file_is_used_and_validated(tmp_path, capsys):
     import json
 
-    from calibration.defaults import DEFAULT_SEM_FILE
+    from egov_abm.calibration.defaults import DEFAULT_SEM_FILE
 
     doc = json.loads(DEFAULT_SEM_FILE.read_text())
     doc["sem"]["cov_attitude_trust"] = 0.1
@@ -160,7 +160,7 @@ def _toy_posterior(path):
 def test_posterior_medians_and_ensemble_draws(tmp_path, capsys):
     import json
 
-    from scenarios.scenario import load_scenario
+    from egov_abm.scenarios.scenario import load_scenario
 
     _toy_posterior(tmp_path / "post.json")
     (tmp_path / "s.toml").write_text('name = "s"\nposterior = "post.json"\nmonths = 3\n'
@@ -199,3 +199,21 @@ def test_app_rejects_bad_port_and_host_and_a_busy_port(capsys):
         code, _, err = run_cli(["app", "--port", str(port)], capsys)
     assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and "choose another with --port" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_users_own_model_or_viz_module_shadows_nothing(tmp_path):
+    """The package is one namespace, egov_abm: modules named model, viz, ... in the working folder are not read."""
+    for name in ("model", "viz", "scenarios", "calibration"):
+        (tmp_path / f"{name}.py").write_text(f'raise SystemExit("the user\'s {name}.py was imported")\n')
+    script = Path(sys.executable).parent / "egov-abm"
+    ran = subprocess.run([str(script), "run", "--agents", "300", "--months", "2", "--out", "out"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert (tmp_path / "out" / "timeseries.parquet").exists()
+    # python -c and python -m put the working folder first on sys.path
+    imported = subprocess.run([sys.executable, "-c", "import egov_abm.model, egov_abm.viz.plots; import model"],
+                              cwd=tmp_path, capture_output=True, text=True)
+    assert imported.returncode == 1 and "the user's model.py was imported" in imported.stderr
+    as_module = subprocess.run([sys.executable, "-m", "egov_abm.scenarios.cli", "run", "--agents", "300",
+                                "--months", "2", "--out", "out2"], cwd=tmp_path, capture_output=True, text=True)
+    assert as_module.returncode == 0, as_module.stderr

@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from scenarios.cli import main
+from egov_abm.scenarios.cli import main
 
 
 def test_identical_scenario_differs_by_exactly_zero_and_files_are_written(tmp_path, capsys):

@@ -4,9 +4,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from calibration import dynamics as D
-from scenarios.scenario import load_scenario
+from egov_abm.calibration import dynamics as D
+from egov_abm.calibration.defaults import demographic_constants
+from egov_abm.model import month_index
+from egov_abm.scenarios.scenario import load_scenario
 
 TRUTH = {"access_social_per_year": 0.8, "p_external_per_year": 0.05, "q_social_per_year": 0.9}
 PRIORS = (D.Prior("access_social_per_year", 0.0, 1.5), D.Prior("p_external_per_year", 0.005, 0.5, log=True),
@@ -31,8 +32,8 @@ def synthetic_observations(seed):
 def test_observation_model_on_a_run():
     obs = D.load_observations()
     assert {o.target for o in obs} == {"internet_access", "digital_literacy", "registered_users", "households_using"}
-    assert D.month_index("2012-05") == 73 and D.month_index("2006-04") == 0
-    c = D.demographic_constants()
+    assert month_index("2012-05", D.START_MONTH) == 73 and month_index("2006-04", D.START_MONTH) == 0
+    c = demographic_constants()
     rows = [dict(internet_access=0.5, digital_literacy=0.4, share_ever_used=0.01, share_users=0.2)] * 200
     sim = D.observe(rows, obs, c)
     reg = [k for k, o in enumerate(obs) if o.target == "registered_users"][0]
@@ -92,16 +93,17 @@ def test_checkpoint_of_another_calibration_is_refused(tmp_path):
 def test_baseline_runs_on_the_posterior_and_reproduces_the_history():
     """`egov-abm run` defaults: April 2006 start, posterior medians; the run is as close to the record as a
     typical accepted particle (distance at most the posterior's median distance)."""
-    from scenarios.runner import run_one
+    from egov_abm.scenarios.runner import run_one
 
     post = D.load_posterior()
     scenario = load_scenario("baseline")
     assert scenario.params.start_month == "2006-04" and scenario.posterior == D.DEFAULT_POSTERIOR.resolve()
     for name, value in post.median_values().items():
         assert getattr(scenario.params, name) == value
-    frame = run_one(scenario.with_overrides(n_agents=post.meta["n_agents"]), 1, months=D.month_index(D.END_MONTH))
+    months = month_index(D.END_MONTH, D.START_MONTH)
+    frame = run_one(scenario.with_overrides(n_agents=post.meta["n_agents"]), 1, months=months)
     assert str(frame["date"].iloc[0].date()) == "2006-04-01"
     obs = D.load_observations()
-    dist = D.distance(D.observe(frame.to_dict("records"), obs, D.demographic_constants()), obs)
+    dist = D.distance(D.observe(frame.to_dict("records"), obs, demographic_constants()), obs)
     assert dist <= np.median(post.distances)
     assert post.meta["command"].startswith("egov-abm calibrate dynamics")

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from model import AdoptionModel, Intervention, Target
+from egov_abm.model import AdoptionModel, Intervention, Target
 
 STATE = dict(n_agents=4000, share_access_initial=0.5, share_aware_initial=0.3, share_adopters_initial=0.05,
              awareness_external_per_year=0.05, access_external_per_year=0.01, access_social_per_year=0.1)
@@ -113,7 +112,7 @@ BAD_POLICIES = {
 
 @pytest.mark.parametrize("case", BAD_POLICIES)
 def test_bad_intervention_tables_one_line(case, tmp_path, capsys):
-    from scenarios.cli import main
+    from egov_abm.scenarios.cli import main
 
     fields = {"kind": "trust", "start": "2010-01", "end": "2012-12", "dose": 0.1, "extra": "",
               **BAD_POLICIES[case][0]}
@@ -126,9 +125,9 @@ def test_bad_intervention_tables_one_line(case, tmp_path, capsys):
 
 
 def test_scenario_interventions_scale_capacity_and_cost(tmp_path):
-    from calibration.dynamics import demographic_constants
-    from scenarios.runner import run_one
-    from scenarios.scenario import load_scenario
+    from egov_abm.calibration.defaults import demographic_constants
+    from egov_abm.scenarios.runner import run_one
+    from egov_abm.scenarios.scenario import load_scenario
 
     path = tmp_path / "s.toml"
     path.write_text('name = "s"\ninclude = "baseline"\nmonths = 36\n'

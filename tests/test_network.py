@@ -1,8 +1,7 @@
 import networkx as nx
 import numpy as np
 import pytest
-
-from model.network import build_graph, to_adjacency
+from egov_abm.model.network import build_graph, to_adjacency
 
 
 def test_small_world_has_exactly_n_k_over_2_edges_and_is_seeded():

@@ -1,8 +1,7 @@
 import math
 
 import pytest
-
-from model import ParamError, Params
+from egov_abm.model import ParamError, Params
 
 
 def test_defaults_validate_and_round_trip():
@@ -54,15 +53,18 @@ def test_every_field_documents_unit_and_source():
 def test_odd_parameter_table_is_current():
     from pathlib import Path
 
-    from model.params import markdown_table
+    from egov_abm.model.params import markdown_table
 
     odd = (Path(__file__).resolve().parents[1] / "docs" / "ODD.md").read_text(encoding="utf-8")
     assert markdown_table() in odd, "docs/ODD.md is out of date: paste model.params.markdown_table()"
 
 
 def test_fields_labelled_calibrated_are_exactly_the_calibrated_ones():
-    from calibration.dynamics import PRIORS
-    from model.params import CALIBRATED
+    from egov_abm.calibration.dynamics import PRIORS
 
-    labelled = {name for name, f in Params.fields().items() if f.metadata["source"] == CALIBRATED}
-    assert labelled == {p.name for p in PRIORS}
+    labelled = {name for name, f in Params.fields().items() if f.metadata["source"].startswith("calibrated")}
+    declared = {name for name, f in Params.fields().items() if f.metadata["prior"] is not None}
+    assert labelled == declared == {p.name for p in PRIORS}
+    skill = Params.fields()["skill_per_year"].metadata
+    assert skill["source"].startswith("calibrated: log-uniform on [0.01, 5] prior")
+    assert [p.name for p in PRIORS] == [p.name for p in Params.uncertainties()]

@@ -1,6 +1,5 @@
 import numpy as np
-
-from model.population import AGE_BANDS, construct_shift, synth_population
+from egov_abm.model.population import AGE_BANDS, construct_shift, synth_population
 
 
 def test_margins_reproduced_within_sampling_error(spec):

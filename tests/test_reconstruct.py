@@ -11,12 +11,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from calibration import reconstruct as R
-from calibration.defaults import DEFAULT_SEM_FILE, load_sem
-from model import AdoptionModel, PopulationSpec
-from model.population import construct_shift
-from scenarios.cli import main
+from egov_abm.calibration import reconstruct as R
+from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, load_sem
+from egov_abm.model import AdoptionModel, PopulationSpec
+from egov_abm.model.population import construct_shift
+from egov_abm.scenarios.cli import main
 
 SURVEY = R.OUT_CSV
 TABLE1 = {

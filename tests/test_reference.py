@@ -17,9 +17,8 @@ conformity 0.02 -> 0.1 or wom_trust 0.3 -> 0.5 (all_rules) in one implementation
 import numpy as np
 import pandas as pd
 import pytest
-
-from model import AdoptionModel
-from model.reference import ReferenceModel
+from egov_abm.model import AdoptionModel
+from egov_abm.model.reference import ReferenceModel
 
 N, MONTHS, SEEDS = 400, 36, 40
 SETUPS = {

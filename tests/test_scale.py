@@ -5,14 +5,13 @@ The direct builder must give the networkx builder's graph distribution
 adoption curve within a stated bound.
 """
 
+import egov_abm.model.adoption as adoption
+import egov_abm.model.network as network
 import networkx as nx
 import numpy as np
 import pytest
-
-import model.adoption as adoption
-import model.network as network
-from model import AdoptionModel
-from model.network import Adjacency, build_graph, ring_graph, to_adjacency
+from egov_abm.model import AdoptionModel
+from egov_abm.model.network import Adjacency, build_graph, ring_graph, to_adjacency
 
 MID_DIFFUSION = dict(share_access_initial=0.6, share_aware_initial=0.5, share_adopters_initial=0.1)
 
@@ -153,7 +152,7 @@ def test_networkx_builder_refuses_a_graph_it_cannot_hold():
 
 @pytest.mark.parametrize("sets", [["--set", "network=scale_free"], ["--set", "graph_builder=networkx"]])
 def test_run_refuses_a_networkx_graph_too_large_in_one_line(tmp_path, capsys, sets):
-    from scenarios.cli import main
+    from egov_abm.scenarios.cli import main
 
     out = tmp_path / "out"
     code = main(["run", "--agents", "3000000", "--months", "1", "--out", str(out), *sets])

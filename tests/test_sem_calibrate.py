@@ -5,14 +5,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-import model
-from calibration import sem_calibrate
-from calibration.defaults import load_sem
-from calibration.sem_calibrate import calibrate_sem, read_spec, read_survey
-from calibration.semfit import ESTIMATOR
-from model import InputError
-from scenarios.cli import main
+from egov_abm import model
+from egov_abm.calibration import sem_calibrate
+from egov_abm.calibration.defaults import load_sem
+from egov_abm.calibration.sem_calibrate import calibrate_sem, read_spec, read_survey
+from egov_abm.calibration.semfit import ESTIMATOR
+from egov_abm.model import InputError
+from egov_abm.scenarios.cli import main
 
 HS_SPEC = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
 HS_COLUMNS = [f"x{i}" for i in range(1, 10)]
@@ -367,8 +366,9 @@ def test_semopy_warnings_do_not_reach_stderr(hs_files, tmp_path):
 
     csv_path, _, _ = hs_files
     spec = _spec(tmp_path, "visual =~ x1 + x2 + x3\nlone =~ x4\n")
-    proc = subprocess.run([sys.executable, "-m", "scenarios.cli", "calibrate", "sem", "--survey", str(csv_path),
-                           "--spec", str(spec), "--out", str(tmp_path / "x.json")], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "egov_abm.scenarios.cli", "calibrate", "sem",
+                           "--survey", str(csv_path), "--spec", str(spec), "--out", str(tmp_path / "x.json")],
+                          capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "WARNING" not in proc.stderr, proc.stderr
     assert "not identified" in proc.stderr

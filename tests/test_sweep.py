@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from scenarios.analysis import analyze_dir
-from scenarios.cli import main
-from scenarios.runner import run_one
-from scenarios.scenario import SCENARIO_DIR, load_scenario
-from scenarios.sweep import ResultStore, SweepInterrupted, plan_sweep, prepare_dir, run_sweep
-from scenarios.sweep_spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
+from egov_abm.scenarios.analysis import analyze_dir
+from egov_abm.scenarios.cli import main
+from egov_abm.scenarios.runner import run_one
+from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
+from egov_abm.scenarios.sweep import ResultStore, SweepInterrupted, plan_sweep, prepare_dir, run_sweep
+from egov_abm.scenarios.sweep_spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
 
 distributed = pytest.importorskip("distributed")
 
@@ -393,7 +392,7 @@ def test_morris_ranks_ishigami_x3_as_interacting(tmp_path):
                      fixed={}, method="morris", samples=200, second_order=False, levels=4, factors=factors,
                      summary=("y",), series=(), every=1)
     design = make_design(spec)
-    from scenarios.analysis import analyze
+    from egov_abm.scenarios.analysis import analyze
 
     points = design.points.assign(**{f"raw_x{k}": design.raw[:, k - 1] for k in (1, 2, 3)})
     runs = pd.DataFrame({"point": points["point"], "replicate": 0, "run_id": points["point"].astype(str)})
@@ -409,7 +408,7 @@ def test_morris_ranks_ishigami_x3_as_interacting(tmp_path):
 def test_prepare_dir_refuses_a_file(tmp_path):
     (tmp_path / "f").write_text("x")
     plan = small_plan(tmp_path, replicates=1, months=1, agents=100)
-    from model import InputError
+    from egov_abm.model import InputError
 
     with pytest.raises(InputError, match="exists and is not a folder"):
         prepare_dir(plan, tmp_path / "f")
@@ -427,7 +426,7 @@ def test_ctrl_c_on_the_command_line_keeps_finished_runs_and_a_rerun_completes(tm
 
     spec = write_spec(tmp_path, SMALL.format(replicates=20, months=240, agents=1500))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "scenarios.cli", "sweep", str(spec), "--out", str(out), "--workers", "2"]
+    cmd = [sys.executable, "-m", "egov_abm.scenarios.cli", "sweep", str(spec), "--out", str(out), "--workers", "2"]
     # a shell that started pytest in the background may have set SIGINT to ignored, and children inherit that
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

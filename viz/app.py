@@ -1,6 +1,6 @@
 """The egov-abm browser app: Explore, Compare and Calibration pages (Solara, Mesa's SolaraViz).
 
-Start it with ``egov-abm app`` (or ``solara run viz.app``). This module holds
+Start it with ``egov-abm app`` (or ``solara run egov_abm.viz.app``). This module holds
 user-interface code only: the model the Explore page drives is in
 :mod:`viz.explore_model`, comparisons run through :mod:`viz.compare_view`
 (worker processes import :mod:`scenarios.compare`, never this module), and
@@ -15,15 +15,19 @@ from pathlib import Path
 
 import solara
 import solara.lab
-from mesa.visualization import Slider, SolaraViz
-from mesa.visualization.utils import update_counter
-
-from model import NETWORK_KINDS, InputError
-from scenarios.scenario import load_scenario
-from viz import plots
-from viz.calibration_view import posterior_table, read_sem_file, shipped_sem_files
-from viz.compare_view import AGENTS_RANGE, REPLICATES_RANGE, CompareResult, check_form, display_table, run_comparison
-from viz.explore_model import (
+from egov_abm.model import NETWORK_KINDS, InputError
+from egov_abm.scenarios.scenario import load_scenario
+from egov_abm.viz import plots
+from egov_abm.viz.calibration_view import posterior_table, read_sem_file, shipped_sem_files
+from egov_abm.viz.compare_view import (
+    AGENTS_RANGE,
+    REPLICATES_RANGE,
+    CompareResult,
+    check_form,
+    display_table,
+    run_comparison,
+)
+from egov_abm.viz.explore_model import (
     DEGREE_RANGE,
     DOSE_RANGE,
     MAX_AGENTS,
@@ -33,6 +37,8 @@ from viz.explore_model import (
     ExploreModel,
     scenario_names,
 )
+from mesa.visualization import Slider, SolaraViz
+from mesa.visualization.utils import update_counter
 
 TITLE = "egov-abm: e-government portal adoption in Kazakhstan"
 

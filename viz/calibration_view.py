@@ -13,11 +13,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
-
-from calibration.defaults import DEFAULT_SEM_FILE, load_sem
-from calibration.dynamics import DEFAULT_POSTERIOR, load_posterior
-from calibration.report import identification
-from model import InputError
+from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, load_sem
+from egov_abm.calibration.dynamics import DEFAULT_POSTERIOR, load_posterior
+from egov_abm.calibration.report import identification
+from egov_abm.model import InputError
 
 #: Fit indices in display order: key, plain name, what a good fit looks like.
 FIT_INDICES = (

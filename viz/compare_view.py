@@ -14,10 +14,9 @@ import os
 
 import numpy as np
 import pandas as pd
-
-from calibration.dynamics import demographic_constants
-from scenarios.compare import per_replicate, run_all, summary
-from scenarios.scenario import load_scenario
+from egov_abm.calibration.defaults import demographic_constants
+from egov_abm.scenarios.compare import per_replicate, run_all, summary
+from egov_abm.scenarios.scenario import load_scenario
 
 REPLICATES_RANGE = (1, 50)
 AGENTS_RANGE = (500, 20_000)

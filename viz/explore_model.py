@@ -19,11 +19,10 @@ import functools
 import math
 
 import numpy as np
-
-from calibration.defaults import population_spec
-from model import NETWORK_KINDS, AdoptionModel, Params, month_date
-from scenarios.runner import sem_for
-from scenarios.scenario import Scenario, load_scenario, shipped_scenarios
+from egov_abm.calibration.defaults import population_spec
+from egov_abm.model import NETWORK_KINDS, AdoptionModel, Params, month_date
+from egov_abm.scenarios.runner import sem_for
+from egov_abm.scenarios.scenario import Scenario, load_scenario, shipped_scenarios
 
 #: Most citizens the page will simulate (a step with redraw stays well under a second).
 MAX_AGENTS = 20_000

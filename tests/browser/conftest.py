@@ -52,7 +52,7 @@ def app_url(artifacts):
     """Start `egov-abm app` on a free local port; stop it after the session."""
     port = _free_port()
     log = (artifacts / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "scenarios.cli", "app", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "egov_abm.scenarios.cli", "app", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
