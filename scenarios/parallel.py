@@ -1,0 +1,131 @@
+"""One way to run many: every multi-run in egov-abm goes through :func:`map_runs`.
+
+Comparisons, the calibration sampler and report, and sweeps all hand a
+picklable function and a list of tasks to :func:`iter_runs` (results as they
+finish) or :func:`map_runs` (results in task order). Two backends:
+
+- **processes** (default): a local pool of ``workers`` processes started with
+  ``spawn`` (importing mesa makes that the start method anyway), each held to
+  one numerical thread, since the runs themselves are the parallel work;
+- **Dask**: pass a ``distributed.Client`` (a local cluster or a remote
+  scheduler); tasks are submitted with ``pure=False`` and retried on a lost
+  worker.
+
+``workers=1`` without a client runs in this process, which keeps tracebacks
+and profilers simple. ``progress(1)`` is called as each run finishes;
+``should_stop()`` is asked between finished runs, and when it returns True
+the runs not yet started are cancelled and :class:`Cancelled` is raised.
+
+Starsim routes multi-runs through one function in the same way
+(``starsim/run.py``); the pool and Dask do the scheduling, this module only
+gives them one interface.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+
+class Cancelled(RuntimeError):
+    """Runs stopped on request (``should_stop``) before all had finished."""
+
+
+def default_workers() -> int:
+    """Worker processes to use by default: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _single_thread() -> None:
+    """Worker start-up: one numerical thread per process (the processes are the parallelism)."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
+def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | None = None, client=None,
+              progress: Callable[[int], object] | None = None, should_stop: Callable[[], bool] | None = None,
+              retries: int = 2) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, fn(tasks[index]))`` as runs finish (any order).
+
+    Args:
+        fn: a picklable function of one task (defined at module level).
+        tasks: the tasks; each is sent to a worker, so keep them small.
+        workers: processes of the local pool (default :func:`default_workers`);
+            ignored with ``client``.
+        client: a ``distributed.Client``: run on its cluster instead.
+        progress: called with 1 after each finished run.
+        should_stop: asked after each finished run; True cancels the rest.
+        retries: Dask only: times a task is retried when its worker is lost.
+
+    Raises:
+        Cancelled: ``should_stop()`` returned True.
+        Exception: the first exception a run raised (the others are cancelled).
+    """
+    tasks = list(tasks)
+    total = len(tasks)
+    if client is not None:
+        yield from _iter_dask(fn, tasks, client, progress, should_stop, retries)
+        return
+    workers = default_workers() if workers is None else workers
+    if workers <= 1 or total <= 1:
+        for k, task in enumerate(tasks):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"stopped after {k} of {total} runs")
+            yield k, fn(task)
+            if progress is not None:
+                progress(1)
+        return
+    with cf.ProcessPoolExecutor(max_workers=min(workers, total), mp_context=mp.get_context("spawn"),
+                                initializer=_single_thread) as pool:
+        futures = {pool.submit(fn, task): k for k, task in enumerate(tasks)}
+        done = 0
+        try:
+            for future in cf.as_completed(futures):
+                result = future.result()
+                done += 1
+                yield futures[future], result
+                if progress is not None:
+                    progress(1)
+                if should_stop is not None and done < total and should_stop():
+                    raise Cancelled(f"stopped after {done} of {total} runs")
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _iter_dask(fn, tasks, client, progress, should_stop, retries) -> Iterator[tuple[int, Any]]:
+    from distributed import as_completed
+
+    total = len(tasks)
+    futures = client.map(fn, tasks, pure=False, retries=retries)
+    index = {f.key: k for k, f in enumerate(futures)}
+    done = 0
+    try:
+        for future in as_completed(futures):
+            result = future.result()
+            done += 1
+            yield index[future.key], result
+            if progress is not None:
+                progress(1)
+            if should_stop is not None and done < total and should_stop():
+                raise Cancelled(f"stopped after {done} of {total} runs")
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+
+
+def map_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | None = None, client=None,
+             progress: Callable[[int], object] | None = None, should_stop: Callable[[], bool] | None = None,
+             retries: int = 2) -> list:
+    """``[fn(t) for t in tasks]``, computed in parallel (see :func:`iter_runs` for the arguments)."""
+    tasks = list(tasks)
+    results: list = [None] * len(tasks)
+    for k, result in iter_runs(fn, tasks, workers=workers, client=client, progress=progress,
+                               should_stop=should_stop, retries=retries):
+        results[k] = result
+    return results
