@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, demographic_constants, load_sem, population_spec
 from egov_abm.model import AdoptionModel, PopulationSpec, SEMParams
+from egov_abm.model.network import Adjacency
 from egov_abm.scenarios.scenario import Scenario
 
 ID_COLUMNS = ("scenario", "replicate", "seed", "month", "date")
@@ -39,13 +40,29 @@ def sem_for(scenario: Scenario) -> SEMParams:
     return load_sem(scenario.sem_file or DEFAULT_SEM_FILE)
 
 
-def build_model(scenario: Scenario, seed: int, replicate: int = 0, *, sem: SEMParams | None = None,
-                population: PopulationSpec | None = None, create_agents: bool = False,
-                dose_scale: float = 1.0) -> AdoptionModel:
-    """The model for one replicate of ``scenario`` (every intervention dose times ``dose_scale``)."""
-    return AdoptionModel(params=scenario.params, sem=sem or sem_for(scenario),
-                         population=population or population_spec(), seed=seed, replicate=replicate,
-                         create_agents=create_agents, interventions=scenario.interventions(dose_scale=dose_scale))
+def model_arguments(scenario: Scenario, seed: int, replicate: int = 0, *, sem: SEMParams | None = None,
+                    population: PopulationSpec | None = None, create_agents: bool = False, dose_scale: float = 1.0,
+                    adjacency: Adjacency | None = None) -> dict:
+    """Keyword arguments of :class:`~model.AdoptionModel` for one replicate of ``scenario``.
+
+    The one place where a scenario becomes a model: :func:`build_model` calls
+    it, and so does a subclass that must construct itself (the app's
+    Explore model). Every intervention dose is multiplied by ``dose_scale``;
+    ``adjacency`` reuses a social graph built for the same seed and
+    population (the calibration runs many parameter sets on one graph).
+    """
+    return {"params": scenario.params, "sem": sem or sem_for(scenario), "population": population or population_spec(),
+            "seed": seed, "replicate": replicate, "create_agents": create_agents, "adjacency": adjacency,
+            "interventions": scenario.interventions(dose_scale=dose_scale)}
+
+
+def build_model(scenario: Scenario, seed: int, replicate: int = 0, *, model_class: type[AdoptionModel] = AdoptionModel,
+                **options) -> AdoptionModel:
+    """The model for one replicate of ``scenario``: the only constructor callers use.
+
+    ``options`` are those of :func:`model_arguments`.
+    """
+    return model_class(**model_arguments(scenario, seed, replicate, **options))
 
 
 def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | None = None,
