@@ -8,44 +8,134 @@ person and month it reaches them) plus ``cost_fixed_per_month_kzt`` while
 active. Per-person costs are for the simulated citizens reached, and the
 runner scales them to the country; fixed costs are national as given.
 
-Kinds and effects (dose units in brackets):
+What a kind does is one row of :data:`EFFECTS`: its effect function, the
+unit of its dose, whether the dose is a probability, and whether it uses a
+capacity. Validation reads the table (a capacity on a kind that ignores it is
+refused), and so do the docs (:func:`effects_table`).
 
-``infrastructure``   targeted citizens without internet access gain it with an
-                     extra hazard ``dose`` [1/year]; reached = newly connected.
-``skills``           up to ``capacity`` targeted citizens a month who are online
-                     without digital skill are trained: they gain skill and
-                     their attitude rises by ``dose`` [latent SD], so readiness
-                     and intention follow through the SEM; reached = trainees.
-``trust``            trust of targeted citizens rises by ``dose`` [latent SD per
-                     month]; reached = targeted citizens.
-``awareness``        targeted citizens get ``dose`` [1/year] more external
-                     influence: added to the awareness hazard and to Bass p;
-                     reached = targeted citizens.
-``service_quality``  uses by targeted citizens succeed with ``p_success + dose``
-                     [probability, capped at 1]; reached = targeted users.
-``mandate``          each month a targeted citizen who is aware, online and
-                     skilled but not a user must use the portal for a service
-                     with probability ``dose``: success makes a user, failure
-                     costs trust like any failed use; reached = forced attempts.
-``assisted``         up to ``capacity`` targeted aware non-users a month get a
-                     supported first use in a public service centre (no access
-                     or skill needed); reached = supported citizens.
-
-Randomness comes from the run's ``interventions`` stream only, so adding an
-intervention never moves the draws of the model's own processes.
+Randomness: each intervention draws from a generator of its own, spawned
+from the run's seed and a stable key made of its kind and name
+(:func:`intervention_stream`). Adding, removing or reordering interventions
+therefore never moves another intervention's draws, nor the draws of the
+model's own processes: two portfolios are compared on common random numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+from collections.abc import Callable
 
 import numpy as np
 from egov_abm.model.calendar import DT_YEARS
 from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
+from egov_abm.model.processes import opinion
 
-KINDS = ("infrastructure", "skills", "trust", "awareness", "service_quality", "mandate", "assisted")
-CAPACITY_KINDS = ("skills", "assisted")
+
+def _limit(candidates: np.ndarray, capacity: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most ``capacity`` candidates, chosen at random."""
+    idx = np.flatnonzero(candidates)
+    if capacity is not None and len(idx) > capacity:
+        idx = np.sort(rng.choice(idx, size=capacity, replace=False))
+    return idx
+
+
+# Each effect applies one intervention for one month and returns the number of citizens it reached.
+def _infrastructure(model, iv, target, rng) -> int:
+    model.extra_access[target] += iv.dose
+    reached = target & ~model.access & (rng.random(model.n) < -np.expm1(-iv.dose * DT_YEARS))
+    model.access |= reached
+    return int(reached.sum())
+
+
+def _skills(model, iv, target, rng) -> int:
+    idx = _limit(target & model.access & ~model.skill, iv.capacity, rng)
+    model.skill[idx] = True
+    model.attitude[idx] += iv.dose
+    opinion.recompute(model, idx)
+    return len(idx)
+
+
+def _trust(model, iv, target, rng) -> int:
+    model.trust[target] += iv.dose
+    opinion.recompute(model, np.flatnonzero(target))
+    return int(target.sum())
+
+
+def _awareness(model, iv, target, rng) -> int:
+    model.extra_external[target] += iv.dose
+    return int(target.sum())
+
+
+def _service_quality(model, iv, target, rng) -> int:
+    model.p_success_i[target] = np.minimum(1.0, model.p_success_i[target] + iv.dose)
+    return int((target & model.user).sum())
+
+
+def _mandate(model, iv, target, rng) -> int:
+    forced = target & model.aware & model.access & model.skill & ~model.user & (rng.random(model.n) < iv.dose)
+    success = forced & (rng.random(model.n) < model.p_success_i)
+    model.user |= success
+    model.ever_user |= success
+    model.trust[forced & ~success] -= model.params.trust_loss_failure
+    opinion.recompute(model, np.flatnonzero(forced))
+    return int(forced.sum())
+
+
+def _assisted(model, iv, target, rng) -> int:
+    idx = _limit(target & model.aware & ~model.user, iv.capacity, rng)
+    model.user[idx] = True
+    model.ever_user[idx] = True
+    return len(idx)
+
+
+@dataclasses.dataclass(frozen=True)
+class Effect:
+    """What one kind of intervention does: a row of :data:`EFFECTS`."""
+
+    apply: Callable  # (model, intervention, target mask, generator) -> citizens reached
+    dose_unit: str
+    dose_is_probability: bool
+    uses_capacity: bool
+    doc: str  # the effect and what counts as reached
+
+
+#: The kinds of intervention and their effects (dose units in the ``dose_unit`` column).
+EFFECTS: dict[str, Effect] = {
+    "infrastructure": Effect(_infrastructure, "1/year", False, False,
+                             "targeted citizens without internet access gain it with an extra hazard `dose`; "
+                             "reached = newly connected"),
+    "skills": Effect(_skills, "latent SD", False, True,
+                     "up to `capacity` targeted citizens a month who are online without digital skill are trained: "
+                     "they gain skill and their attitude rises by `dose`, so readiness and intention follow "
+                     "through the SEM; reached = trainees"),
+    "trust": Effect(_trust, "latent SD per month", False, False,
+                    "trust of targeted citizens rises by `dose` each month; reached = targeted citizens"),
+    "awareness": Effect(_awareness, "1/year", False, False,
+                        "targeted citizens get `dose` more external influence: added to the awareness hazard and to "
+                        "Bass p; reached = targeted citizens"),
+    "service_quality": Effect(_service_quality, "probability", True, False,
+                              "uses by targeted citizens succeed with p_success + `dose` (capped at 1); "
+                              "reached = targeted users"),
+    "mandate": Effect(_mandate, "probability", True, False,
+                      "each month a targeted citizen who is aware, online and skilled but not a user must use the "
+                      "portal for a service with probability `dose`: success makes a user, failure costs trust "
+                      "like any failed use; reached = forced attempts"),
+    "assisted": Effect(_assisted, "(unused)", False, True,
+                       "up to `capacity` targeted aware non-users a month get a supported first use in a public "
+                       "service centre (no access or skill needed); reached = supported citizens"),
+}
+KINDS = tuple(EFFECTS)
+
+
+def effects_table() -> str:
+    """The kinds of intervention as a Markdown table (docs/ODD.md pastes it)."""
+    lines = ["| kind | dose unit | capacity | effect |", "|---|---|---|---|"]
+    for kind, e in EFFECTS.items():
+        unit = e.dose_unit + (" (at most 1)" if e.dose_is_probability else "")
+        lines.append(f"| `{kind}` | {unit} | {'used' if e.uses_capacity else '-'} | {e.doc} |")
+    return "\n".join(lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,85 +196,80 @@ class Intervention:
             value = getattr(self, field)
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{where}: {field}: expected a non-negative number, got {value!r}")
-        if self.kind in ("service_quality", "mandate") and self.dose > 1:
+        effect = EFFECTS[self.kind]
+        if effect.dose_is_probability and self.dose > 1:
             raise ValueError(f"{where}: dose: expected a probability in [0, 1], got {self.dose}")
-        if self.capacity is not None and self.capacity < 0:
-            raise ValueError(f"{where}: capacity: expected a non-negative whole number, got {self.capacity}")
+        if self.capacity is not None:
+            if not effect.uses_capacity:
+                users = ", ".join(k for k, e in EFFECTS.items() if e.uses_capacity)
+                raise ValueError(f"{where}: capacity: a {self.kind} intervention has no capacity "
+                                 f"(only {users} do); remove the field")
+            if self.capacity < 0:
+                raise ValueError(f"{where}: capacity: expected a non-negative whole number, got {self.capacity}")
 
     def scaled(self, factor: float) -> Intervention:
         """A copy with the dose times ``factor`` (doses that are probabilities stay at most 1)."""
         dose = self.dose * factor
-        if self.kind in ("service_quality", "mandate"):
+        if EFFECTS[self.kind].dose_is_probability:
             dose = min(dose, 1.0)
         return dataclasses.replace(self, dose=dose)
+
+    @property
+    def key(self) -> str:
+        """Stable key of its random stream: kind and name."""
+        return f"{self.kind}:{self.name}"
 
     def active(self, month: int) -> bool:
         """True in the months ``start <= month < end`` (months after the run's start)."""
         return self.start <= month < self.end
 
 
-def _limit(candidates: np.ndarray, capacity: int | None, rng: np.random.Generator) -> np.ndarray:
-    """Indices of at most ``capacity`` candidates, chosen at random."""
-    idx = np.flatnonzero(candidates)
-    if capacity is not None and len(idx) > capacity:
-        idx = np.sort(rng.choice(idx, size=capacity, replace=False))
-    return idx
+def intervention_stream(root: np.random.SeedSequence, key: str, occurrence: int = 0) -> np.random.Generator:
+    """The generator of one intervention: spawned from the run's root sequence and a hash of ``key``.
+
+    The child's spawn key is the root's followed by a tag and four 32-bit words
+    of the BLAKE2b digest of ``key`` (and ``occurrence``, which tells apart
+    interventions that share kind and name): it depends on nothing else in the
+    scenario, and cannot coincide with the model's own streams (whose spawn
+    keys are one word longer than the root's).
+    """
+    digest = hashlib.blake2b(f"{key}#{occurrence}".encode(), digest_size=16).digest()
+    words = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))
+    child = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, _INTERVENTION_TAG, *words))
+    return np.random.default_rng(child)
+
+
+_INTERVENTION_TAG = 0x1A7E  # marks the spawn keys of intervention streams
+
+
+def intervention_streams(root: np.random.SeedSequence, interventions) -> list[np.random.Generator]:
+    """One generator per intervention (see :func:`intervention_stream`)."""
+    seen: dict[str, int] = {}
+    out = []
+    for iv in interventions:
+        occurrence = seen.get(iv.key, 0)
+        seen[iv.key] = occurrence + 1
+        out.append(intervention_stream(root, iv.key, occurrence))
+    return out
 
 
 def apply_all(model, month: int) -> None:
     """Apply every active intervention of ``model`` for ``month`` (step 0 of the month).
 
-    Sets the month's per-citizen modifiers (``extra_access``, ``extra_external``,
-    ``p_success_i``) and changes state directly where a kind does so; adds
-    reach and cost to ``model.intervention_log`` and ``model.month_cost_kzt``.
+    Resets and then sets the month's per-citizen modifiers (``extra_access``,
+    ``extra_external``, ``p_success_i``); kinds that change state directly do
+    so. Adds reach and cost to ``model.intervention_log`` and
+    ``model.month_cost_kzt``.
     """
-    p = model.params
-    dt = DT_YEARS
-    rng = model.streams["interventions"]
     model.extra_access[:] = 0.0
     model.extra_external[:] = 0.0
-    model.p_success_i[:] = p.p_success
+    model.p_success_i[:] = model.params.p_success
     model.month_cost_kzt = 0.0
     model.month_cost_variable_kzt = 0.0
-    for k, iv in enumerate(model.interventions):
+    for iv, target, rng in zip(model.interventions, model.target_masks, model.intervention_rngs, strict=True):
         if not iv.active(month):
             continue
-        target = model.target_masks[k]
-        u = rng.random(model.n)  # one full draw per active intervention and month
-        if iv.kind == "infrastructure":
-            model.extra_access[target] += iv.dose
-            reached = target & ~model.access & (u < -np.expm1(-iv.dose * dt))
-            model.access |= reached
-            n_reached = int(reached.sum())
-        elif iv.kind == "skills":
-            idx = _limit(target & model.access & ~model.skill, iv.capacity, rng)
-            model.skill[idx] = True
-            model.attitude[idx] += iv.dose
-            model.recompute_constructs(idx)
-            n_reached = len(idx)
-        elif iv.kind == "trust":
-            model.trust[target] += iv.dose
-            model.recompute_constructs(np.flatnonzero(target))
-            n_reached = int(target.sum())
-        elif iv.kind == "awareness":
-            model.extra_external[target] += iv.dose
-            n_reached = int(target.sum())
-        elif iv.kind == "service_quality":
-            model.p_success_i[target] = np.minimum(1.0, model.p_success_i[target] + iv.dose)
-            n_reached = int((target & model.user).sum())
-        elif iv.kind == "mandate":
-            forced = target & model.aware & model.access & model.skill & ~model.user & (u < iv.dose)
-            success = forced & (rng.random(model.n) < model.p_success_i)
-            model.user |= success
-            model.ever_user |= success
-            model.trust[forced & ~success] -= p.trust_loss_failure
-            model.recompute_constructs(np.flatnonzero(forced))
-            n_reached = int(forced.sum())
-        else:  # assisted
-            idx = _limit(target & model.aware & ~model.user, iv.capacity, rng)
-            model.user[idx] = True
-            model.ever_user[idx] = True
-            n_reached = len(idx)
+        n_reached = EFFECTS[iv.kind].apply(model, iv, target, rng)
         variable = n_reached * iv.cost_per_person_kzt
         cost = variable + iv.cost_fixed_per_month_kzt
         model.month_cost_kzt += cost

@@ -1,13 +1,17 @@
 """Model parameters: one frozen dataclass, typed, with units, ranges and sources.
 
 Every field carries metadata (``unit``, ``range`` or ``choices``, ``doc``,
-``source``) that validation, the documentation and the front end read, so a
-parameter is described once. Rates named ``*_per_year`` are hazards per year;
-the model's step is one month and converts them with ``dt = 1/12``.
+``source``, ``prior``) that validation, the documentation, the calibration
+and the front end read, so a parameter is described once. The fields of the
+population and the social graph are declared here; every process declares its
+own (:mod:`model.processes`), and :class:`Params` gathers them in the order
+the processes run. Rates named ``*_per_year`` are hazards per year; the
+model's step is one month and converts them with
+:data:`model.calendar.DT_YEARS`.
 
-Values marked ``provisional`` are placeholders until the dynamics are
-calibrated to Kazakhstan's record (see docs/ODD.md); values marked
-``assumption`` are modelling choices, not measurements.
+Values whose source reads ``calibrated`` carry a prior (:mod:`model.uncertainty`)
+and are fitted to Kazakhstan's record; values marked ``assumption`` are
+modelling choices, not measurements.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from egov_abm.model.calendar import is_month
+from egov_abm.model.fields import ASSUMPTION, parameter
+from egov_abm.model.processes import PROCESSES
 from egov_abm.model.uncertainty import Prior
 
 NETWORK_KINDS = ("homophily", "small_world", "scale_free", "complete")
@@ -37,141 +43,33 @@ class ParamError(InputError):
     """
 
 
-def _field(default: Any, *, unit: str, doc: str, source: str | None = None, range=None, choices=None,
-           prior: tuple | None = None):
-    """A parameter field with its metadata.
-
-    ``prior`` = ``(low, high, log, meaning)`` declares the parameter an
-    uncertain input (:class:`~model.uncertainty.Prior`): the calibration samples
-    it, and its ``source`` reads "calibrated" with the prior, derived here.
-    """
-    if prior is not None:
-        low, high, log, meaning = prior
-        prior = Prior("", low, high, log, meaning)
-        source = (f"calibrated: {prior.describe()} prior; scenarios with a posterior (the baseline) use the "
-                  "ABC-SMC posterior (docs/calibration/report.md); the default is the uncalibrated starting value")
-    if source is None:
-        raise ValueError("a parameter needs a source or a prior")
-    return dataclasses.field(
-        default=default,
-        metadata={"unit": unit, "doc": doc, "source": source, "range": range, "choices": choices, "prior": prior},
-    )
-
-
-ASSUMPTION = "assumption"
-FIXED = "assumption: held fixed when the dynamics are calibrated (the record does not inform it)"
+#: Parameters of the population, time and the social graph (the processes declare the rest).
+GENERAL = {
+    "n_agents": parameter(5000, unit="citizens", range=(10, 50_000_000),
+                          doc="number of simulated adult citizens", source=ASSUMPTION),
+    "start_month": parameter("2006-04", unit="YYYY-MM",
+                             doc="calendar month of step 0 (the portal opened in April 2006)",
+                             source="portal launch 2006-04-12 (calibration/data/egov_usage.csv)"),
+    "network": parameter("homophily", unit="kind", choices=NETWORK_KINDS, doc="social graph generator",
+                         source=ASSUMPTION),
+    "mean_degree": parameter(10, unit="contacts", range=(2, 500), doc="mean number of social contacts per citizen",
+                             source=ASSUMPTION),
+    "p_rewire": parameter(0.1, unit="probability", range=(0.0, 1.0),
+                          doc="share of ties rewired to a random citizen (small_world, homophily)", source=ASSUMPTION),
+    "p_triangle": parameter(0.5, unit="probability", range=(0.0, 1.0),
+                            doc="probability of closing a triangle after each tie (scale_free)", source=ASSUMPTION),
+    "graph_builder": parameter("direct", unit="builder", choices=GRAPH_BUILDERS,
+                               doc="how homophily and small_world graphs are built: direct (arrays, any size) "
+                                   "or networkx (the reference, at most 2,000,000 citizens); "
+                                   "scale_free always uses networkx",
+                               source="implementation choice: both give the same graph distribution"),
+}
 
 
-@dataclasses.dataclass(frozen=True)
-class Params:
-    """All scalar parameters of the adoption model.
+class _ParamsMethods:
+    """Validation, conversion and the declared uncertainties of :class:`Params`."""
 
-    Construct with keyword arguments or :meth:`from_mapping`; both validate.
-    """
-
-    # --- population and time -------------------------------------------------
-    n_agents: int = _field(5000, unit="citizens", range=(10, 50_000_000),
-                           doc="number of simulated adult citizens", source=ASSUMPTION)
-    start_month: str = _field("2006-04", unit="YYYY-MM",
-                              doc="calendar month of step 0 (the portal opened in April 2006)",
-                              source="portal launch 2006-04-12 (calibration/data/egov_usage.csv)")
-
-    # --- social graph ----------------------------------------------------------
-    network: str = _field("homophily", unit="kind", choices=NETWORK_KINDS,
-                          doc="social graph generator", source=ASSUMPTION)
-    mean_degree: int = _field(10, unit="contacts", range=(2, 500),
-                              doc="mean number of social contacts per citizen", source=ASSUMPTION)
-    p_rewire: float = _field(0.1, unit="probability", range=(0.0, 1.0),
-                             doc="share of ties rewired to a random citizen (small_world, homophily)",
-                             source=ASSUMPTION)
-    p_triangle: float = _field(0.5, unit="probability", range=(0.0, 1.0),
-                               doc="probability of closing a triangle after each tie (scale_free)",
-                               source=ASSUMPTION)
-    graph_builder: str = _field("direct", unit="builder", choices=GRAPH_BUILDERS,
-                                doc="how homophily and small_world graphs are built: direct (arrays, any size) "
-                                    "or networkx (the reference, at most 2,000,000 citizens); "
-                                    "scale_free always uses networkx",
-                                source="implementation choice: both give the same graph distribution")
-
-    # --- internet access and digital skill ------------------------------------
-    share_access_initial: float = _field(0.0327, unit="share of adults", range=(0.0, 1.0),
-                                         doc="share with internet access at step 0",
-                                         source="ITU via World Bank IT.NET.USER.ZS, 2006: 3.27 %")
-    access_external_per_year: float = _field(0.01, unit="1/year", range=(0.0, 10.0),
-                                             doc="hazard of gaining access independent of others",
-                                             prior=(0.001, 0.2, True, "access growth independent of others"))
-    access_social_per_year: float = _field(0.45, unit="1/year", range=(0.0, 10.0),
-                                           doc="extra hazard of gaining access per unit national access share",
-                                           prior=(0.0, 1.5, False, "access growth with the national access share"))
-    share_skill_initial: float = _field(0.8, unit="share of those with access", range=(0.0, 1.0),
-                                        doc="share of citizens with access who also have digital skill at step 0",
-                                        prior=(0.2, 1.0, False,
-                                               "share of the 2006 online population with digital skill"))
-    skill_per_year: float = _field(0.3, unit="1/year", range=(0.0, 10.0),
-                                   doc="hazard of acquiring digital skill once online",
-                                   prior=(0.01, 5.0, True, "hazard of acquiring digital skill once online"))
-
-    # --- awareness ---------------------------------------------------------------
-    share_aware_initial: float = _field(0.02, unit="share of adults", range=(0.0, 1.0),
-                                        doc="share aware of the portal at step 0", source=FIXED)
-    awareness_external_per_year: float = _field(0.15, unit="1/year", range=(0.0, 10.0),
-                                                doc="hazard of hearing of the portal from media and offices",
-                                                prior=(0.005, 1.0, True, "awareness from media and offices"))
-    awareness_social_per_year: float = _field(1.0, unit="1/year", range=(0.0, 20.0),
-                                              doc="extra hazard per unit share of neighbours who use the portal",
-                                              prior=(0.0, 3.0, False, "awareness from neighbours who use the portal"))
-
-    # --- adoption (Bass on a network) ------------------------------------------
-    share_adopters_initial: float = _field(0.0, unit="share of adults", range=(0.0, 1.0),
-                                           doc="share using the portal at step 0 (drawn among the eligible)",
-                                           source=ASSUMPTION)
-    p_external_per_year: float = _field(0.03, unit="1/year", range=(0.0, 10.0),
-                                        doc="Bass innovation coefficient p (external influence)",
-                                        prior=(0.001, 0.5, True, "Bass p: adoption from outside influence"))
-    q_social_per_year: float = _field(0.38, unit="1/year", range=(0.0, 10.0),
-                                      doc="Bass imitation coefficient q, times the share of neighbours "
-                                          "using the portal",
-                                      prior=(0.0, 2.0, False, "Bass q: adoption from neighbours' use"))
-    intention_slope: float = _field(1.0, unit="1/latent SD", range=(0.0, 20.0),
-                                    doc="steepness of the intention multiplier "
-                                        "2*logistic(slope*(intention-threshold)); 0 makes it 1",
-                                    source=FIXED)
-    intention_threshold: float = _field(0.0, unit="latent SD", range=(-10.0, 10.0),
-                                        doc="intention at which the multiplier is 1", source=FIXED)
-
-    # --- use, service quality and experience ------------------------------------
-    p_use_per_month: float = _field(1.0, unit="probability", range=(0.0, 1.0),
-                                    doc="probability that a current user uses the portal in a month",
-                                    source=ASSUMPTION)
-    p_success: float = _field(0.85, unit="probability", range=(0.0, 1.0),
-                              doc="probability that a use succeeds (service quality)", source=FIXED)
-    trust_gain_success: float = _field(0.02, unit="latent SD per use", range=(0.0, 5.0),
-                                       doc="trust gained by a successful use", source=FIXED)
-    trust_loss_failure: float = _field(0.15, unit="latent SD per use", range=(0.0, 5.0),
-                                       doc="trust lost by a failed use",
-                                       prior=(0.0, 0.5, False, "trust lost by a failed use (service-quality feedback)"))
-    trust_lapse_threshold: float = _field(-2.0, unit="latent SD", range=(-math.inf, math.inf),
-                                          doc="users whose trust falls below this stop using the portal; "
-                                              "lapsed citizens may adopt again once trust is back above it",
-                                          prior=(-3.0, -0.5, False, "trust below which users stop (lapse)"))
-
-    # --- opinion dynamics --------------------------------------------------------
-    conformity_per_month: float = _field(0.02, unit="share per month", range=(0.0, 1.0),
-                                         doc="pull of attitude and trust toward the neighbours' mean",
-                                         source=FIXED)
-    anchoring_per_month: float = _field(0.05, unit="share per month", range=(0.0, 1.0),
-                                        doc="pull of attitude and trust back to the citizen's own initial value",
-                                        source=ASSUMPTION + " (Friedkin-Johnsen anchoring)")
-    wom_trust: float = _field(0.1, unit="latent SD per unit share", range=(0.0, 5.0),
-                              doc="trust change per unit (success share - failure share) "
-                                  "of neighbours' uses last month",
-                              prior=(0.0, 0.5, False, "trust moved by neighbours' experiences (word of mouth)"))
-    wom_attitude: float = _field(0.05, unit="latent SD per unit share", range=(0.0, 5.0),
-                                 doc="attitude change per unit (success share - failure share) "
-                                     "of neighbours' uses last month",
-                                 source=FIXED)
-
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: D105
         self.validate()
 
     # ------------------------------------------------------------------------------
@@ -221,6 +119,26 @@ class Params:
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary of every field (JSON-safe)."""
         return dataclasses.asdict(self)
+
+
+
+
+def _declared_fields() -> list[tuple[str, type, dataclasses.Field]]:
+    fields = dict(GENERAL)
+    for process in PROCESSES:
+        for name, f in process.parameters.items():
+            if name in fields:
+                raise ValueError(f"parameter {name!r} is declared twice (again by the {process.name} process)")
+            fields[name] = f
+    return [(name, type(f.default), f) for name, f in fields.items()]
+
+
+Params = dataclasses.make_dataclass("Params", _declared_fields(), bases=(_ParamsMethods,), frozen=True)
+Params.__module__ = __name__
+Params.__doc__ = """All scalar parameters of the adoption model (declared by :data:`GENERAL` and the processes).
+
+Construct with keyword arguments or :meth:`from_mapping`; both validate.
+"""
 
 
 def _check_value(name: str, value: Any, f: dataclasses.Field, where: str) -> Any:

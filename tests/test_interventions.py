@@ -1,5 +1,7 @@
 """Interventions: each lands on its target group; costs add up; common random numbers."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from egov_abm.model import AdoptionModel, Intervention, Target
@@ -145,3 +147,46 @@ def test_scenario_interventions_scale_capacity_and_cost(tmp_path):
     assert (fixed[(frame.month >= 10) & (frame.month <= 33)] == 10).all() and fixed.sum() == 24 * 10
     assert frame["cost_kzt_national"].sum() == pytest.approx(
         frame["cost_per_person_part_kzt"].sum() * adults / 5000 + 24 * 10)
+
+
+def test_adding_an_intervention_leaves_anothers_draws_alone(sem, spec):
+    """Each intervention draws from its own stream: A before B, after B or absent leaves B's reach alone."""
+    broadband = Intervention(kind="infrastructure", start=0, end=MONTHS, dose=1.0, target=Target(urban=False),
+                             name="rural broadband")
+    seniors = Intervention(kind="skills", start=0, end=MONTHS, dose=0.5, capacity=100, target=OLD,
+                           name="seniors' skills")
+    runs = {"B alone": [broadband], "A before B": [seniors, broadband], "A after B": [broadband, seniors]}
+    models = {label: run(sem, spec, ivs) for label, ivs in runs.items()}
+    reach = {label: [r["reached"] for r in m.intervention_log if r["intervention"] == "rural broadband"]
+             for label, m in models.items()}
+    assert len(reach["B alone"]) == MONTHS and sum(reach["B alone"]) > 100
+    assert reach["A before B"] == reach["B alone"] == reach["A after B"], reach
+    alone = models["B alone"]
+    rural = ~alone.pop.urban.astype(bool)
+    untouched = rural & ~OLD.mask(alone)  # B's targets that A does not reach
+    for label in ("A before B", "A after B"):
+        m = models[label]
+        assert np.array_equal(m.access, alone.access)  # A never changes access
+        assert np.array_equal(m.skill[untouched], alone.skill[untouched])
+        trained = [r["reached"] for r in m.intervention_log if r["intervention"] == "seniors' skills"]
+        assert sum(trained) > 0
+    # the same intervention with another name draws other numbers
+    renamed = run(sem, spec, [dataclasses.replace(broadband, name="broadband 2")])
+    assert [r["reached"] for r in renamed.intervention_log] != reach["B alone"]
+
+
+@pytest.mark.parametrize("kind", ["infrastructure", "trust", "awareness", "service_quality", "mandate"])
+def test_capacity_on_a_kind_without_one_is_refused(kind):
+    with pytest.raises(ValueError, match=f"capacity: a {kind} intervention has no capacity \\(only skills, assisted"):
+        Intervention(kind=kind, start=0, end=3, dose=0.1, capacity=100)
+
+
+def test_effects_registry_drives_validation():
+    from egov_abm.model.interventions import EFFECTS, KINDS
+
+    assert KINDS == tuple(EFFECTS)
+    assert {k for k, e in EFFECTS.items() if e.dose_is_probability} == {"service_quality", "mandate"}
+    assert {k for k, e in EFFECTS.items() if e.uses_capacity} == {"skills", "assisted"}
+    capped = Intervention(kind="service_quality", start=0, end=3, dose=0.6).scaled(2.0)
+    assert capped.dose == 1.0
+    assert Intervention(kind="trust", start=0, end=3, dose=0.6).scaled(2.0).dose == 1.2

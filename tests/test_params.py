@@ -50,13 +50,30 @@ def test_every_field_documents_unit_and_source():
         assert f.metadata["doc"], name
 
 
-def test_odd_parameter_table_is_current():
+def test_odd_generated_blocks_are_current():
+    """docs/ODD.md shows the step order, the effects registry and the parameter table as the code has them."""
     from pathlib import Path
 
+    from egov_abm.model.interventions import effects_table
     from egov_abm.model.params import markdown_table
+    from egov_abm.model.processes import PROCESSES, step_order
 
     odd = (Path(__file__).resolve().parents[1] / "docs" / "ODD.md").read_text(encoding="utf-8")
-    assert markdown_table() in odd, "docs/ODD.md is out of date: paste model.params.markdown_table()"
+    for block in (step_order(), effects_table(), markdown_table()):
+        assert block in odd, "docs/ODD.md is out of date: run python docs/refresh_generated.py"
+    titles = [line.split("**")[1] for line in step_order().splitlines() if line[:1].isdigit()]
+    assert titles == ["Interventions", *(p.title for p in PROCESSES), "Record"]
+
+
+def test_every_parameter_is_declared_once_by_its_owner():
+    from egov_abm.model.params import GENERAL
+    from egov_abm.model.processes import PROCESSES
+    from egov_abm.model.streams import STREAMS
+
+    declared = list(GENERAL) + [name for p in PROCESSES for name in p.parameters]
+    assert declared == list(Params.fields()) and len(set(declared)) == len(declared)
+    for process in PROCESSES:
+        assert set(process.streams) <= set(STREAMS), process.name
 
 
 def test_fields_labelled_calibrated_are_exactly_the_calibrated_ones():

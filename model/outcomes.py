@@ -1,0 +1,93 @@
+"""The month's outcomes: named totals over all citizens, one row per month.
+
+A row holds, in the units official statistics use where the model has them,
+``adoption`` (share of all simulated adults who used the portal that month;
+at month 0, the share of current users), the shares of current users, ever
+users, lapsed, aware, online and skilled, the constructs' means, the
+processes' counts (:data:`model.processes.COUNTS`), the month's intervention
+costs, and adoption by urban/rural, age band and region. Nothing copies the
+population: each slice of citizens is tallied while it is still in the cache,
+and the tallies are summed by name.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+from egov_abm.model.population import AGE_BANDS
+from egov_abm.model.processes import COUNTS
+
+#: The processes' counts, in the order of the outcome columns.
+COUNT_COLUMNS = ("n_uses", "n_failures", "n_new_users", "n_lapses")
+if sorted(COUNT_COLUMNS) != sorted(COUNTS):
+    raise RuntimeError(f"outcome count columns {COUNT_COLUMNS} differ from the processes' counts {COUNTS}")
+
+#: Shares of all citizens, by the flag they count.
+SHARES = {"adoption": "active", "share_users": "user", "share_ever_used": "ever_user", "share_lapsed": "lapsed",
+          "share_aware": "aware", "internet_access": "access", "digital_literacy": "skill"}
+#: Population means of the constructs (latent SD units).
+MEANS = {"mean_attitude": "attitude", "mean_trust": "trust", "mean_readiness": "readiness",
+         "mean_intention": "intention"}
+
+
+def slug(name: str) -> str:
+    """Column-safe lowercase name: 'Almaty city' -> 'almaty_city', '18-29' -> '18_29', '60+' -> '60plus'."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("+", "plus")).strip("_")
+
+
+class Groups:
+    """Adoption by urban/rural, age band and region, from one code per citizen (one bincount per slice)."""
+
+    def __init__(self, model) -> None:
+        pop = model.pop
+        n_regions = len(model.region_names)
+        self.shape = (len(AGE_BANDS), n_regions, 2)
+        self.size = math.prod(self.shape)
+        self.code = ((pop.age_band.astype(np.int32) * n_regions + pop.region) * 2 + pop.urban).astype(np.int32)
+        self.counts = self.margins(np.bincount(self.code, minlength=self.size))
+        self.columns = (["adoption_urban", "adoption_rural"], [f"adoption_age_{slug(b)}" for b in AGE_BANDS],
+                        [f"adoption_region_{slug(r)}" for r in model.region_names])
+
+    def margins(self, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(urban, rural), per age band and per region sums of a per-code count."""
+        t = totals.reshape(self.shape)
+        return t.sum(axis=(0, 1))[::-1], t.sum(axis=(1, 2)), t.sum(axis=(0, 2))
+
+    def shares(self, active_by_code: np.ndarray) -> dict[str, float]:
+        """Adoption within each group (NaN for an empty group)."""
+        out = {}
+        for names, total, count in zip(self.columns, self.margins(active_by_code), self.counts, strict=True):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+            out.update(zip(names, share.tolist(), strict=True))
+        return out
+
+
+def tally(model, sl: slice, active: np.ndarray) -> dict:
+    """Named counts and sums over the citizens in ``sl``: the pieces of a month's row."""
+    act, user, ever = active[sl], model.user[sl], model.ever_user[sl]
+    flags = {"active": act, "user": user, "ever_user": ever, "lapsed": ever & ~user, "aware": model.aware[sl],
+             "access": model.access[sl], "skill": model.skill[sl]}
+    out: dict = {name: np.count_nonzero(f) for name, f in flags.items()}
+    for name in MEANS.values():
+        out[name] = float(getattr(model, name)[sl].sum(dtype=np.float64))
+    out["groups"] = np.bincount(model.groups.code[sl][act], minlength=model.groups.size)
+    return out
+
+
+def row(model, parts: list[dict], counts: dict[str, int]) -> dict:
+    """The month's outcome row from the tallies of every slice and the processes' counts."""
+    n = model.n
+    totals = {key: sum(part[key] for part in parts) for key in parts[0]}
+    first = model.month == 0
+    out = {"month": model.month, "date": model.date}
+    out.update({column: totals[flag] / n for column, flag in SHARES.items()})
+    out.update({column: totals[name] / n for column, name in MEANS.items()})
+    out.update({name: int(counts.get(name, 0)) for name in COUNT_COLUMNS})
+    out["cost_kzt"] = 0.0 if first else model.month_cost_kzt
+    out["cost_per_person_part_kzt"] = 0.0 if first else model.month_cost_variable_kzt
+    out["cumulative_cost_kzt"] = model.cost_kzt
+    out.update(model.groups.shares(totals["groups"]))
+    return out

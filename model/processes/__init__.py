@@ -1,0 +1,99 @@
+"""The processes of the monthly step, one module each, in the order they run.
+
+Each process module (as a Starsim ``Module``) declares
+
+- its **parameters**, as fields with unit, range, meaning and source
+  (:func:`model.fields.parameter`), gathered into :class:`model.params.Params`;
+- its **states**: the per-citizen arrays it creates and owns;
+- its **streams**: the named random streams it draws from (:mod:`model.streams`);
+- the **counts** it adds to the month's totals (``n_uses`` ...);
+- ``init(model)``, which creates its states at month 0, and
+  ``step(model, work)``, which advances the citizens of one slice.
+
+:data:`PROCESSES` is the one ordered list the model steps through and the
+documentation prints (:func:`step_order`, pasted into docs/ODD.md). A month is
+
+0. the neighbour reads (state at the start of the month) and the active
+   interventions (:mod:`model.interventions`), over all citizens;
+1. ... the processes below, over slices of citizens that stay in the cache;
+then the month's outcomes are recorded (:mod:`model.outcomes`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class SliceWork:
+    """What a process sees of the month for one slice of citizens ``sl``.
+
+    The neighbour means are read at the start of the month (synchronous
+    update); ``counts`` collects the month's named totals.
+    """
+
+    sl: slice
+    share_users_nb: np.ndarray  # share of neighbours who were users
+    wom: np.ndarray  # share of neighbours whose use succeeded minus the share whose use failed, last month
+    attitude_nb: np.ndarray  # neighbours' mean attitude
+    trust_nb: np.ndarray  # neighbours' mean trust
+    access_share: float  # national share with internet access at the start of the month
+    extra: bool  # interventions set per-citizen modifiers this run
+    counts: dict[str, int]
+
+    @property
+    def size(self) -> int:
+        """Citizens in the slice."""
+        return self.sl.stop - self.sl.start
+
+
+@dataclasses.dataclass(frozen=True)
+class Process:
+    """One process of the month (see the package docstring)."""
+
+    name: str
+    title: str
+    summary: str  # one paragraph for the step order
+    parameters: Mapping[str, dataclasses.Field]
+    states: tuple[str, ...]
+    streams: tuple[str, ...]
+    init: Callable
+    step: Callable
+    counts: tuple[str, ...] = ()
+
+
+def _load() -> tuple[Process, ...]:
+    from egov_abm.model.processes import access, adoption, awareness, lapse, opinion, use
+
+    return tuple(m.PROCESS for m in (access, awareness, opinion, adoption, use, lapse))
+
+
+#: The processes of a month, in the order they run.
+PROCESSES: tuple[Process, ...] = _load()
+
+#: The month's named totals the processes count (a column each in the outcomes).
+COUNTS: tuple[str, ...] = tuple(c for p in PROCESSES for c in p.counts)
+
+INTERVENTIONS_STEP = ("Interventions", "every active policy intervention is applied (model/interventions.py, "
+                      "one registry of effects): it sets this month's extra access hazard, extra external "
+                      "influence and service quality of its target group, or changes state directly (training, "
+                      "trust, forced or assisted use).")
+RECORD_STEP = ("Record", "the month's aggregate outcomes are appended (model/outcomes.py): no per-citizen copy.")
+INTERVENTIONS_STEP = (INTERVENTIONS_STEP[0], INTERVENTIONS_STEP[1] + " *Draws from: one stream per intervention.*")
+
+
+def step_order() -> str:
+    """The order of work in a month as a numbered Markdown list (docs/ODD.md pastes it)."""
+    def drawn(p: Process) -> str:
+        return f" *Draws from: {', '.join(p.streams)}.*" if p.streams else ""
+
+    steps = [INTERVENTIONS_STEP, *((p.title, p.summary + drawn(p)) for p in PROCESSES), RECORD_STEP]
+    lines = [f"{k}. **{title}** — {text}" for k, (title, text) in enumerate(steps)]
+    lines.append("")
+    lines.append("Before step 0 the neighbours' state is read once (users, last month's outcome, attitude, trust); "
+                 "every neighbour read of the month uses it (synchronous update), so the order of citizens does "
+                 "not matter. Steps 1-6 run over slices of citizens, each stream drawn in index order.")
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""Access and skill: internet access and digital skill spread, slower for disadvantaged groups.
+
+Citizens without internet access gain it with hazard
+``(access_external + access_social * national access share) * g_i`` (plus any
+intervention's extra hazard); citizens online without digital skill acquire
+it with hazard ``skill_per_year * g_i``. ``g_i = exp(divide_i) / mean(exp(divide))``
+is the citizen's group factor: rural, older and less educated citizens are
+slower (``calibration/data/group_effects.csv``).
+
+At month 0, access is Bernoulli with ``P = logistic(c + divide_i)``, ``c``
+solved so the population mean equals ``share_access_initial``; skill likewise
+among those with access (``share_skill_initial``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from egov_abm.model.calendar import DT_YEARS
+from egov_abm.model.fields import parameter
+from egov_abm.model.processes import Process, SliceWork
+from scipy.optimize import brentq
+from scipy.special import expit
+
+PARAMETERS = {
+    "share_access_initial": parameter(0.0327, unit="share of adults", range=(0.0, 1.0),
+                                      doc="share with internet access at step 0",
+                                      source="ITU via World Bank IT.NET.USER.ZS, 2006: 3.27 %"),
+    "access_external_per_year": parameter(0.01, unit="1/year", range=(0.0, 10.0),
+                                          doc="hazard of gaining access independent of others",
+                                          prior=(0.001, 0.2, True, "access growth independent of others")),
+    "access_social_per_year": parameter(0.45, unit="1/year", range=(0.0, 10.0),
+                                        doc="extra hazard of gaining access per unit national access share",
+                                        prior=(0.0, 1.5, False, "access growth with the national access share")),
+    "share_skill_initial": parameter(0.8, unit="share of those with access", range=(0.0, 1.0),
+                                     doc="share of citizens with access who also have digital skill at step 0",
+                                     prior=(0.2, 1.0, False,
+                                            "share of the 2006 online population with digital skill")),
+    "skill_per_year": parameter(0.3, unit="1/year", range=(0.0, 10.0),
+                                doc="hazard of acquiring digital skill once online",
+                                prior=(0.01, 5.0, True, "hazard of acquiring digital skill once online")),
+}
+
+
+def calibrated_logistic(share: float, levels: np.ndarray, counts: np.ndarray, inverse: np.ndarray,
+                        u: np.ndarray) -> np.ndarray:
+    """Bernoulli draws with P_i = logistic(c + levels[inverse_i]), c set so the mean P equals ``share``.
+
+    The offsets take few distinct ``levels`` (with ``counts`` citizens each),
+    so the constant is solved on the levels, not on every citizen.
+    """
+    if share <= 0.0:
+        return np.zeros(u.shape, dtype=bool)
+    if share >= 1.0:
+        return np.ones(u.shape, dtype=bool)
+    weights = counts / counts.sum()
+    c = brentq(lambda c: (expit(c + levels) * weights).sum() - share, -50.0, 50.0, xtol=1e-12)
+    return u < expit(c + levels)[inverse]
+
+
+def init(model) -> None:
+    """Group factor, monthly skill probability, and who has access and skill at month 0."""
+    p, n = model.params, model.n
+    # The group factor takes one value per (rural, age band, education) group: computed per group.
+    levels, inverse = np.unique(model.pop.divide, return_inverse=True)
+    level_counts = np.bincount(inverse, minlength=len(levels))
+    g = np.exp(levels.astype(np.float64))
+    g /= (g * level_counts).sum() / n
+    model.group_factor = g.astype(np.float32)[inverse]
+    model.p_skill = (-np.expm1(-p.skill_per_year * g * DT_YEARS)).astype(np.float32)[inverse]  # monthly, fixed
+    initial = model.streams["initial"]
+    offsets = levels.astype(np.float64), level_counts, inverse
+    model.access = calibrated_logistic(p.share_access_initial, *offsets, initial.random(n))
+    model.skill = model.access & calibrated_logistic(p.share_skill_initial, *offsets, initial.random(n))
+
+
+def step(model, work: SliceWork) -> None:
+    """Access, then skill, for the citizens of one slice."""
+    p, s, sl, m = model.params, model.streams, work.sl, work.size
+    h_access = (p.access_external_per_year + p.access_social_per_year * work.access_share) * model.group_factor[sl]
+    if work.extra:
+        h_access += model.extra_access[sl]
+    access = model.access[sl]
+    access |= s["access"].random(m) < -np.expm1(-h_access * DT_YEARS)
+    skill = model.skill[sl]
+    skill |= access & (s["skill"].random(m) < model.p_skill[sl])
+
+
+PROCESS = Process(
+    name="access", title="Access and skill",
+    summary="citizens without internet access gain it with hazard (access_external + access_social x national "
+            "access share) x g_i, plus any intervention's extra hazard; citizens online without digital skill "
+            "acquire it with hazard skill_per_year x g_i, where g_i = exp(divide_i) / mean(exp(divide)) is the "
+            "citizen's group factor (rural, older and less educated citizens are slower).",
+    parameters=PARAMETERS, states=("access", "skill", "group_factor", "p_skill"), streams=("access", "skill"),
+    init=init, step=step)
