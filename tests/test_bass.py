@@ -77,6 +77,7 @@ def bass_runs():
     return n, np.array(curves)
 
 
+@pytest.mark.slow
 def test_simulation_matches_mean_field_recursion(bass_runs):
     n, curves = bass_runs
     months = curves.shape[1] - 1
@@ -88,6 +89,7 @@ def test_simulation_matches_mean_field_recursion(bass_runs):
     assert np.all(np.abs(mean - rec) <= 5 * se + 1e-12)
 
 
+@pytest.mark.slow
 def test_simulation_matches_bass_closed_form_within_bound(bass_runs):
     n, curves = bass_runs
     months = curves.shape[1] - 1

@@ -51,6 +51,7 @@ def test_same_initial_state(sem, spec):
     assert [a.user for a in ref.agents] == vec.user.tolist()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setup", SETUPS)
 def test_mean_curves_agree(sem, spec, setup):
     vec = curves(AdoptionModel, sem, spec, SETUPS[setup])

@@ -174,6 +174,7 @@ MILLION_MONTHS = 48
 MILLION_BOUND = 0.004
 
 
+@pytest.mark.slow
 def test_one_million_citizens_agree_with_the_networkx_path():
     """At 1,000,000 citizens the two builders give the same curves (homophily graph).
 
