@@ -6,6 +6,12 @@ model draws from its own child stream, so changing how one process draws
 Every process draws a full-length vector each month whatever the state, so two
 runs with the same seed differ only where their rules differ (common random
 numbers between a scenario and its baseline).
+
+Policy interventions do not share a stream: each draws from a generator of its
+own, keyed by its kind and name (:func:`model.interventions.intervention_stream`),
+so adding one intervention moves no other intervention's draws either. The
+name ``interventions`` stays in :data:`STREAMS`, unused, so that the streams
+after it keep their numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import numpy as np
 
 STREAMS = ("population", "constructs", "network", "initial", "access", "awareness",
            "adoption", "use", "experience", "mesa", "interventions", "skill")  # append only: keeps earlier streams
+# ("interventions" is no longer drawn from: each intervention has its own stream.)
 
 
 def seed_sequence(seed: int, replicate: int = 0) -> np.random.SeedSequence:
