@@ -3,7 +3,7 @@
 Each citizen is a ``FixedAgent`` on a ``mesa.discrete_space.Network``; its
 ``step`` reads its neighbours' state at the start of the month and computes
 its own next state, ``advance`` commits it (synchronous update, as in the
-vectorised model). The rules are those of :mod:`model.adoption`, written once
+vectorised model). The rules are those of :mod:`model.processes`, written once
 more agent by agent: this is the oracle for correctness and the baseline for
 speed, not a production path.
 
