@@ -7,7 +7,8 @@ keyword arguments only, as Mesa's ``SolaraViz`` needs to rebuild it on reset.
 Values from the page are never trusted: each is checked against its range;
 a value out of range or of the wrong type is replaced by the nearest allowed
 value (or the default) and a plain-language note says so
-(``model.input_notes``), so a bad value never stops the page.
+(``model.input_notes``), so a bad value never stops the page. The model
+itself is built by :func:`scenarios.runner.model_arguments`, like every other run.
 
 This module holds no Solara code; the app module holds no model code.
 """
@@ -19,9 +20,8 @@ import functools
 import math
 
 import numpy as np
-from egov_abm.calibration.defaults import population_spec
 from egov_abm.model import NETWORK_KINDS, AdoptionModel, Params, month_date
-from egov_abm.scenarios.runner import sem_for
+from egov_abm.scenarios.runner import model_arguments
 from egov_abm.scenarios.scenario import Scenario, load_scenario, shipped_scenarios
 
 #: Most citizens the page will simulate (a step with redraw stays well under a second).
@@ -111,9 +111,8 @@ class ExploreModel(AdoptionModel):
 
         params = Params.from_mapping({"n_agents": n, "network": network, "mean_degree": degree,
                                       "p_success": success}, base=base.params, where="explore page")
-        interventions = base.interventions(n, dose_scale=dose)
-        super().__init__(params=params, sem=sem_for(base), population=population_spec(), seed=seed,
-                         create_agents=True, interventions=interventions)
+        sized = dataclasses.replace(base, params=params)
+        super().__init__(**model_arguments(sized, seed, create_agents=True, dose_scale=dose))
         self.readiness0 = self.readiness.copy()  # for the 'at the start' outline of the distributions
         self.scenario = base
         self.scenario_name = scenario
