@@ -9,10 +9,15 @@ import ipywidgets as widgets
 import numpy as np
 import pytest
 import solara
+from egov_abm.model import Params
 from egov_abm.viz import app, plots
 from egov_abm.viz.calibration_view import read_sem_file, shipped_sem_files
 from egov_abm.viz.compare_view import CompareForm, check_form, display_table, run_comparison
+from egov_abm.viz.controls import UI_LIMITS, control, controls
 from egov_abm.viz.explore_model import MAX_DRAWN, ExploreModel, network_drawing, scenario_names
+
+CITIZENS = control("n_agents").label
+CONTACTS = control("mean_degree").label
 
 
 def _text(rc, cls: str) -> str:
@@ -40,7 +45,7 @@ def test_explore_page_steps_the_model_and_redraws():
     after = _images(rc)
     assert all(a != b for a, b in zip(before, after, strict=True)), "every figure is redrawn after a step"
     # a slider change takes effect on reset
-    _slider(rc, "Citizens simulated").v_model = 3000
+    _slider(rc, CITIZENS).v_model = 3000
     rc.find(v.Btn, children=["Reset"]).widget.click()
     assert _text(rc, "explore-month") == "month 0 of 296"
     assert "3,000 citizens" in _text(rc, "explore-settings")
@@ -48,13 +53,13 @@ def test_explore_page_steps_the_model_and_redraws():
 
 def test_explore_page_survives_out_of_range_values():
     box, rc = solara.render(app.Layout(children=[app.Explore()]), handle_error=False)
-    _slider(rc, "Contacts per citizen (mean)").v_model = 10_000
+    _slider(rc, CONTACTS).v_model = 10_000
     seed = rc.find(v.TextField, label="Seed (whole number)").widget
     seed.v_model = "-5"
     seed.fire_event("focusout", None)  # text fields commit their value on focus-out or Enter
     rc.find(v.Btn, children=["Reset"]).widget.click()
     alerts = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
-    assert "Contacts per citizen: 10000 is outside 2 to 30; used 30." in alerts
+    assert f"{CONTACTS}: 10000 is outside 2 to 30; used 30." in alerts
     assert "Seed: '-5' is outside 0 to 2,147,483,647; used 0." in alerts
     rc.find(v.Btn, children=["Step"]).widget.click()
     assert _text(rc, "explore-month") == "month 1 of 296"
@@ -65,16 +70,49 @@ def test_explore_model_validates_every_input():
                      p_success=2, start_at="1999-01", seed="1.5")
     assert m.input_notes == [
         "Scenario: 'nope' is not one of " + ", ".join(scenario_names()) + "; used 'baseline'.",
-        "Citizens: 'many' is not a number; used 2000.",
-        "Network: 'tree' is not one of homophily, small_world, scale_free, complete; used 'homophily'.",
-        "Contacts per citizen: 2.5 is not a whole number; used 2.",
-        "Policy dose: -1 is outside 0 to 3; used 0.",
-        "Service success probability: 2 is outside 0.5 to 1; used 1.",
+        "Number of simulated adult citizens [citizens]: 'many' is not a number; used 2000.",
+        "Social graph generator: 'tree' is not one of homophily, small_world, scale_free, complete; "
+        "used 'homophily'.",
+        "Mean number of social contacts per citizen [contacts]: 2.5 is not a whole number; used 2.",
+        "Policy dose [× the scenario file's doses]: -1 is outside 0 to 3; used 0.",
+        "Probability that a use succeeds (service quality) [probability]: 2 is outside 0 to 1; used 1.",
         "Start at: '1999-01' is not one of scenario start, 2012-01, 2016-01, 2020-01, 2024-01; "
         "used 'scenario start'.",
         "Seed: '1.5' is not a whole number; used 1.",
     ]
     assert (m.n, m.params.mean_degree, m.params.p_success, m.seed_value) == (2000, 2, 1.0, 1)
+
+
+def test_explore_controls_read_the_parameters_metadata():
+    params = app.explore_params()
+    fields = Params.fields()
+    for name in ("n_agents", "mean_degree", "p_success"):
+        meta = fields[name].metadata
+        slider, full = params[name], meta["range"]
+        expected = UI_LIMITS[name][0] if name in UI_LIMITS else full
+        assert (slider.min, slider.max) == tuple(expected), name
+        assert full[0] <= slider.min <= slider.max <= full[1], f"{name}: the page range lies inside the parameter's"
+        assert slider.label.endswith(f"[{meta['unit']}]"), "slider labels show the parameter's unit"
+        assert slider.label.startswith(meta["doc"][:1].upper() + meta["doc"][1:])
+    assert params["mean_degree"].max == UI_LIMITS["mean_degree"][0][1] == 30
+    assert params["p_success"].min == fields["p_success"].metadata["range"][0]  # no UI limit: the full range
+    assert params["network"]["values"] == list(fields["network"].metadata["choices"])
+    assert (params["dose_scale"].min, params["dose_scale"].max) == UI_LIMITS["dose_scale"][0]
+    # every declared limit has a reason and lies inside what the model or the command line accepts
+    for name, (limit, reason) in UI_LIMITS.items():
+        c = control(name)
+        assert c.allowed == tuple(limit) and c.reason == reason and len(reason) > 20
+        assert c.full[0] <= limit[0] <= limit[1] <= c.full[1], name
+    assert control("replicates").full == (1, 10_000)  # egov-abm compare --replicates
+    assert {c.name for c in controls().values() if c.reason} == set(UI_LIMITS)
+
+
+def test_explore_model_clamps_to_the_same_ranges_as_the_controls():
+    params = app.explore_params()
+    m = ExploreModel(n_agents=10**9, mean_degree=10**6, p_success=-1, dose_scale=99, seed=-3)
+    assert (m.n, m.params.mean_degree, m.params.p_success, m.dose_scale, m.seed_value) == (
+        params["n_agents"].max, params["mean_degree"].max, params["p_success"].min, params["dose_scale"].max, 0)
+    assert len(m.input_notes) == 5
 
 
 def test_explore_model_scales_doses_fast_forwards_and_is_reproducible():
@@ -121,8 +159,8 @@ def test_compare_form_rejects_bad_values_with_one_message_each():
     form, errors = check_form([], 0, "lots", "x", True, scenario_names()[1:])
     assert form is None
     assert errors == ["Scenarios: choose at least one policy scenario to compare with the baseline.",
-                      "Replicates: 0 is outside 1 to 50.",
-                      "Citizens per run: 'lots' is not a whole number.",
+                      "Replicates per scenario: 0 is outside 1 to 50.",
+                      "Number of simulated adult citizens per run [citizens]: 'lots' is not a whole number.",
                       "Seed: 'x' is not a whole number."]
     form, errors = check_form(["baseline", "skills_60plus", "skills_60plus"], 2, 800, " 7 ", False,
                               scenario_names()[1:])

@@ -15,52 +15,41 @@ from pathlib import Path
 
 import solara
 import solara.lab
-from egov_abm.model import NETWORK_KINDS, InputError
+from egov_abm.model import InputError
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import plots
 from egov_abm.viz.calibration_view import posterior_table, read_sem_file, shipped_sem_files
-from egov_abm.viz.compare_view import (
-    AGENTS_RANGE,
-    REPLICATES_RANGE,
-    CompareResult,
-    check_form,
-    display_table,
-    run_comparison,
-)
-from egov_abm.viz.explore_model import (
-    DEGREE_RANGE,
-    DOSE_RANGE,
-    MAX_AGENTS,
-    MIN_AGENTS,
-    P_SUCCESS_RANGE,
-    START_CHOICES,
-    ExploreModel,
-    scenario_names,
-)
+from egov_abm.viz.compare_view import CompareResult, check_form, display_table, run_comparison
+from egov_abm.viz.controls import control
+from egov_abm.viz.explore_model import START_CHOICES, ExploreModel, scenario_names
 from mesa.visualization import Slider, SolaraViz
 from mesa.visualization.utils import update_counter
 
 TITLE = "egov-abm: e-government portal adoption in Kazakhstan"
 
 
+def _slider(name: str, value, step) -> Slider:
+    """A Mesa slider over the page's range of control ``name``, labelled with its unit."""
+    c = control(name)
+    return Slider(c.label, value=value, min=c.allowed[0], max=c.allowed[1], step=step)
+
+
 def explore_params() -> dict:
-    """The Explore page's controls (Mesa ``model_params``), with plain-language labels and units."""
+    """The Explore page's controls (Mesa ``model_params``): ranges, units and labels from :mod:`viz.controls`."""
     names = scenario_names()
     baseline = load_scenario("baseline").params
+    network = control("network")
     return {
         "scenario": {"type": "Select", "value": "baseline", "values": names, "label": "Scenario"},
-        "n_agents": Slider("Citizens simulated", value=2000, min=MIN_AGENTS, max=MAX_AGENTS, step=100),
-        "network": {"type": "Select", "value": "homophily", "values": list(NETWORK_KINDS),
-                    "label": "Social network kind"},
-        "mean_degree": Slider("Contacts per citizen (mean)", value=10, min=DEGREE_RANGE[0], max=DEGREE_RANGE[1],
-                              step=1),
-        "dose_scale": Slider("Policy dose (× the scenario file's)", value=1.0, min=DOSE_RANGE[0],
-                             max=DOSE_RANGE[1], step=0.1),
-        "p_success": Slider("Service quality: chance a use succeeds", value=round(baseline.p_success, 2),
-                            min=P_SUCCESS_RANGE[0], max=P_SUCCESS_RANGE[1], step=0.01),
+        "n_agents": _slider("n_agents", 2000, 100),
+        "network": {"type": "Select", "value": baseline.network, "values": list(network.choices),
+                    "label": network.label},
+        "mean_degree": _slider("mean_degree", baseline.mean_degree, 1),
+        "dose_scale": _slider("dose_scale", 1.0, 0.1),
+        "p_success": _slider("p_success", round(baseline.p_success, 2), 0.01),
         "start_at": {"type": "Select", "value": "scenario start", "values": list(START_CHOICES),
                      "label": "Start watching at (earlier months run unseen)"},
-        "seed": {"type": "InputText", "value": "1", "label": "Seed (whole number)"},
+        "seed": {"type": "InputText", "value": "1", "label": f"{control('seed').label} (whole number)"},
     }
 
 
@@ -202,11 +191,12 @@ def Compare():
     with solara.Sidebar(), solara.Card("Comparison"):
         solara.SelectMultiple("Policy scenarios (the baseline always runs)", values=compare_choice,
                               all_values=available)
-        solara.SliderInt("Replicates per scenario", value=compare_replicates, min=REPLICATES_RANGE[0],
-                         max=REPLICATES_RANGE[1])
-        solara.SliderInt("Citizens per run", value=compare_agents, min=AGENTS_RANGE[0], max=AGENTS_RANGE[1],
+        replicates, agents = control("replicates"), control("compare_agents")
+        solara.SliderInt(replicates.label, value=compare_replicates, min=replicates.allowed[0],
+                         max=replicates.allowed[1])
+        solara.SliderInt(agents.label, value=compare_agents, min=agents.allowed[0], max=agents.allowed[1],
                          step=500)
-        solara.InputText("Seed (whole number)", value=compare_seed)
+        solara.InputText(f"{control('seed').label} (whole number)", value=compare_seed)
         solara.Checkbox(label="Calibration uncertainty: each replicate takes its own posterior draw",
                         value=compare_ensemble)
         with solara.Row():
@@ -230,7 +220,7 @@ def Compare():
             CompareResults(result, seconds)
         elif compare_task.not_called:
             paragraph("Choose scenarios in the sidebar and press 'Run comparison'. Each scenario and the "
-                            "baseline run from April 2006 to December 2030 with the calibrated parameters.")
+                      "baseline run from April 2006 to December 2030 with the calibrated parameters.")
 
 
 # --------------------------------------------------------------------------------------- calibration

@@ -1,0 +1,117 @@
+"""Ranges, units and labels of the app's controls.
+
+A control for a model parameter takes its range (or choices), unit and label
+from the parameter's metadata (:meth:`~model.Params.fields`); an input that is
+not a parameter (replicates, seed) takes its limits from the matching option of
+the ``egov-abm compare`` command. Where a page needs a smaller range, the
+narrower limit is declared once, in :data:`UI_LIMITS`, with its reason, and must
+lie inside the full range. The page's controls and the checks of page values
+both read :func:`control`, so they cannot disagree.
+
+This module holds no Solara code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+from egov_abm.model import Params
+
+#: Where a page's control needs a smaller range than the parameter or the command line allows:
+#: control name -> ((low, high), reason). Each range lies inside the full one (checked on import).
+UI_LIMITS: dict[str, tuple[tuple[float, float], str]] = {
+    "n_agents": ((200, 20_000),
+                 "Explore redraws every month: at 20,000 citizens a step with redraw takes about 0.3 s, "
+                 "and below 200 the 20 regions of the network picture hold a handful of citizens each"),
+    "mean_degree": ((2, 30),
+                    "scale_free graphs are built with networkx: 20,000 citizens with 30 contacts already take "
+                    "about 20 s to build on Reset (60 contacts: about 50 s)"),
+    "dose_scale": ((0.0, 3.0),
+                   "the shipped policies' doses and unit costs are assumptions for one dose; three times that is "
+                   "already far outside what they describe"),
+    "compare_agents": ((500, 20_000),
+                       "the page waits for every run on this machine's cores (larger studies: egov-abm compare), "
+                       "and with fewer than 500 citizens the age and urban-rural groups behind the table's gaps "
+                       "hold too few citizens"),
+    "replicates": ((1, 50),
+                   "the page waits for every run on this machine's cores; larger studies belong to "
+                   "egov-abm compare"),
+    "seed": ((0, 2**31 - 1),
+             "a seed typed on the page fits a 32-bit signed integer, so it can be passed to any other tool"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Control:
+    """One control of a page: what it shows and which values it accepts."""
+
+    name: str
+    text: str  # plain-language name, used in notes and error messages
+    unit: str | None
+    full: tuple[float, float] | None  # what the model or the command line accepts
+    allowed: tuple[float, float] | None  # what the page accepts (the full range or a declared UI limit)
+    choices: tuple[str, ...] | None = None
+    reason: str | None = None  # why ``allowed`` is narrower than ``full``
+    integer: bool = False
+
+    @property
+    def label(self) -> str:
+        """The control's label: its name and, if it has one, its unit in brackets."""
+        return f"{self.text} [{self.unit}]" if self.unit else self.text
+
+
+def _cli_range(option: str) -> tuple[float, float]:
+    """Limits of an integer option of ``egov-abm compare`` (a missing limit is infinite)."""
+    from egov_abm.scenarios.cli import compare
+
+    kind = next(p for p in compare.params if p.name == option).type
+    return (-math.inf if kind.min is None else kind.min, math.inf if kind.max is None else kind.max)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _parameter(name: str, *, control_name: str | None = None, suffix: str = "") -> Control:
+    f = Params.fields()[name]
+    meta = f.metadata
+    full = tuple(meta["range"]) if meta["range"] is not None else None
+    key = control_name or name
+    allowed, reason = UI_LIMITS.get(key, (full, None))
+    choices = tuple(meta["choices"]) if meta["choices"] is not None else None
+    return Control(key, _capital(meta["doc"]) + suffix, None if choices else meta["unit"], full,
+                   None if allowed is None else tuple(allowed), choices, reason, integer=f.type in ("int", int))
+
+
+@functools.cache
+def controls() -> dict[str, Control]:
+    """Every control of the Explore and Compare pages whose values are checked, by name."""
+    def limit(name):
+        allowed, reason = UI_LIMITS[name]
+        return {"allowed": allowed, "reason": reason}
+
+    out = [
+        _parameter("n_agents"),
+        _parameter("network"),
+        _parameter("mean_degree"),
+        _parameter("p_success"),
+        Control("dose_scale", "Policy dose", "× the scenario file's doses", (0.0, math.inf), **limit("dose_scale")),
+        Control("seed", "Seed", None, _cli_range("seed"), **limit("seed"), integer=True),
+        _parameter("n_agents", control_name="compare_agents", suffix=" per run"),
+        Control("replicates", "Replicates per scenario", None, _cli_range("replicates"), **limit("replicates"),
+                integer=True),
+    ]
+    for c in out:
+        if c.full is not None and c.reason is None and c.allowed != c.full:
+            raise ValueError(f"control {c.name}: allowed range {c.allowed} differs from {c.full} without a reason")
+        if c.full is not None and not c.full[0] <= c.allowed[0] <= c.allowed[1] <= c.full[1]:
+            raise ValueError(f"control {c.name}: page range {c.allowed} is not inside {c.full}")
+    return {c.name: c for c in out}
+
+
+def control(name: str) -> Control:
+    """The control called ``name`` (a key of :func:`controls`)."""
+    return controls()[name]
+
