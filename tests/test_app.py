@@ -9,11 +9,13 @@ import ipywidgets as widgets
 import numpy as np
 import pytest
 import solara
-from egov_abm.model import Params
+from egov_abm.calibration.defaults import demographic_constants
+from egov_abm.model import Params, month_date
+from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import app, plots
 from egov_abm.viz.calibration_view import read_sem_file, shipped_sem_files
 from egov_abm.viz.compare_view import CompareForm, check_form, display_table, run_comparison
-from egov_abm.viz.controls import UI_LIMITS, control, controls
+from egov_abm.viz.controls import UI_LIMITS, adults_text, control, controls, horizon_text
 from egov_abm.viz.explore_model import MAX_DRAWN, ExploreModel, network_drawing, scenario_names
 
 CITIZENS = control("n_agents").label
@@ -115,6 +117,22 @@ def test_explore_model_clamps_to_the_same_ranges_as_the_controls():
     assert len(m.input_notes) == 5
 
 
+def test_texts_state_the_data():
+    adults = demographic_constants()["adult_population_2021"]
+    assert adults_text() == f"{adults / 1e6:.1f} M adults"
+    baseline = load_scenario("baseline")
+    start, end = month_date(baseline.params.start_month, 0), month_date(baseline.params.start_month,
+                                                                       baseline.months)
+    assert horizon_text() == f"{start:%B %Y} to {end:%B %Y}" == "April 2006 to December 2030"
+    app.compare_choice.set(["service_quality"])
+    box, rc = solara.render(app.Layout(children=[app.Compare()]), handle_error=False)
+    shown = " ".join(str(w.children) for w in rc.find(v.Html).widgets)
+    assert f"baseline run from {horizon_text()} with the calibrated parameters" in shown
+    agents = control("compare_agents")
+    slider = rc.find(v.Slider, label=agents.label).widget
+    assert (slider.min, slider.max) == agents.allowed == UI_LIMITS["compare_agents"][0]
+
+
 def test_explore_model_scales_doses_fast_forwards_and_is_reproducible():
     m = ExploreModel(scenario="digital_only_mandate", dose_scale=3.0, start_at="2024-01", n_agents=1000)
     base = ExploreModel(scenario="digital_only_mandate", dose_scale=1.0, n_agents=1000)
@@ -178,6 +196,9 @@ def test_run_comparison_uses_common_random_numbers():
     assert result.table.set_index("scenario").loc["awareness_campaign", "cost_kzt"] > 0
     shown = display_table(result.table)
     assert list(shown["Scenario"]) == ["baseline", "awareness_campaign"]
+    assert f"scaled to {adults_text()})" in " ".join(
+        str(w.children) for w in solara.render(app.CompareResults(result, 1.0), handle_error=False)[1]
+        .find(v.Html).widgets)
 
 
 def test_compare_page_runs_in_the_background_and_shows_results():

@@ -20,7 +20,7 @@ from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import plots
 from egov_abm.viz.calibration_view import posterior_table, read_sem_file, shipped_sem_files
 from egov_abm.viz.compare_view import CompareResult, check_form, display_table, run_comparison
-from egov_abm.viz.controls import control
+from egov_abm.viz.controls import adults_text, control, horizon_text
 from egov_abm.viz.explore_model import START_CHOICES, ExploreModel, scenario_names
 from mesa.visualization import Slider, SolaraViz
 from mesa.visualization.utils import update_counter
@@ -165,7 +165,7 @@ def CompareResults(result: CompareResult, seconds: float):
     reps = f"{form.replicates} replicate{'s' if form.replicates != 1 else ''}"
     solara.Success(f"{form.n_runs} runs ({len(form.scenarios) + 1} scenarios × {reps}, "
                    f"{form.n_agents:,} citizens each) in {seconds:.1f} s.", dense=True)
-    heading(4, "Cost-effectiveness at the horizon (extra adopters scaled to 13.0 M adults)")
+    heading(4, f"Cost-effectiveness at the horizon (extra adopters scaled to {adults_text()})")
     solara.DataFrame(display_table(result.table), items_per_page=20)
     with solara.Row():
         solara.FileDownload(lambda: _csv(result.table), filename="comparison_table.csv",
@@ -220,7 +220,7 @@ def Compare():
             CompareResults(result, seconds)
         elif compare_task.not_called:
             paragraph("Choose scenarios in the sidebar and press 'Run comparison'. Each scenario and the "
-                      "baseline run from April 2006 to December 2030 with the calibrated parameters.")
+                      f"baseline run from {horizon_text()} with the calibrated parameters.")
 
 
 # --------------------------------------------------------------------------------------- calibration

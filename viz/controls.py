@@ -1,4 +1,4 @@
-"""Ranges, units and labels of the app's controls.
+"""Ranges, units and labels of the app's controls, and the facts its texts state.
 
 A control for a model parameter takes its range (or choices), unit and label
 from the parameter's metadata (:meth:`~model.Params.fields`); an input that is
@@ -17,7 +17,9 @@ import dataclasses
 import functools
 import math
 
-from egov_abm.model import Params
+from egov_abm.calibration.defaults import demographic_constants
+from egov_abm.model import Params, month_date
+from egov_abm.scenarios.scenario import load_scenario
 
 #: Where a page's control needs a smaller range than the parameter or the command line allows:
 #: control name -> ((low, high), reason). Each range lies inside the full one (checked on import).
@@ -115,3 +117,15 @@ def control(name: str) -> Control:
     """The control called ``name`` (a key of :func:`controls`)."""
     return controls()[name]
 
+
+# ------------------------------------------------------------------------------ facts the pages state
+def adults_text() -> str:
+    """The adult population the simulated citizens stand for, e.g. ``"13.0 M adults"``."""
+    return f"{demographic_constants()['adult_population_2021'] / 1e6:.1f} M adults"
+
+
+def horizon_text(scenario: str = "baseline") -> str:
+    """First and last month a scenario runs, e.g. ``"April 2006 to December 2030"``."""
+    s = load_scenario(scenario)
+    start, end = month_date(s.params.start_month, 0), month_date(s.params.start_month, s.months)
+    return f"{start:%B %Y} to {end:%B %Y}"
