@@ -15,7 +15,7 @@ from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import app, plots
 from egov_abm.viz.calibration_view import read_sem_file, shipped_sem_files
 from egov_abm.viz.compare_view import CompareForm, check_form, display_table, run_comparison
-from egov_abm.viz.controls import UI_LIMITS, adults_text, control, controls, horizon_text
+from egov_abm.viz.controls import UI_LIMITS, adults_text, calibration_window_text, control, controls, horizon_text
 from egov_abm.viz.explore_model import MAX_DRAWN, ExploreModel, network_drawing, scenario_names
 
 CITIZENS = control("n_agents").label
@@ -250,6 +250,9 @@ def test_calibration_page_shows_the_shipped_fit_and_reports_a_bad_file(tmp_path)
     cfi = view.fit.set_index("index").loc["Comparative fit index (CFI)", "value"]
     assert cfi == pytest.approx(0.991, abs=0.001)
     assert len(rc.find(widgets.Image).widgets) == 1  # path diagram
+    assert calibration_window_text() == "2006-2021"  # the shipped posterior's start_month and end_month
+    headings = [w.children[0] for w in rc.find(v.Html, tag="h4").widgets]
+    assert f"Dynamics calibrated to {calibration_window_text()} (ABC-SMC posterior)" in headings
     bad = tmp_path / "sem.json"
     bad.write_text("{not json")
     app.calibration_file.set(str(bad))

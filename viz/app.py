@@ -20,7 +20,7 @@ from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import plots
 from egov_abm.viz.calibration_view import posterior_table, read_sem_file, shipped_sem_files
 from egov_abm.viz.compare_view import CompareResult, check_form, display_table, run_comparison
-from egov_abm.viz.controls import adults_text, control, horizon_text
+from egov_abm.viz.controls import adults_text, calibration_window_text, control, horizon_text
 from egov_abm.viz.explore_model import START_CHOICES, ExploreModel, scenario_names
 from mesa.visualization import Slider, SolaraViz
 from mesa.visualization.utils import update_counter
@@ -242,6 +242,7 @@ def Calibration():
         solara.Button("Load", color="primary", on_click=lambda: calibration_file.set(typed))
     view, error = solara.use_memo(lambda: _read(calibration_file.value), [calibration_file.value])
     posterior = solara.use_memo(lambda: posterior_table().round(4), [])  # read the posterior file once
+    window = solara.use_memo(calibration_window_text, [])
     with solara.Column(style={"padding": "8px 16px"}):
         heading(2, "Calibration: the structural equation model behind the citizens")
         if error:
@@ -260,7 +261,7 @@ def Calibration():
         heading(4, "Measurement model: standardised loadings and Cronbach's alpha")
         solara.DataFrame(view.loadings.round(3), items_per_page=12)
         paragraph(view.note)
-        heading(4, "Dynamics calibrated to 2006-2021 (ABC-SMC posterior)")
+        heading(4, f"Dynamics calibrated to {window} (ABC-SMC posterior)")
         solara.DataFrame(posterior, items_per_page=12)
 
 

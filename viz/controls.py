@@ -129,3 +129,11 @@ def horizon_text(scenario: str = "baseline") -> str:
     s = load_scenario(scenario)
     start, end = month_date(s.params.start_month, 0), month_date(s.params.start_month, s.months)
     return f"{start:%B %Y} to {end:%B %Y}"
+
+
+def calibration_window_text() -> str:
+    """Years of the record the shipped dynamics posterior was calibrated to, e.g. ``"2006-2021"``."""
+    from egov_abm.calibration.dynamics import load_posterior
+
+    meta = load_posterior().meta
+    return f"{meta['start_month'][:4]}-{meta['end_month'][:4]}"
