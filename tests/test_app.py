@@ -15,7 +15,15 @@ from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import app, plots
 from egov_abm.viz.calibration_view import read_sem_file, shipped_sem_files
 from egov_abm.viz.compare_view import CompareForm, check_form, display_table, run_comparison
-from egov_abm.viz.controls import UI_LIMITS, adults_text, calibration_window_text, control, controls, horizon_text
+from egov_abm.viz.controls import (
+    SHORT_NAMES,
+    UI_LIMITS,
+    adults_text,
+    calibration_window_text,
+    control,
+    controls,
+    horizon_text,
+)
 from egov_abm.viz.explore_model import MAX_DRAWN, ExploreModel, network_drawing, scenario_names
 
 CITIZENS = control("n_agents").label
@@ -72,12 +80,11 @@ def test_explore_model_validates_every_input():
                      p_success=2, start_at="1999-01", seed="1.5")
     assert m.input_notes == [
         "Scenario: 'nope' is not one of " + ", ".join(scenario_names()) + "; used 'baseline'.",
-        "Number of simulated adult citizens [citizens]: 'many' is not a number; used 2000.",
-        "Social graph generator: 'tree' is not one of homophily, small_world, scale_free, complete; "
-        "used 'homophily'.",
-        "Mean number of social contacts per citizen [contacts]: 2.5 is not a whole number; used 2.",
-        "Policy dose [× the scenario file's doses]: -1 is outside 0 to 3; used 0.",
-        "Probability that a use succeeds (service quality) [probability]: 2 is outside 0 to 1; used 1.",
+        "Population (citizens): 'many' is not a number; used 2000.",
+        "Social network kind: 'tree' is not one of homophily, small_world, scale_free, complete; used 'homophily'.",
+        "Mean degree (contacts): 2.5 is not a whole number; used 2.",
+        "Policy dose (× scenario dose): -1 is outside 0 to 3; used 0.",
+        "Service quality (probability): 2 is outside 0 to 1; used 1.",
         "Start at: '1999-01' is not one of scenario start, 2012-01, 2016-01, 2020-01, 2024-01; "
         "used 'scenario start'.",
         "Seed: '1.5' is not a whole number; used 1.",
@@ -94,8 +101,8 @@ def test_explore_controls_read_the_parameters_metadata():
         expected = UI_LIMITS[name][0] if name in UI_LIMITS else full
         assert (slider.min, slider.max) == tuple(expected), name
         assert full[0] <= slider.min <= slider.max <= full[1], f"{name}: the page range lies inside the parameter's"
-        assert slider.label.endswith(f"[{meta['unit']}]"), "slider labels show the parameter's unit"
-        assert slider.label.startswith(meta["doc"][:1].upper() + meta["doc"][1:])
+        assert slider.label == f"{SHORT_NAMES[name]} ({meta['unit']})", "slider labels show the parameter's unit"
+        assert control(name).doc == meta["doc"] and meta["doc"] in control(name).describe()
     assert params["mean_degree"].max == UI_LIMITS["mean_degree"][0][1] == 30
     assert params["p_success"].min == fields["p_success"].metadata["range"][0]  # no UI limit: the full range
     assert params["network"]["values"] == list(fields["network"].metadata["choices"])
@@ -115,6 +122,15 @@ def test_explore_model_clamps_to_the_same_ranges_as_the_controls():
     assert (m.n, m.params.mean_degree, m.params.p_success, m.dose_scale, m.seed_value) == (
         params["n_agents"].max, params["mean_degree"].max, params["p_success"].min, params["dose_scale"].max, 0)
     assert len(m.input_notes) == 5
+
+
+def test_explore_page_explains_each_control_and_its_limit():
+    box, rc = solara.render(app.Layout(children=[app.Explore()]), handle_error=False)
+    shown = [w.children[0] for w in rc.find(v.Html, tag="p").widgets]
+    degree = control("mean_degree").describe()
+    assert degree in shown
+    assert "Here 2 to 30 (the model takes 2 to 500) because scale_free graphs are built with networkx" in degree
+    assert control("p_success").describe() in shown
 
 
 def test_texts_state_the_data():
@@ -178,7 +194,7 @@ def test_compare_form_rejects_bad_values_with_one_message_each():
     assert form is None
     assert errors == ["Scenarios: choose at least one policy scenario to compare with the baseline.",
                       "Replicates per scenario: 0 is outside 1 to 50.",
-                      "Number of simulated adult citizens per run [citizens]: 'lots' is not a whole number.",
+                      "Population per run (citizens): 'lots' is not a whole number.",
                       "Seed: 'x' is not a whole number."]
     form, errors = check_form(["baseline", "skills_60plus", "skills_60plus"], 2, 800, " 7 ", False,
                               scenario_names()[1:])

@@ -53,6 +53,14 @@ def explore_params() -> dict:
     }
 
 
+@solara.component
+def ControlsHelp(names: list[str]):
+    """What each control means and the range the page accepts (and why, where the model accepts more)."""
+    with solara.Details("About the controls"):
+        for name in names:
+            paragraph(control(name).describe())
+
+
 def heading(level: int, text: str):
     """A heading (plain HTML: Solara's Markdown would fetch a maths renderer from the internet)."""
     return solara.v.Html(tag=f"h{level}", children=[text], style_="margin: 8px 0 4px 0")
@@ -116,6 +124,7 @@ def Explore():
     with solara.Column(style={"padding": "0 16px"}):
         ExploreStatus(model.value)
         ExploreFigures(model.value)
+        ControlsHelp(["n_agents", "network", "mean_degree", "dose_scale", "p_success", "seed"])
 
 
 # ------------------------------------------------------------------------------------------- compare
@@ -221,6 +230,7 @@ def Compare():
         elif compare_task.not_called:
             paragraph("Choose scenarios in the sidebar and press 'Run comparison'. Each scenario and the "
                       f"baseline run from {horizon_text()} with the calibrated parameters.")
+        ControlsHelp(["replicates", "compare_agents", "seed"])
 
 
 # --------------------------------------------------------------------------------------- calibration

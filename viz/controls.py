@@ -25,23 +25,37 @@ from egov_abm.scenarios.scenario import load_scenario
 #: control name -> ((low, high), reason). Each range lies inside the full one (checked on import).
 UI_LIMITS: dict[str, tuple[tuple[float, float], str]] = {
     "n_agents": ((200, 20_000),
-                 "Explore redraws every month: at 20,000 citizens a step with redraw takes about 0.3 s, "
-                 "and below 200 the 20 regions of the network picture hold a handful of citizens each"),
+                 "Explore redraws every month, and a step with redraw takes about 0.3 s at 20,000 citizens; "
+                 "below 200, the 20 regions of the network picture hold a handful of citizens each"),
     "mean_degree": ((2, 30),
-                    "scale_free graphs are built with networkx: 20,000 citizens with 30 contacts already take "
-                    "about 20 s to build on Reset (60 contacts: about 50 s)"),
+                    "scale_free graphs are built with networkx, which takes about 20 s at 20,000 citizens with "
+                    "30 contacts and about 50 s with 60, on every Reset"),
     "dose_scale": ((0.0, 3.0),
                    "the shipped policies' doses and unit costs are assumptions for one dose; three times that is "
                    "already far outside what they describe"),
     "compare_agents": ((500, 20_000),
-                       "the page waits for every run on this machine's cores (larger studies: egov-abm compare), "
-                       "and with fewer than 500 citizens the age and urban-rural groups behind the table's gaps "
-                       "hold too few citizens"),
+                       "the page waits for every run on this machine's cores, so larger studies belong to "
+                       "egov-abm compare; below 500, the age and urban-rural groups behind the table's gaps hold "
+                       "too few citizens"),
     "replicates": ((1, 50),
-                   "the page waits for every run on this machine's cores; larger studies belong to "
+                   "the page waits for every run on this machine's cores, so larger studies belong to "
                    "egov-abm compare"),
     "seed": ((0, 2**31 - 1),
-             "a seed typed on the page fits a 32-bit signed integer, so it can be passed to any other tool"),
+             "a seed typed on the page fits a 32-bit signed integer, so it can be given to any other tool"),
+}
+
+
+#: Short names the controls show beside their unit: a parameter's ``doc`` is too long for a sidebar
+#: slider (the label wraps and squeezes the slider away); the page shows the ``doc`` below the figures.
+SHORT_NAMES = {
+    "n_agents": "Population",
+    "network": "Social network kind",
+    "mean_degree": "Mean degree",
+    "p_success": "Service quality",
+    "dose_scale": "Policy dose",
+    "seed": "Seed",
+    "compare_agents": "Population per run",
+    "replicates": "Replicates per scenario",
 }
 
 
@@ -50,18 +64,34 @@ class Control:
     """One control of a page: what it shows and which values it accepts."""
 
     name: str
-    text: str  # plain-language name, used in notes and error messages
+    text: str  # short name (SHORT_NAMES)
+    doc: str  # what the value means (the parameter's doc, or the command line's help)
     unit: str | None
     full: tuple[float, float] | None  # what the model or the command line accepts
     allowed: tuple[float, float] | None  # what the page accepts (the full range or a declared UI limit)
     choices: tuple[str, ...] | None = None
     reason: str | None = None  # why ``allowed`` is narrower than ``full``
     integer: bool = False
+    full_from: str = "the model"  # who accepts ``full``
 
     @property
     def label(self) -> str:
-        """The control's label: its name and, if it has one, its unit in brackets."""
-        return f"{self.text} [{self.unit}]" if self.unit else self.text
+        """The control's label, also used in notes and messages: its short name and unit, if it has one."""
+        return f"{self.text} ({self.unit})" if self.unit else self.text
+
+    def describe(self) -> str:
+        """One line for the page: label, meaning, the range the page accepts and, if narrower, why."""
+        if self.choices:
+            return f"{self.label}: {self.doc}; one of {', '.join(self.choices)}."
+        line = f"{self.label}: {self.doc}. Here {_span(self.allowed, self.integer)}"
+        if self.reason:
+            line += f" ({self.full_from} takes {_span(self.full, self.integer)}) because {self.reason}"
+        return line + "."
+
+
+def _span(limits: tuple[float, float], integer: bool) -> str:
+    lo, hi = (f"{int(x):,}" if integer and math.isfinite(x) else f"{x:g}" for x in limits)
+    return f"{lo} or more" if math.isinf(limits[1]) else f"{lo} to {hi}"
 
 
 def _cli_range(option: str) -> tuple[float, float]:
@@ -72,18 +102,14 @@ def _cli_range(option: str) -> tuple[float, float]:
     return (-math.inf if kind.min is None else kind.min, math.inf if kind.max is None else kind.max)
 
 
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _parameter(name: str, *, control_name: str | None = None, suffix: str = "") -> Control:
+def _parameter(name: str, *, control_name: str | None = None) -> Control:
     f = Params.fields()[name]
     meta = f.metadata
     full = tuple(meta["range"]) if meta["range"] is not None else None
     key = control_name or name
     allowed, reason = UI_LIMITS.get(key, (full, None))
     choices = tuple(meta["choices"]) if meta["choices"] is not None else None
-    return Control(key, _capital(meta["doc"]) + suffix, None if choices else meta["unit"], full,
+    return Control(key, SHORT_NAMES[key], meta["doc"], None if choices else meta["unit"], full,
                    None if allowed is None else tuple(allowed), choices, reason, integer=f.type in ("int", int))
 
 
@@ -99,11 +125,14 @@ def controls() -> dict[str, Control]:
         _parameter("network"),
         _parameter("mean_degree"),
         _parameter("p_success"),
-        Control("dose_scale", "Policy dose", "× the scenario file's doses", (0.0, math.inf), **limit("dose_scale")),
-        Control("seed", "Seed", None, _cli_range("seed"), **limit("seed"), integer=True),
-        _parameter("n_agents", control_name="compare_agents", suffix=" per run"),
-        Control("replicates", "Replicates per scenario", None, _cli_range("replicates"), **limit("replicates"),
-                integer=True),
+        Control("dose_scale", SHORT_NAMES["dose_scale"], "every intervention's dose times this (doses that are "
+                "probabilities stay at most 1)", "× scenario dose", (0.0, math.inf), **limit("dose_scale")),
+        Control("seed", SHORT_NAMES["seed"], "root seed of the run's random streams", None, _cli_range("seed"),
+                **limit("seed"), integer=True, full_from="egov-abm compare"),
+        _parameter("n_agents", control_name="compare_agents"),
+        Control("replicates", SHORT_NAMES["replicates"], "independent runs of every scenario, on common random "
+                "numbers", None, _cli_range("replicates"), **limit("replicates"), integer=True,
+                full_from="egov-abm compare"),
     ]
     for c in out:
         if c.full is not None and c.reason is None and c.allowed != c.full:
