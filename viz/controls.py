@@ -1,7 +1,9 @@
 """Ranges, units and labels of the app's controls, and the facts its texts state.
 
-A control for a model parameter takes its range (or choices), unit and label
-from the parameter's metadata (:meth:`~model.Params.fields`); an input that is
+A control for a model parameter takes its range (or choices), unit and meaning
+from the parameter's metadata (:meth:`~model.Params.fields`); its label is a
+short name (:data:`SHORT_NAMES`) with that unit, and the meaning is shown under
+the page's figures (:meth:`Control.describe`). An input that is
 not a parameter (replicates, seed) takes its limits from the matching option of
 the ``egov-abm compare`` command. Where a page needs a smaller range, the
 narrower limit is declared once, in :data:`UI_LIMITS`, with its reason, and must
@@ -25,7 +27,8 @@ from egov_abm.scenarios.scenario import load_scenario
 #: control name -> ((low, high), reason). Each range lies inside the full one (checked on import).
 UI_LIMITS: dict[str, tuple[tuple[float, float], str]] = {
     "n_agents": ((200, 20_000),
-                 "Explore redraws every month, and a step with redraw takes about 0.3 s at 20,000 citizens; "
+                 "Explore redraws every month, and computing a step with its three figures takes about 0.3 s "
+                 "at 20,000 citizens before the browser's round trip; "
                  "below 200, the 20 regions of the network picture hold a handful of citizens each"),
     "mean_degree": ((2, 30),
                     "scale_free graphs are built with networkx, which takes about 20 s at 20,000 citizens with "
