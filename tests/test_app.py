@@ -9,10 +9,25 @@ import ipywidgets as widgets
 import numpy as np
 import pytest
 import solara
+from egov_abm.calibration.defaults import demographic_constants
+from egov_abm.model import Params, month_date
+from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import app, plots
 from egov_abm.viz.calibration_view import read_sem_file, shipped_sem_files
 from egov_abm.viz.compare_view import CompareForm, check_form, display_table, run_comparison
+from egov_abm.viz.controls import (
+    SHORT_NAMES,
+    UI_LIMITS,
+    adults_text,
+    calibration_window_text,
+    control,
+    controls,
+    horizon_text,
+)
 from egov_abm.viz.explore_model import MAX_DRAWN, ExploreModel, network_drawing, scenario_names
+
+CITIZENS = control("n_agents").label
+CONTACTS = control("mean_degree").label
 
 
 def _text(rc, cls: str) -> str:
@@ -40,7 +55,7 @@ def test_explore_page_steps_the_model_and_redraws():
     after = _images(rc)
     assert all(a != b for a, b in zip(before, after, strict=True)), "every figure is redrawn after a step"
     # a slider change takes effect on reset
-    _slider(rc, "Citizens simulated").v_model = 3000
+    _slider(rc, CITIZENS).v_model = 3000
     rc.find(v.Btn, children=["Reset"]).widget.click()
     assert _text(rc, "explore-month") == "month 0 of 296"
     assert "3,000 citizens" in _text(rc, "explore-settings")
@@ -48,13 +63,13 @@ def test_explore_page_steps_the_model_and_redraws():
 
 def test_explore_page_survives_out_of_range_values():
     box, rc = solara.render(app.Layout(children=[app.Explore()]), handle_error=False)
-    _slider(rc, "Contacts per citizen (mean)").v_model = 10_000
+    _slider(rc, CONTACTS).v_model = 10_000
     seed = rc.find(v.TextField, label="Seed (whole number)").widget
     seed.v_model = "-5"
     seed.fire_event("focusout", None)  # text fields commit their value on focus-out or Enter
     rc.find(v.Btn, children=["Reset"]).widget.click()
     alerts = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
-    assert "Contacts per citizen: 10000 is outside 2 to 30; used 30." in alerts
+    assert f"{CONTACTS}: 10000 is outside 2 to 30; used 30." in alerts
     assert "Seed: '-5' is outside 0 to 2,147,483,647; used 0." in alerts
     rc.find(v.Btn, children=["Step"]).widget.click()
     assert _text(rc, "explore-month") == "month 1 of 296"
@@ -65,16 +80,73 @@ def test_explore_model_validates_every_input():
                      p_success=2, start_at="1999-01", seed="1.5")
     assert m.input_notes == [
         "Scenario: 'nope' is not one of " + ", ".join(scenario_names()) + "; used 'baseline'.",
-        "Citizens: 'many' is not a number; used 2000.",
-        "Network: 'tree' is not one of homophily, small_world, scale_free, complete; used 'homophily'.",
-        "Contacts per citizen: 2.5 is not a whole number; used 2.",
-        "Policy dose: -1 is outside 0 to 3; used 0.",
-        "Service success probability: 2 is outside 0.5 to 1; used 1.",
+        "Population (citizens): 'many' is not a number; used 2000.",
+        "Social network kind: 'tree' is not one of homophily, small_world, scale_free, complete; used 'homophily'.",
+        "Mean degree (contacts): 2.5 is not a whole number; used 2.",
+        "Policy dose (× scenario dose): -1 is outside 0 to 3; used 0.",
+        "Service quality (probability): 2 is outside 0 to 1; used 1.",
         "Start at: '1999-01' is not one of scenario start, 2012-01, 2016-01, 2020-01, 2024-01; "
         "used 'scenario start'.",
         "Seed: '1.5' is not a whole number; used 1.",
     ]
     assert (m.n, m.params.mean_degree, m.params.p_success, m.seed_value) == (2000, 2, 1.0, 1)
+
+
+def test_explore_controls_read_the_parameters_metadata():
+    params = app.explore_params()
+    fields = Params.fields()
+    for name in ("n_agents", "mean_degree", "p_success"):
+        meta = fields[name].metadata
+        slider, full = params[name], meta["range"]
+        expected = UI_LIMITS[name][0] if name in UI_LIMITS else full
+        assert (slider.min, slider.max) == tuple(expected), name
+        assert full[0] <= slider.min <= slider.max <= full[1], f"{name}: the page range lies inside the parameter's"
+        assert slider.label == f"{SHORT_NAMES[name]} ({meta['unit']})", "slider labels show the parameter's unit"
+        assert control(name).doc == meta["doc"] and meta["doc"] in control(name).describe()
+    assert params["mean_degree"].max == UI_LIMITS["mean_degree"][0][1] == 30
+    assert params["p_success"].min == fields["p_success"].metadata["range"][0]  # no UI limit: the full range
+    assert params["network"]["values"] == list(fields["network"].metadata["choices"])
+    assert (params["dose_scale"].min, params["dose_scale"].max) == UI_LIMITS["dose_scale"][0]
+    # every declared limit has a reason and lies inside what the model or the command line accepts
+    for name, (limit, reason) in UI_LIMITS.items():
+        c = control(name)
+        assert c.allowed == tuple(limit) and c.reason == reason and len(reason) > 20
+        assert c.full[0] <= limit[0] <= limit[1] <= c.full[1], name
+    assert control("replicates").full == (1, 10_000)  # egov-abm compare --replicates
+    assert {c.name for c in controls().values() if c.reason} == set(UI_LIMITS)
+
+
+def test_explore_model_clamps_to_the_same_ranges_as_the_controls():
+    params = app.explore_params()
+    m = ExploreModel(n_agents=10**9, mean_degree=10**6, p_success=-1, dose_scale=99, seed=-3)
+    assert (m.n, m.params.mean_degree, m.params.p_success, m.dose_scale, m.seed_value) == (
+        params["n_agents"].max, params["mean_degree"].max, params["p_success"].min, params["dose_scale"].max, 0)
+    assert len(m.input_notes) == 5
+
+
+def test_explore_page_explains_each_control_and_its_limit():
+    box, rc = solara.render(app.Layout(children=[app.Explore()]), handle_error=False)
+    shown = [w.children[0] for w in rc.find(v.Html, tag="p").widgets]
+    degree = control("mean_degree").describe()
+    assert degree in shown
+    assert "Here 2 to 30 (the model takes 2 to 500) because scale_free graphs are built with networkx" in degree
+    assert control("p_success").describe() in shown
+
+
+def test_texts_state_the_data():
+    adults = demographic_constants()["adult_population_2021"]
+    assert adults_text() == f"{adults / 1e6:.1f} M adults"
+    baseline = load_scenario("baseline")
+    start, end = month_date(baseline.params.start_month, 0), month_date(baseline.params.start_month,
+                                                                       baseline.months)
+    assert horizon_text() == f"{start:%B %Y} to {end:%B %Y}" == "April 2006 to December 2030"
+    app.compare_choice.set(["service_quality"])
+    box, rc = solara.render(app.Layout(children=[app.Compare()]), handle_error=False)
+    shown = " ".join(str(w.children) for w in rc.find(v.Html).widgets)
+    assert f"baseline run from {horizon_text()} with the calibrated parameters" in shown
+    agents = control("compare_agents")
+    slider = rc.find(v.Slider, label=agents.label).widget
+    assert (slider.min, slider.max) == agents.allowed == UI_LIMITS["compare_agents"][0]
 
 
 def test_explore_model_scales_doses_fast_forwards_and_is_reproducible():
@@ -121,8 +193,8 @@ def test_compare_form_rejects_bad_values_with_one_message_each():
     form, errors = check_form([], 0, "lots", "x", True, scenario_names()[1:])
     assert form is None
     assert errors == ["Scenarios: choose at least one policy scenario to compare with the baseline.",
-                      "Replicates: 0 is outside 1 to 50.",
-                      "Citizens per run: 'lots' is not a whole number.",
+                      "Replicates per scenario: 0 is outside 1 to 50.",
+                      "Population per run (citizens): 'lots' is not a whole number.",
                       "Seed: 'x' is not a whole number."]
     form, errors = check_form(["baseline", "skills_60plus", "skills_60plus"], 2, 800, " 7 ", False,
                               scenario_names()[1:])
@@ -140,6 +212,9 @@ def test_run_comparison_uses_common_random_numbers():
     assert result.table.set_index("scenario").loc["awareness_campaign", "cost_kzt"] > 0
     shown = display_table(result.table)
     assert list(shown["Scenario"]) == ["baseline", "awareness_campaign"]
+    assert f"scaled to {adults_text()})" in " ".join(
+        str(w.children) for w in solara.render(app.CompareResults(result, 1.0), handle_error=False)[1]
+        .find(v.Html).widgets)
 
 
 def test_compare_page_runs_in_the_background_and_shows_results():
@@ -191,6 +266,9 @@ def test_calibration_page_shows_the_shipped_fit_and_reports_a_bad_file(tmp_path)
     cfi = view.fit.set_index("index").loc["Comparative fit index (CFI)", "value"]
     assert cfi == pytest.approx(0.991, abs=0.001)
     assert len(rc.find(widgets.Image).widgets) == 1  # path diagram
+    assert calibration_window_text() == "2006-2021"  # the shipped posterior's start_month and end_month
+    headings = [w.children[0] for w in rc.find(v.Html, tag="h4").widgets]
+    assert f"Dynamics calibrated to {calibration_window_text()} (ABC-SMC posterior)" in headings
     bad = tmp_path / "sem.json"
     bad.write_text("{not json")
     app.calibration_file.set(str(bad))

@@ -15,53 +15,50 @@ from pathlib import Path
 
 import solara
 import solara.lab
-from egov_abm.model import NETWORK_KINDS, InputError
+from egov_abm.model import InputError
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import plots
 from egov_abm.viz.calibration_view import posterior_table, read_sem_file, shipped_sem_files
-from egov_abm.viz.compare_view import (
-    AGENTS_RANGE,
-    REPLICATES_RANGE,
-    CompareResult,
-    check_form,
-    display_table,
-    run_comparison,
-)
-from egov_abm.viz.explore_model import (
-    DEGREE_RANGE,
-    DOSE_RANGE,
-    MAX_AGENTS,
-    MIN_AGENTS,
-    P_SUCCESS_RANGE,
-    START_CHOICES,
-    ExploreModel,
-    scenario_names,
-)
+from egov_abm.viz.compare_view import CompareResult, check_form, display_table, run_comparison
+from egov_abm.viz.controls import adults_text, calibration_window_text, control, horizon_text
+from egov_abm.viz.explore_model import START_CHOICES, ExploreModel, scenario_names
 from mesa.visualization import Slider, SolaraViz
 from mesa.visualization.utils import update_counter
 
 TITLE = "egov-abm: e-government portal adoption in Kazakhstan"
 
 
+def _slider(name: str, value, step) -> Slider:
+    """A Mesa slider over the page's range of control ``name``, labelled with its unit."""
+    c = control(name)
+    return Slider(c.label, value=value, min=c.allowed[0], max=c.allowed[1], step=step)
+
+
 def explore_params() -> dict:
-    """The Explore page's controls (Mesa ``model_params``), with plain-language labels and units."""
+    """The Explore page's controls (Mesa ``model_params``): ranges, units and labels from :mod:`viz.controls`."""
     names = scenario_names()
     baseline = load_scenario("baseline").params
+    network = control("network")
     return {
         "scenario": {"type": "Select", "value": "baseline", "values": names, "label": "Scenario"},
-        "n_agents": Slider("Citizens simulated", value=2000, min=MIN_AGENTS, max=MAX_AGENTS, step=100),
-        "network": {"type": "Select", "value": "homophily", "values": list(NETWORK_KINDS),
-                    "label": "Social network kind"},
-        "mean_degree": Slider("Contacts per citizen (mean)", value=10, min=DEGREE_RANGE[0], max=DEGREE_RANGE[1],
-                              step=1),
-        "dose_scale": Slider("Policy dose (× the scenario file's)", value=1.0, min=DOSE_RANGE[0],
-                             max=DOSE_RANGE[1], step=0.1),
-        "p_success": Slider("Service quality: chance a use succeeds", value=round(baseline.p_success, 2),
-                            min=P_SUCCESS_RANGE[0], max=P_SUCCESS_RANGE[1], step=0.01),
+        "n_agents": _slider("n_agents", 2000, 100),
+        "network": {"type": "Select", "value": baseline.network, "values": list(network.choices),
+                    "label": network.label},
+        "mean_degree": _slider("mean_degree", baseline.mean_degree, 1),
+        "dose_scale": _slider("dose_scale", 1.0, 0.1),
+        "p_success": _slider("p_success", round(baseline.p_success, 2), 0.01),
         "start_at": {"type": "Select", "value": "scenario start", "values": list(START_CHOICES),
                      "label": "Start watching at (earlier months run unseen)"},
-        "seed": {"type": "InputText", "value": "1", "label": "Seed (whole number)"},
+        "seed": {"type": "InputText", "value": "1", "label": f"{control('seed').label} (whole number)"},
     }
+
+
+@solara.component
+def ControlsHelp(names: list[str]):
+    """What each control means and the range the page accepts (and why, where the model accepts more)."""
+    with solara.Details("About the controls"):
+        for name in names:
+            paragraph(control(name).describe())
 
 
 def heading(level: int, text: str):
@@ -127,6 +124,7 @@ def Explore():
     with solara.Column(style={"padding": "0 16px"}):
         ExploreStatus(model.value)
         ExploreFigures(model.value)
+        ControlsHelp(["n_agents", "network", "mean_degree", "dose_scale", "p_success", "seed"])
 
 
 # ------------------------------------------------------------------------------------------- compare
@@ -176,7 +174,7 @@ def CompareResults(result: CompareResult, seconds: float):
     reps = f"{form.replicates} replicate{'s' if form.replicates != 1 else ''}"
     solara.Success(f"{form.n_runs} runs ({len(form.scenarios) + 1} scenarios × {reps}, "
                    f"{form.n_agents:,} citizens each) in {seconds:.1f} s.", dense=True)
-    heading(4, "Cost-effectiveness at the horizon (extra adopters scaled to 13.0 M adults)")
+    heading(4, f"Cost-effectiveness at the horizon (extra adopters scaled to {adults_text()})")
     solara.DataFrame(display_table(result.table), items_per_page=20)
     with solara.Row():
         solara.FileDownload(lambda: _csv(result.table), filename="comparison_table.csv",
@@ -202,11 +200,12 @@ def Compare():
     with solara.Sidebar(), solara.Card("Comparison"):
         solara.SelectMultiple("Policy scenarios (the baseline always runs)", values=compare_choice,
                               all_values=available)
-        solara.SliderInt("Replicates per scenario", value=compare_replicates, min=REPLICATES_RANGE[0],
-                         max=REPLICATES_RANGE[1])
-        solara.SliderInt("Citizens per run", value=compare_agents, min=AGENTS_RANGE[0], max=AGENTS_RANGE[1],
+        replicates, agents = control("replicates"), control("compare_agents")
+        solara.SliderInt(replicates.label, value=compare_replicates, min=replicates.allowed[0],
+                         max=replicates.allowed[1])
+        solara.SliderInt(agents.label, value=compare_agents, min=agents.allowed[0], max=agents.allowed[1],
                          step=500)
-        solara.InputText("Seed (whole number)", value=compare_seed)
+        solara.InputText(f"{control('seed').label} (whole number)", value=compare_seed)
         solara.Checkbox(label="Calibration uncertainty: each replicate takes its own posterior draw",
                         value=compare_ensemble)
         with solara.Row():
@@ -230,7 +229,8 @@ def Compare():
             CompareResults(result, seconds)
         elif compare_task.not_called:
             paragraph("Choose scenarios in the sidebar and press 'Run comparison'. Each scenario and the "
-                            "baseline run from April 2006 to December 2030 with the calibrated parameters.")
+                      f"baseline run from {horizon_text()} with the calibrated parameters.")
+        ControlsHelp(["replicates", "compare_agents", "seed"])
 
 
 # --------------------------------------------------------------------------------------- calibration
@@ -252,6 +252,7 @@ def Calibration():
         solara.Button("Load", color="primary", on_click=lambda: calibration_file.set(typed))
     view, error = solara.use_memo(lambda: _read(calibration_file.value), [calibration_file.value])
     posterior = solara.use_memo(lambda: posterior_table().round(4), [])  # read the posterior file once
+    window = solara.use_memo(calibration_window_text, [])
     with solara.Column(style={"padding": "8px 16px"}):
         heading(2, "Calibration: the structural equation model behind the citizens")
         if error:
@@ -270,7 +271,7 @@ def Calibration():
         heading(4, "Measurement model: standardised loadings and Cronbach's alpha")
         solara.DataFrame(view.loadings.round(3), items_per_page=12)
         paragraph(view.note)
-        heading(4, "Dynamics calibrated to 2006-2021 (ABC-SMC posterior)")
+        heading(4, f"Dynamics calibrated to {window} (ABC-SMC posterior)")
         solara.DataFrame(posterior, items_per_page=12)
 
 

@@ -17,10 +17,8 @@ import pandas as pd
 from egov_abm.calibration.defaults import demographic_constants
 from egov_abm.scenarios.compare import per_replicate, run_all, summary
 from egov_abm.scenarios.scenario import load_scenario
+from egov_abm.viz.controls import control
 
-REPLICATES_RANGE = (1, 50)
-AGENTS_RANGE = (500, 20_000)
-SEED_RANGE = (0, 2**31 - 1)
 BASELINE = "baseline"
 
 
@@ -50,7 +48,11 @@ class CompareResult:
     table: pd.DataFrame
 
 
-def _whole(value, lo: int, hi: int, label: str) -> tuple[int | None, str | None]:
+def _whole(value, name: str) -> tuple[int | None, str | None]:
+    """``value`` as a whole number within the page's range of control ``name``, or None and a message."""
+    c = control(name)
+    lo, hi = c.allowed
+    label = c.label
     try:
         number = float(str(value).strip().replace(",", ""))
     except (TypeError, ValueError):
@@ -71,9 +73,9 @@ def check_form(scenarios, replicates, n_agents, seed, ensemble, available) -> tu
         errors.append(f"Scenarios: {', '.join(unknown)} not shipped (choose from {', '.join(available)}).")
     if not chosen:
         errors.append("Scenarios: choose at least one policy scenario to compare with the baseline.")
-    reps, e1 = _whole(replicates, *REPLICATES_RANGE, "Replicates")
-    agents, e2 = _whole(n_agents, *AGENTS_RANGE, "Citizens per run")
-    seed_value, e3 = _whole(seed, *SEED_RANGE, "Seed")
+    reps, e1 = _whole(replicates, "replicates")
+    agents, e2 = _whole(n_agents, "compare_agents")
+    seed_value, e3 = _whole(seed, "seed")
     errors += [e for e in (e1, e2, e3) if e]
     if errors:
         return None, errors

@@ -4,10 +4,13 @@
 scenario (calibrated posterior medians, the shipped SEM and population) with
 keyword arguments only, as Mesa's ``SolaraViz`` needs to rebuild it on reset.
 
-Values from the page are never trusted: each is checked against its range;
-a value out of range or of the wrong type is replaced by the nearest allowed
-value (or the default) and a plain-language note says so
-(``model.input_notes``), so a bad value never stops the page.
+Values from the page are never trusted: each is checked against the range its
+control shows (:mod:`viz.controls`: the parameter's metadata or a declared UI
+limit); a value out of range or of the wrong type is replaced by the nearest
+allowed value (or the default) and a plain-language note, naming the control
+as its label reads, says so (``model.input_notes``), so a bad value never
+stops the page. The model itself is built by
+:func:`scenarios.runner.model_arguments`, like every other run.
 
 This module holds no Solara code; the app module holds no model code.
 """
@@ -19,20 +22,13 @@ import functools
 import math
 
 import numpy as np
-from egov_abm.calibration.defaults import population_spec
-from egov_abm.model import NETWORK_KINDS, AdoptionModel, Params, month_date
-from egov_abm.scenarios.runner import sem_for
+from egov_abm.model import AdoptionModel, Params, month_date
+from egov_abm.scenarios.runner import model_arguments
 from egov_abm.scenarios.scenario import Scenario, load_scenario, shipped_scenarios
+from egov_abm.viz.controls import control
 
-#: Most citizens the page will simulate (a step with redraw stays well under a second).
-MAX_AGENTS = 20_000
-MIN_AGENTS = 200
 #: Most citizens drawn in the network picture; above this a random sample is drawn.
 MAX_DRAWN = 2_000
-DOSE_RANGE = (0.0, 3.0)
-P_SUCCESS_RANGE = (0.5, 1.0)
-DEGREE_RANGE = (2, 30)
-SEED_RANGE = (0, 2**31 - 1)
 START_CHOICES = ("scenario start", "2012-01", "2016-01", "2020-01", "2024-01")
 
 
@@ -47,29 +43,33 @@ def _scenario(name: str) -> Scenario:
     return load_scenario(name)
 
 
-def _number(value, lo, hi, default, label: str, notes: list[str], *, integer: bool = False):
-    """``value`` as a number within ``[lo, hi]``; out-of-range or non-numbers are replaced and noted."""
+def _number(value, name: str, default, notes: list[str]):
+    """``value`` as a number within the page's range of control ``name``; other values are replaced and noted."""
+    c = control(name)
+    lo, hi = c.allowed
     try:
         number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
     except (TypeError, ValueError):
-        notes.append(f"{label}: {value!r} is not a number; used {default}.")
+        notes.append(f"{c.label}: {value!r} is not a number; used {default}.")
         return default
     if not math.isfinite(number):
-        notes.append(f"{label}: {value!r} is not a finite number; used {default}.")
+        notes.append(f"{c.label}: {value!r} is not a finite number; used {default}.")
         return default
-    if integer and number != int(number):
-        notes.append(f"{label}: {value!r} is not a whole number; used {int(number)}.")
+    if c.integer and number != int(number):
+        notes.append(f"{c.label}: {value!r} is not a whole number; used {int(number)}.")
         number = float(int(number))
     if number < lo or number > hi:
         clamped = min(max(number, lo), hi)
-        clamped = int(clamped) if integer else clamped
-        fmt = "{:,}" if integer else "{:g}"
-        notes.append(f"{label}: {value!r} is outside {fmt.format(lo)} to {fmt.format(hi)}; used {fmt.format(clamped)}.")
+        clamped = int(clamped) if c.integer else clamped
+        fmt = "{:,}" if c.integer else "{:g}"
+        notes.append(f"{c.label}: {value!r} is outside {fmt.format(lo)} to {fmt.format(hi)}; "
+                     f"used {fmt.format(clamped)}.")
         return clamped
-    return int(number) if integer else number
+    return int(number) if c.integer else number
 
 
 def _choice(value, choices, default, label: str, notes: list[str]):
+    """``value`` if it is one of ``choices``, else ``default`` with a note."""
     if value in choices:
         return value
     notes.append(f"{label}: {value!r} is not one of {', '.join(map(str, choices))}; used {default!r}.")
@@ -99,21 +99,21 @@ class ExploreModel(AdoptionModel):
         names = scenario_names()
         scenario = _choice(scenario, names, "baseline", "Scenario", notes)
         base = _scenario(scenario)
-        n = _number(n_agents, MIN_AGENTS, MAX_AGENTS, 2000, "Citizens", notes, integer=True)
-        network = _choice(network, NETWORK_KINDS, "homophily", "Network", notes)
-        degree = _number(mean_degree, *DEGREE_RANGE, 10, "Contacts per citizen", notes, integer=True)
-        dose = _number(dose_scale, *DOSE_RANGE, 1.0, "Policy dose", notes)
+        n = _number(n_agents, "n_agents", 2000, notes)
+        kinds = control("network")
+        network = _choice(network, kinds.choices, Params.network, kinds.label, notes)
+        degree = _number(mean_degree, "mean_degree", Params.mean_degree, notes)
+        dose = _number(dose_scale, "dose_scale", 1.0, notes)
         success = base.params.p_success if p_success is None else _number(
-            p_success, *P_SUCCESS_RANGE, base.params.p_success, "Service success probability", notes)
+            p_success, "p_success", base.params.p_success, notes)
         start_at = _choice(start_at, START_CHOICES, "scenario start", "Start at", notes)
-        seed = _number(seed, *SEED_RANGE, 1, "Seed", notes, integer=True)
+        seed = _number(seed, "seed", 1, notes)
         degree = min(degree, n - 1)
 
         params = Params.from_mapping({"n_agents": n, "network": network, "mean_degree": degree,
                                       "p_success": success}, base=base.params, where="explore page")
-        interventions = base.interventions(n, dose_scale=dose)
-        super().__init__(params=params, sem=sem_for(base), population=population_spec(), seed=seed,
-                         create_agents=True, interventions=interventions)
+        sized = dataclasses.replace(base, params=params)
+        super().__init__(**model_arguments(sized, seed, create_agents=True, dose_scale=dose))
         self.readiness0 = self.readiness.copy()  # for the 'at the start' outline of the distributions
         self.scenario = base
         self.scenario_name = scenario

@@ -6,6 +6,7 @@ import csv
 import statistics
 import time
 
+from egov_abm.viz.controls import control
 from playwright.sync_api import expect
 
 STEP_TIMEOUT_MS = 30_000
@@ -53,8 +54,8 @@ def test_explore_steps_redraw_and_reset_with_a_new_slider_value(page, app_url, a
         "each": [round(s, 3) for s in seconds], "median": round(statistics.median(seconds), 3),
         "max": round(max(seconds), 3)}
 
-    # Move the 'Citizens simulated' slider up by 10 steps of 100 and reset: the new model has 3,000 citizens.
-    slider = page.get_by_role("slider", name="Citizens simulated")
+    # Move the citizens slider up by 10 steps of 100 and reset: the new model has 3,000 citizens.
+    slider = page.get_by_role("slider", name=control("n_agents").label, exact=True)
     slider.focus()
     for _ in range(10):
         slider.press("ArrowRight")
@@ -82,12 +83,12 @@ def test_compare_runs_two_scenarios_in_the_background_and_downloads_csv(page, ap
     page.goto(app_url + "/compare")
     expect(page.get_by_text("Compare policy scenarios with the baseline")).to_be_visible()
     # Two replicates of 1,000 citizens keep the test short; the defaults pick technology_only and citizen_centric.
-    replicates = page.get_by_role("slider", name="Replicates per scenario")
+    replicates = page.get_by_role("slider", name=control("replicates").label, exact=True)
     replicates.focus()
     replicates.press("Home")
     replicates.press("ArrowRight")
     expect(replicates).to_have_attribute("aria-valuenow", "2")
-    agents = page.get_by_role("slider", name="Citizens per run")
+    agents = page.get_by_role("slider", name=control("compare_agents").label, exact=True)
     agents.focus()
     agents.press("Home")
     agents.press("ArrowRight")
