@@ -25,6 +25,8 @@ from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, demographic_constant
 from egov_abm.calibration.priors import PRIORS, Prior, values_from_theta
 from egov_abm.calibration.targets import END_MONTH, START_MONTH, Observation, load_observations, observe
 from egov_abm.model import AdoptionModel, Params, month_index
+from egov_abm.scenarios.runner import build_model
+from egov_abm.scenarios.scenario import Scenario
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,18 +55,14 @@ class Simulator:
                                            "start_month": START_MONTH})
         self.adjacency = None
 
-    def scenario(self, values: dict):
+    def scenario(self, values: dict) -> Scenario:
         """The scenario of one run: the base parameters with ``values`` set, no interventions."""
-        from egov_abm.scenarios.scenario import Scenario
-
         return Scenario(name="calibration", description="dynamics calibration run",
                         params=self.params.replace(**values), months=self.config.months,
                         sem_file=Path(self.config.sem_file) if self.config.sem_file else None)
 
     def model(self, values: dict, replicate: int | None = None) -> AdoptionModel:
         """A model with the calibrated values set: on the shared graph, or as replicate ``replicate``."""
-        from egov_abm.scenarios.runner import build_model
-
         scenario = self.scenario(values)
         if replicate is not None:
             return build_model(scenario, self.config.seed, replicate, sem=self.sem, population=self.spec)
