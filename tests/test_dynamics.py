@@ -10,7 +10,7 @@ from egov_abm.calibration.priors import Prior
 from egov_abm.calibration.sampler import abc_smc
 from egov_abm.calibration.simulate import SimConfig, Simulator
 from egov_abm.calibration.targets import END_MONTH, START_MONTH, distance, load_observations, observe, residuals
-from egov_abm.model import InputError, month_index
+from egov_abm.model import InputError, Params, month_index
 from egov_abm.scenarios.scenario import load_scenario
 
 TRUTH = {"access_social_per_year": 0.8, "p_external_per_year": 0.05, "q_social_per_year": 0.9}
@@ -143,3 +143,23 @@ def test_baseline_runs_on_the_posterior_and_reproduces_the_history():
     dist = distance(observe(frame.to_dict("records"), obs, demographic_constants()), obs)
     assert dist <= np.median(post.distances)
     assert post.meta["command"].startswith("egov-abm calibrate dynamics")
+
+
+def test_calibrate_dynamics_writes_the_posterior_and_a_rerun_resumes(tmp_path):
+    from egov_abm.calibration.sampler import calibrate_dynamics, checkpoint_path
+
+    out = tmp_path / "post.json"
+    kw = dict(population=10, agents=100, seed=1, workers=1)
+    post = calibrate_dynamics(30, out, **kw)
+    assert post.meta["command"] == ("egov-abm calibrate dynamics --budget 30 --population 10 --agents 100 "
+                                    "--seed 1 --tolerance 1.0")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["post.json", checkpoint_path(out).name]
+    written = load_posterior(out)
+    np.testing.assert_array_equal(written.particles, post.particles)
+    assert written.names == [p.name for p in Params.uncertainties()]
+    lines = []
+    again = calibrate_dynamics(30, out, **kw, log=lines.append)
+    assert lines[0].startswith("resuming after generation 0")
+    np.testing.assert_array_equal(again.particles, post.particles)
+    with pytest.raises(InputError, match="is a folder"):
+        calibrate_dynamics(30, tmp_path, **kw)
