@@ -1,4 +1,4 @@
-"""Calibration: national margins, SEM parameters and (later) fitted dynamics.
+"""Calibration: national margins, SEM parameters and the fitted dynamics.
 
 Produces the parameter files and population specs that ``scenarios`` hands
 to ``model``. Data files live in ``calibration/data/`` with a ``source`` for

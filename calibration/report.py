@@ -15,51 +15,38 @@ identified* under 80 %, and *not identified* otherwise.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing as mp
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from egov_abm.calibration.defaults import demographic_constants
-from egov_abm.calibration.dynamics import (
-    OBSERVERS,
-    PRIORS,
-    START_MONTH,
-    Posterior,
-    SimConfig,
-    load_observations,
-)
+from egov_abm.calibration.posterior import Posterior
+from egov_abm.calibration.priors import PRIORS
+from egov_abm.calibration.simulate import SimConfig, simulator_for
+from egov_abm.calibration.targets import OBSERVERS, START_MONTH, load_observations
 from egov_abm.model import month_index
+from egov_abm.scenarios.parallel import map_runs
 
 END_PROJECTION = "2030-12"
 PROJECTION_COLUMNS = ("adoption", "share_users", "internet_access", "digital_literacy")
-_SIM = None
 
 
-def _init(config: SimConfig) -> None:
-    global _SIM
-    from egov_abm.calibration.dynamics import Simulator
-
-    _SIM = Simulator(config)
-
-
-def _run(job: tuple[int, dict]) -> pd.DataFrame:
-    replicate, values = job
-    frame = pd.DataFrame(_SIM.run(values, months=month_index(END_PROJECTION, START_MONTH), replicate=replicate))
+def _run(task: tuple[SimConfig, int, dict]) -> pd.DataFrame:
+    """Monthly outcomes to END_PROJECTION of posterior draw ``replicate`` (its own seed), with a ``draw`` column."""
+    config, replicate, values = task
+    outcomes = simulator_for(config).run(values, months=month_index(END_PROJECTION, START_MONTH), replicate=replicate)
+    frame = pd.DataFrame(outcomes)
     frame.insert(0, "draw", replicate)
     return frame
 
 
-def ensemble_runs(posterior: Posterior, *, draws: int, agents: int, seed: int, workers: int) -> pd.DataFrame:
+def ensemble_runs(posterior: Posterior, *, draws: int, agents: int, seed: int, workers: int | None = None,
+                  client=None) -> pd.DataFrame:
     """Monthly outcomes 2006-04..2030-12 of ``draws`` posterior draws, one seed each (replicate = draw)."""
     base = {k: v for k, v in posterior.meta["base_params"].items()}
     config = SimConfig(base_params=base, n_agents=agents, seed=seed)
-    jobs = list(enumerate(posterior.draws(draws, seed)))
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init,
-                                initargs=(config,)) as pool:
-        frames = list(pool.map(_run, jobs))
-    return pd.concat(frames, ignore_index=True)
+    tasks = [(config, replicate, values) for replicate, values in enumerate(posterior.draws(draws, seed))]
+    return pd.concat(map_runs(_run, tasks, workers=workers, client=client), ignore_index=True)
 
 
 def predictive_table(runs: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -127,7 +114,7 @@ def posterior_correlations(posterior: Posterior) -> pd.DataFrame:
 
 
 def write_report(posterior: Posterior, out_dir: Path, *, draws: int = 100, agents: int = 10_000, seed: int = 7,
-                 workers: int = 2) -> dict:
+                 workers: int | None = None) -> dict:
     """Run the ensemble and write report.md, plots and tables into ``out_dir``; return key figures."""
     import matplotlib
 

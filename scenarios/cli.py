@@ -346,31 +346,13 @@ def calibrate_sem_cmd(survey_path: Path, spec_path: Path, scale: tuple[float, fl
 def calibrate_dynamics_cmd(budget: int, out_path: Path, population: int, agents: int, seed: int,
                            workers: int | None, min_tolerance: float) -> None:
     """Fit the dynamic parameters to Kazakhstan's record 2006-2021 (ABC-SMC posterior ensemble)."""
-    import json
-    import os
-
-    from egov_abm.calibration.dynamics import PRIORS, SimConfig, abc_smc
-    from egov_abm.scenarios.scenario import load_scenario
+    from egov_abm.calibration.sampler import calibrate_dynamics
     from tqdm import tqdm
 
-    if out_path.is_dir():
-        raise InputError(f"--out {out_path}: is a folder; expected a file name")
-    base = load_scenario("baseline", apply_posterior=False).params.to_dict()
-    for name in ("n_agents", "start_month", *(p.name for p in PRIORS)):
-        base.pop(name, None)
-    config = SimConfig(base_params=base, n_agents=agents, seed=2006)
-    checkpoint = out_path.with_name(out_path.name + ".checkpoint")
-    start = time.perf_counter()
     with tqdm(total=budget, unit="run", desc="calibrating", disable=None) as bar:
-        posterior = abc_smc(config, budget=budget, population=population, seed=seed,
-                            workers=workers or os.cpu_count() or 1, checkpoint=checkpoint,
-                            min_tolerance=min_tolerance, progress=bar.update, log=bar.write)
-    posterior.meta["command"] = (f"egov-abm calibrate dynamics --budget {budget} --population {population} "
-                                 f"--agents {agents} --seed {seed} --tolerance {min_tolerance}")
-    posterior.meta["wall_seconds_this_session"] = round(time.perf_counter() - start, 1)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(json.dumps(posterior.to_json(), indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, out_path)
+        posterior = calibrate_dynamics(budget, out_path, population=population, agents=agents, seed=seed,
+                                       workers=workers, min_tolerance=min_tolerance, progress=bar.update,
+                                       log=bar.write)
     click.echo(f"{posterior.meta['simulations']} runs, {len(posterior.generations)} generations, final "
                f"median distance {posterior.generations[-1]['median_distance']:.2f} (1 = within the stated noise)")
     click.echo(f"{'parameter':<30} {'median':>9} {'5 %':>9} {'95 %':>9}")
@@ -393,14 +375,11 @@ def calibrate_dynamics_cmd(budget: int, out_path: Path, population: int, agents:
 def calibrate_report_cmd(posterior_path: Path | None, out_dir: Path, draws: int, agents: int, seed: int,
                          workers: int | None) -> None:
     """Posterior predictive check, identification and the 2022-2030 projection, as a Markdown report."""
-    import os
-
-    from egov_abm.calibration.dynamics import DEFAULT_POSTERIOR, load_posterior
+    from egov_abm.calibration.posterior import DEFAULT_POSTERIOR, load_posterior
     from egov_abm.calibration.report import write_report
 
     posterior = load_posterior(posterior_path or DEFAULT_POSTERIOR)
-    figures = write_report(posterior, out_dir, draws=draws, agents=agents, seed=seed,
-                           workers=workers or os.cpu_count() or 1)
+    figures = write_report(posterior, out_dir, draws=draws, agents=agents, seed=seed, workers=workers)
     for target, share in figures["coverage_90"].items():
         click.echo(f"{target:<18} {share:>5.0%} of published figures inside the predictive 90 % band")
     click.echo(f"wrote {out_dir / 'report.md'} with plots, projection_2022_2030.csv and posterior tables")

@@ -89,7 +89,7 @@ class Scenario:
         """
         if self.posterior is None:
             raise ScenarioError(f"scenario {self.name!r}: --ensemble needs a 'posterior' in the scenario file")
-        from egov_abm.calibration.dynamics import load_posterior
+        from egov_abm.calibration.posterior import load_posterior
 
         out = []
         for draw in load_posterior(self.posterior).draws(replicates, seed):
@@ -142,7 +142,7 @@ def load_scenario(ref: str | Path, *, apply_posterior: bool = True) -> Scenario:
     posterior = Path(raw["posterior"]) if "posterior" in raw else None
     base = None
     if posterior is not None and apply_posterior:
-        from egov_abm.calibration.dynamics import load_posterior
+        from egov_abm.calibration.posterior import load_posterior
 
         base = Params.from_mapping(load_posterior(posterior).median_values(), where=str(posterior))
     params = Params.from_mapping(raw.get("parameters", {}), base=base, where=f"{where}: parameters")

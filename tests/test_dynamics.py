@@ -4,14 +4,18 @@ import dataclasses
 
 import numpy as np
 import pytest
-from egov_abm.calibration import dynamics as D
 from egov_abm.calibration.defaults import demographic_constants
-from egov_abm.model import month_index
+from egov_abm.calibration.posterior import DEFAULT_POSTERIOR, load_posterior, write_posterior
+from egov_abm.calibration.priors import Prior
+from egov_abm.calibration.sampler import abc_smc
+from egov_abm.calibration.simulate import SimConfig, Simulator
+from egov_abm.calibration.targets import END_MONTH, START_MONTH, distance, load_observations, observe, residuals
+from egov_abm.model import InputError, Params, month_index
 from egov_abm.scenarios.scenario import load_scenario
 
 TRUTH = {"access_social_per_year": 0.8, "p_external_per_year": 0.05, "q_social_per_year": 0.9}
-PRIORS = (D.Prior("access_social_per_year", 0.0, 1.5), D.Prior("p_external_per_year", 0.005, 0.5, log=True),
-          D.Prior("q_social_per_year", 0.0, 2.0))
+PRIORS = (Prior("access_social_per_year", 0.0, 1.5), Prior("p_external_per_year", 0.005, 0.5, log=True),
+          Prior("q_social_per_year", 0.0, 2.0))
 
 
 def base_params():
@@ -23,35 +27,67 @@ def base_params():
 
 def synthetic_observations(seed):
     """The real targets' dates and noise, with values from a run at TRUTH (another seed)."""
-    config = D.SimConfig(base_params=base_params(), n_agents=2000, seed=seed)
-    sim = D.Simulator(config, PRIORS)
+    config = SimConfig(base_params=base_params(), n_agents=2000, seed=seed)
+    sim = Simulator(config, PRIORS)
     values = sim(np.array([TRUTH[p.name] for p in PRIORS]))
     return [dataclasses.replace(o, value=float(v)) for o, v in zip(sim.observations, values, strict=True)]
 
 
 def test_observation_model_on_a_run():
-    obs = D.load_observations()
+    obs = load_observations()
     assert {o.target for o in obs} == {"internet_access", "digital_literacy", "registered_users", "households_using"}
-    assert month_index("2012-05", D.START_MONTH) == 73 and month_index("2006-04", D.START_MONTH) == 0
+    assert month_index("2012-05", START_MONTH) == 73 and month_index("2006-04", START_MONTH) == 0
     c = demographic_constants()
     rows = [dict(internet_access=0.5, digital_literacy=0.4, share_ever_used=0.01, share_users=0.2)] * 200
-    sim = D.observe(rows, obs, c)
+    sim = observe(rows, obs, c)
     reg = [k for k, o in enumerate(obs) if o.target == "registered_users"][0]
     assert sim[reg] == pytest.approx(0.01 * c["adult_population_2012"])
     hh = [k for k, o in enumerate(obs) if o.target == "households_using"][0]
     assert sim[hh] == pytest.approx(1 - 0.8 ** c["adults_per_household"])
     # residuals are in noise units; counts on the log scale
     exact = np.array([o.value for o in obs])
-    assert D.distance(exact, obs) == pytest.approx(0.0)
+    assert distance(exact, obs) == pytest.approx(0.0)
     shifted = exact.copy()
     shifted[reg] *= np.exp(obs[reg].sd)
-    assert D.residuals(shifted, obs)[reg] == pytest.approx(1.0)
+    assert residuals(shifted, obs)[reg] == pytest.approx(1.0)
+
+
+def test_simulator_runs_the_model_as_built_directly():
+    """Through the scenario runner, with the graph built once and reused, a run is the model's own run."""
+    from egov_abm.calibration.defaults import load_sem, population_spec
+    from egov_abm.calibration.simulate import SimTask, simulate
+    from egov_abm.model import AdoptionModel, Params
+
+    config = SimConfig(base_params=base_params(), n_agents=300, seed=2006, months=30)
+    sim = Simulator(config, PRIORS, [o for o in load_observations() if o.month < 30])
+    theta = np.array([0.5, 0.02, 1.1])
+    sim(np.array([0.1, 0.2, 0.3]))  # builds the shared graph
+    params = Params.from_mapping({**config.base_params, "n_agents": 300, "start_month": START_MONTH,
+                                  **dict(zip(TRUTH, theta, strict=True))})
+    direct = AdoptionModel(params=params, sem=load_sem(), population=population_spec(), seed=2006,
+                           create_agents=False)
+    direct.run(30)
+    assert sim.run(dict(zip(TRUTH, theta, strict=True))) == direct.outcomes
+    task = SimTask(config, tuple(theta), PRIORS, tuple(sim.observations))
+    np.testing.assert_array_equal(simulate(task), observe(direct.outcomes, sim.observations, sim.constants))
+
+
+def test_posterior_file_round_trip(tmp_path):
+    post = load_posterior()
+    out = write_posterior(post, tmp_path / "post.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["post.json"]
+    again = load_posterior(out)
+    np.testing.assert_array_equal(again.particles, post.particles)
+    assert again.names == post.names and again.meta == post.meta
+    (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(InputError, match="not a posterior"):
+        load_posterior(tmp_path / "bad.json")
 
 
 def test_recovers_known_parameters_within_90_percent_interval():
     observations = synthetic_observations(seed=77)
-    config = D.SimConfig(base_params=base_params(), n_agents=2000, seed=2006)
-    post = D.abc_smc(config, budget=900, population=60, seed=3, workers=2, priors=PRIORS,
+    config = SimConfig(base_params=base_params(), n_agents=2000, seed=2006)
+    post = abc_smc(config, budget=900, population=60, seed=3, workers=2, priors=PRIORS,
                      observations=observations, min_tolerance=0.3)
     assert len(post.generations) >= 3
     summary = {row["parameter"]: row for row in post.summary()}
@@ -65,15 +101,15 @@ def test_recovers_known_parameters_within_90_percent_interval():
 
 def test_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
     observations = synthetic_observations(seed=5)
-    config = D.SimConfig(base_params=base_params(), n_agents=500, seed=2006)
+    config = SimConfig(base_params=base_params(), n_agents=500, seed=2006)
     kw = dict(population=24, seed=9, workers=2, priors=PRIORS, observations=observations, min_tolerance=0.0,
               max_generations=3, batch=8)
-    whole = D.abc_smc(config, budget=10_000, **kw)
+    whole = abc_smc(config, budget=10_000, **kw)
     ckpt = tmp_path / "post.checkpoint"
     cut = whole.generations[0]["simulations"] + whole.generations[1]["simulations"] + 8
-    part = D.abc_smc(config, budget=cut, checkpoint=ckpt, **kw)  # stops inside generation 2
+    part = abc_smc(config, budget=cut, checkpoint=ckpt, **kw)  # stops inside generation 2
     assert len(part.generations) == 2 and ckpt.exists()
-    resumed = D.abc_smc(config, budget=10_000, checkpoint=ckpt, **kw)
+    resumed = abc_smc(config, budget=10_000, checkpoint=ckpt, **kw)
     assert len(resumed.generations) == 3
     np.testing.assert_array_equal(resumed.particles, whole.particles)
     np.testing.assert_array_equal(resumed.weights, whole.weights)
@@ -81,12 +117,12 @@ def test_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
 
 def test_checkpoint_of_another_calibration_is_refused(tmp_path):
     observations = synthetic_observations(seed=5)
-    config = D.SimConfig(base_params=base_params(), n_agents=300, seed=2006)
+    config = SimConfig(base_params=base_params(), n_agents=300, seed=2006)
     ckpt = tmp_path / "c.checkpoint"
-    D.abc_smc(config, budget=40, population=12, seed=1, workers=1, priors=PRIORS, observations=observations,
+    abc_smc(config, budget=40, population=12, seed=1, workers=1, priors=PRIORS, observations=observations,
               checkpoint=ckpt, max_generations=1)
-    with pytest.raises(D.InputError, match="checkpoint of a different calibration"):
-        D.abc_smc(config, budget=40, population=12, seed=2, workers=1, priors=PRIORS, observations=observations,
+    with pytest.raises(InputError, match="checkpoint of a different calibration"):
+        abc_smc(config, budget=40, population=12, seed=2, workers=1, priors=PRIORS, observations=observations,
                   checkpoint=ckpt, max_generations=1)
 
 
@@ -95,15 +131,35 @@ def test_baseline_runs_on_the_posterior_and_reproduces_the_history():
     typical accepted particle (distance at most the posterior's median distance)."""
     from egov_abm.scenarios.runner import run_one
 
-    post = D.load_posterior()
+    post = load_posterior()
     scenario = load_scenario("baseline")
-    assert scenario.params.start_month == "2006-04" and scenario.posterior == D.DEFAULT_POSTERIOR.resolve()
+    assert scenario.params.start_month == "2006-04" and scenario.posterior == DEFAULT_POSTERIOR.resolve()
     for name, value in post.median_values().items():
         assert getattr(scenario.params, name) == value
-    months = month_index(D.END_MONTH, D.START_MONTH)
+    months = month_index(END_MONTH, START_MONTH)
     frame = run_one(scenario.with_overrides(n_agents=post.meta["n_agents"]), 1, months=months)
     assert str(frame["date"].iloc[0].date()) == "2006-04-01"
-    obs = D.load_observations()
-    dist = D.distance(D.observe(frame.to_dict("records"), obs, demographic_constants()), obs)
+    obs = load_observations()
+    dist = distance(observe(frame.to_dict("records"), obs, demographic_constants()), obs)
     assert dist <= np.median(post.distances)
     assert post.meta["command"].startswith("egov-abm calibrate dynamics")
+
+
+def test_calibrate_dynamics_writes_the_posterior_and_a_rerun_resumes(tmp_path):
+    from egov_abm.calibration.sampler import calibrate_dynamics, checkpoint_path
+
+    out = tmp_path / "post.json"
+    kw = dict(population=10, agents=100, seed=1, workers=1)
+    post = calibrate_dynamics(30, out, **kw)
+    assert post.meta["command"] == ("egov-abm calibrate dynamics --budget 30 --population 10 --agents 100 "
+                                    "--seed 1 --tolerance 1.0")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["post.json", checkpoint_path(out).name]
+    written = load_posterior(out)
+    np.testing.assert_array_equal(written.particles, post.particles)
+    assert written.names == [p.name for p in Params.uncertainties()]
+    lines = []
+    again = calibrate_dynamics(30, out, **kw, log=lines.append)
+    assert lines[0].startswith("resuming after generation 0")
+    np.testing.assert_array_equal(again.particles, post.particles)
+    with pytest.raises(InputError, match="is a folder"):
+        calibrate_dynamics(30, tmp_path, **kw)

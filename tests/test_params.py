@@ -77,7 +77,7 @@ def test_every_parameter_is_declared_once_by_its_owner():
 
 
 def test_fields_labelled_calibrated_are_exactly_the_calibrated_ones():
-    from egov_abm.calibration.dynamics import PRIORS
+    from egov_abm.calibration.priors import PRIORS
 
     labelled = {name for name, f in Params.fields().items() if f.metadata["source"].startswith("calibrated")}
     declared = {name for name, f in Params.fields().items() if f.metadata["prior"] is not None}

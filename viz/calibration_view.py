@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, load_sem
-from egov_abm.calibration.dynamics import DEFAULT_POSTERIOR, load_posterior
+from egov_abm.calibration.posterior import DEFAULT_POSTERIOR, load_posterior
 from egov_abm.calibration.report import identification
 from egov_abm.model import InputError
 

@@ -1,0 +1,120 @@
+"""Forward runs of the model for the calibration: one parameter vector in, observables out.
+
+Every run of a calibration shares one configuration (:class:`SimConfig`:
+base parameters, population size, seed, horizon), so all particles run on
+one seed with the same population and social graph (common random numbers),
+and differences between particles come from their parameters. The model is
+built by :func:`~scenarios.runner.build_model` from a :class:`Scenario`
+without interventions; the graph is built by the first run and reused.
+
+:func:`simulate` is the picklable function the sampler hands to
+:func:`~scenarios.parallel.map_runs`: it keeps one :class:`Simulator` per
+configuration in each worker process (:func:`simulator_for`), so a worker
+builds the shared graph once, however many runs it is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, demographic_constants, load_sem, population_spec
+from egov_abm.calibration.priors import PRIORS, Prior, values_from_theta
+from egov_abm.calibration.targets import END_MONTH, START_MONTH, Observation, load_observations, observe
+from egov_abm.model import AdoptionModel, Params, month_index
+from egov_abm.scenarios.runner import build_model
+from egov_abm.scenarios.scenario import Scenario
+
+
+@dataclasses.dataclass(frozen=True)
+class SimConfig:
+    """What every calibration run shares: base parameters, population, seed, horizon."""
+
+    base_params: dict
+    n_agents: int = 10_000
+    seed: int = 2006
+    months: int = month_index(END_MONTH, START_MONTH)
+    sem_file: str | None = None
+
+
+class Simulator:
+    """Runs the model for one parameter vector; builds the shared graph once."""
+
+    def __init__(self, config: SimConfig, priors: Sequence[Prior] = PRIORS,
+                 observations: Sequence[Observation] | None = None) -> None:
+        self.config = config
+        self.priors = priors
+        self.observations = observations if observations is not None else load_observations()
+        self.constants = demographic_constants()
+        self.sem = load_sem(config.sem_file or DEFAULT_SEM_FILE)
+        self.spec = population_spec()
+        self.params = Params.from_mapping({**config.base_params, "n_agents": config.n_agents,
+                                           "start_month": START_MONTH})
+        self.adjacency = None
+
+    def scenario(self, values: dict) -> Scenario:
+        """The scenario of one run: the base parameters with ``values`` set, no interventions."""
+        return Scenario(name="calibration", description="dynamics calibration run",
+                        params=self.params.replace(**values), months=self.config.months,
+                        sem_file=Path(self.config.sem_file) if self.config.sem_file else None)
+
+    def model(self, values: dict, replicate: int | None = None) -> AdoptionModel:
+        """A model with the calibrated values set: on the shared graph, or as replicate ``replicate``."""
+        scenario = self.scenario(values)
+        if replicate is not None:
+            return build_model(scenario, self.config.seed, replicate, sem=self.sem, population=self.spec)
+        m = build_model(scenario, self.config.seed, sem=self.sem, population=self.spec, adjacency=self.adjacency)
+        self.adjacency = m.adjacency
+        return m
+
+    def run(self, values: dict, months: int | None = None, replicate: int | None = None) -> list[dict]:
+        """Monthly outcome rows of one run (shared graph, or an independent replicate)."""
+        m = self.model(values, replicate)
+        m.run(self.config.months if months is None else months)
+        return m.outcomes
+
+    def __call__(self, theta: np.ndarray) -> np.ndarray:
+        """Observables for a vector of parameter values (in prior order)."""
+        return observe(self.run(values_from_theta(self.priors, theta)), self.observations, self.constants)
+
+
+_CACHE: dict[tuple, Simulator] = {}
+_CACHE_SIZE = 4
+
+
+def simulator_for(config: SimConfig, priors: Sequence[Prior] = PRIORS,
+                  observations: Sequence[Observation] | None = None) -> Simulator:
+    """The simulator of this process for ``config`` (made on first use, then reused with its graph)."""
+    key = (json.dumps(dataclasses.asdict(config), sort_keys=True, default=str), tuple(priors),
+           None if observations is None else tuple(observations))
+    sim = _CACHE.get(key)
+    if sim is None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            del _CACHE[next(iter(_CACHE))]
+        sim = _CACHE[key] = Simulator(config, priors, observations)
+    return sim
+
+
+@dataclasses.dataclass(frozen=True)
+class SimTask:
+    """One run of a calibration, small enough to send to a worker.
+
+    Attributes:
+        config: what all runs share.
+        theta: parameter values in the order of ``priors``.
+        priors: the calibrated parameters.
+        observations: the targets (default: the shipped ones).
+    """
+
+    config: SimConfig
+    theta: tuple[float, ...]
+    priors: tuple[Prior, ...] = PRIORS
+    observations: tuple[Observation, ...] | None = None
+
+
+def simulate(task: SimTask) -> np.ndarray:
+    """Observables of one run (module level, so it can be sent to worker processes)."""
+    return simulator_for(task.config, task.priors, task.observations)(np.asarray(task.theta, dtype=float))

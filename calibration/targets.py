@@ -1,0 +1,118 @@
+"""What the dynamics are calibrated to: Kazakhstan's record 2006-2021 and its noise.
+
+Observation model (``calibration/data/dynamics_targets.csv``, one row per
+figure, with its source and noise):
+
+``internet_access``
+    share of simulated adults online in July of the year, against the ITU /
+    World Bank share of individuals using the internet (noise 3 points; 6 in
+    2007-2011, when the survey method changed).
+``digital_literacy``
+    share of simulated adults with basic digital skill in July, against the
+    Bureau of National Statistics series for ages 6-74 (2018, 2019, 2021;
+    noise 3 points). Base 6-74 rather than 6+ because it is one consistent
+    series from one source; adults are taken to stand for ages 6-74
+    (assumption).
+``registered_users``
+    share of simulated adults who ever used the portal in May 2012, times the
+    adult population of 2012 (assumption in ``demographics.csv``), against the
+    154,120 registered users reported then; noise on the log scale (SD 0.35),
+    since registering and using differ.
+``households_using``
+    ``1 - (1 - u)^h`` with ``u`` the share of adults who are current users in
+    July and ``h`` adults per household (assumption), against the share of
+    households that used e-government services 2018-2020 (secondary source,
+    noise 5 points).
+
+The distance of a run from the data is the root mean square of the residuals
+in units of each figure's noise, so a distance of 1 means "within the stated
+noise on average".
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from egov_abm.model import InputError, month_index
+
+DATA_DIR = Path(str(resources.files("egov_abm.calibration") / "data"))
+TARGETS_FILE = DATA_DIR / "dynamics_targets.csv"
+START_MONTH = "2006-04"
+END_MONTH = "2021-12"
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """One published figure and how a model run is turned into it."""
+
+    target: str
+    month: int  # months after START_MONTH
+    date: str
+    value: float
+    sd: float
+    source: str
+
+
+def load_observations(path: Path = TARGETS_FILE) -> list[Observation]:
+    """The calibration targets, validated.
+
+    Raises:
+        InputError: the file cannot be read, or a row names an unknown target or has a bad value or noise.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    out = []
+    for i, r in enumerate(rows, start=2):
+        if r.get("target") not in OBSERVERS:
+            raise InputError(f"{path}: line {i}, target: expected one of {', '.join(OBSERVERS)}, "
+                             f"got {r.get('target')!r}")
+        try:
+            value, sd = float(r["value"]), float(r["sd"])
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: line {i}: value and sd must be numbers") from None
+        if sd <= 0:
+            raise InputError(f"{path}: line {i}, sd: expected a positive number, got {sd}")
+        out.append(Observation(r["target"], month_index(r["date"], START_MONTH), r["date"], value, sd, r["source"]))
+    return out
+
+
+def _households(frame_row, constants):
+    return 1.0 - (1.0 - frame_row["share_users"]) ** constants["adults_per_household"]
+
+
+#: Target name -> function of (a month's outcome row, demographic constants) giving the simulated figure.
+OBSERVERS: dict[str, Callable] = {
+    "internet_access": lambda row, c: row["internet_access"],
+    "digital_literacy": lambda row, c: row["digital_literacy"],
+    "registered_users": lambda row, c: row["share_ever_used"] * c["adult_population_2012"],
+    "households_using": _households,
+}
+
+
+def observe(outcomes: list[dict], observations: list[Observation], constants: dict[str, float]) -> np.ndarray:
+    """Simulated value of every observation from a run's monthly outcome rows."""
+    return np.array([OBSERVERS[o.target](outcomes[o.month], constants) for o in observations], dtype=float)
+
+
+def residuals(simulated: np.ndarray, observations: list[Observation]) -> np.ndarray:
+    """Residuals in units of each figure's noise (log scale for counts)."""
+    out = np.empty(len(observations))
+    for k, o in enumerate(observations):
+        if o.target == "registered_users":
+            out[k] = (np.log(max(simulated[k], 1.0)) - np.log(o.value)) / o.sd
+        else:
+            out[k] = (simulated[k] - o.value) / o.sd
+    return out
+
+
+def distance(simulated: np.ndarray, observations: list[Observation]) -> float:
+    """Root mean square of the scaled residuals."""
+    return float(np.sqrt(np.mean(residuals(simulated, observations) ** 2)))
