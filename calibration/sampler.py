@@ -21,9 +21,9 @@ from their parameters; the noise model absorbs the model's own sampling
 noise, which at 10,000 citizens is below half a point for a share.
 
 Runs go through :func:`~scenarios.parallel.map_runs`, a batch of candidates
-at a time; with more than one worker and no Dask client given, on a local
-Dask cluster kept for the whole calibration, so each worker builds the
-shared graph once (:func:`~calibration.simulate.simulator_for`).
+at a time; with more than one worker and no Dask client given, on a process
+pool kept for the whole calibration, so each worker builds the shared graph
+once (:func:`~calibration.simulate.simulator_for`).
 
 Every generation is written to a checkpoint; a run started again with the
 same arguments resumes after the last completed generation and ends with the
@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -48,7 +47,7 @@ from egov_abm.calibration.priors import PRIORS, Prior, theta_from_unit
 from egov_abm.calibration.simulate import SimConfig, SimTask, simulate
 from egov_abm.calibration.targets import END_MONTH, START_MONTH, Observation, distance, load_observations
 from egov_abm.model import InputError
-from egov_abm.scenarios.parallel import default_workers, map_runs
+from egov_abm.scenarios.parallel import default_workers, map_runs, process_pool
 
 #: Seed of every model run of a calibration (common random numbers).
 MODEL_SEED = 2006
@@ -169,19 +168,16 @@ def abc_smc(config: SimConfig, *, budget: int, population: int = 200, seed: int 
 def _runner(workers: int | None, client) -> Iterator[Callable]:
     """``run_all(tasks, progress)``: the runs of a list of tasks, in order, through :func:`map_runs`.
 
-    Runs in parallel go to ``client`` or, without one, to a local Dask cluster of ``workers`` processes
-    kept for the whole calibration: its workers keep their simulator (and the graph it built) from one
-    batch to the next, where a process pool would start afresh for every batch.
+    Runs in parallel go to ``client`` or, without one, to a pool of ``workers`` processes kept for the
+    whole calibration (:func:`~scenarios.parallel.process_pool`): its workers keep their simulator (and
+    the graph it built) from one batch to the next.
     """
     workers = default_workers() if workers is None else workers
     if client is not None or workers <= 1:
         yield lambda tasks, progress: map_runs(simulate, tasks, workers=workers, client=client, progress=progress)
         return
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as local:
-        yield lambda tasks, progress: map_runs(simulate, tasks, client=local, progress=progress)
+    with process_pool(workers) as pool:
+        yield lambda tasks, progress: map_runs(simulate, tasks, client=pool, progress=progress)
 
 
 def checkpoint_path(out_path: Path) -> Path:

@@ -11,6 +11,11 @@ finish) or :func:`map_runs` (results in task order). Two backends:
   scheduler); tasks are submitted with ``pure=False`` and retried on a lost
   worker.
 
+A caller that maps many batches (the calibration sampler: one batch of
+candidates after another) opens the pool once with :func:`process_pool` and
+passes it as ``client``: its worker processes, and whatever they cache, live
+for all the batches.
+
 ``workers=1`` without a client runs in this process, which keeps tracebacks
 and profilers simple. ``progress(1)`` is called as each run finishes;
 ``should_stop()`` is asked between finished runs, and when it returns True
@@ -24,6 +29,7 @@ gives them one interface.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -48,6 +54,15 @@ def _single_thread() -> None:
         os.environ.setdefault(name, "1")
 
 
+@contextlib.contextmanager
+def process_pool(workers: int | None = None) -> Iterator[cf.ProcessPoolExecutor]:
+    """A pool of ``workers`` spawned processes (one numerical thread each) to pass as ``client``, reused."""
+    workers = default_workers() if workers is None else workers
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                initializer=_single_thread) as pool:
+        yield pool
+
+
 def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | None = None, client=None,
               progress: Callable[[int], object] | None = None, should_stop: Callable[[], bool] | None = None,
               retries: int = 2) -> Iterator[tuple[int, Any]]:
@@ -58,7 +73,8 @@ def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | 
         tasks: the tasks; each is sent to a worker, so keep them small.
         workers: processes of the local pool (default :func:`default_workers`);
             ignored with ``client``.
-        client: a ``distributed.Client``: run on its cluster instead.
+        client: a ``distributed.Client`` (run on its cluster) or a pool from
+            :func:`process_pool` (run on it, and leave it open).
         progress: called with 1 after each finished run.
         should_stop: asked after each finished run; True cancels the rest.
         retries: Dask only: times a task is retried when its worker is lost.
@@ -69,6 +85,9 @@ def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | 
     """
     tasks = list(tasks)
     total = len(tasks)
+    if isinstance(client, cf.Executor):
+        yield from _iter_pool(fn, tasks, client, progress, should_stop)
+        return
     if client is not None:
         yield from _iter_dask(fn, tasks, client, progress, should_stop, retries)
         return
@@ -81,22 +100,26 @@ def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | 
             if progress is not None:
                 progress(1)
         return
-    with cf.ProcessPoolExecutor(max_workers=min(workers, total), mp_context=mp.get_context("spawn"),
-                                initializer=_single_thread) as pool:
-        futures = {pool.submit(fn, task): k for k, task in enumerate(tasks)}
-        done = 0
-        try:
-            for future in cf.as_completed(futures):
-                result = future.result()
-                done += 1
-                yield futures[future], result
-                if progress is not None:
-                    progress(1)
-                if should_stop is not None and done < total and should_stop():
-                    raise Cancelled(f"stopped after {done} of {total} runs")
-        finally:
-            for future in futures:
-                future.cancel()
+    with process_pool(min(workers, total)) as pool:
+        yield from _iter_pool(fn, tasks, pool, progress, should_stop)
+
+
+def _iter_pool(fn, tasks, pool, progress, should_stop) -> Iterator[tuple[int, Any]]:
+    total = len(tasks)
+    futures = {pool.submit(fn, task): k for k, task in enumerate(tasks)}
+    done = 0
+    try:
+        for future in cf.as_completed(futures):
+            result = future.result()
+            done += 1
+            yield futures[future], result
+            if progress is not None:
+                progress(1)
+            if should_stop is not None and done < total and should_stop():
+                raise Cancelled(f"stopped after {done} of {total} runs")
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def _iter_dask(fn, tasks, client, progress, should_stop, retries) -> Iterator[tuple[int, Any]]:

@@ -1,0 +1,61 @@
+"""map_runs / iter_runs: one interface over this process, a process pool and Dask."""
+
+import math
+import os
+
+import pytest
+
+from egov_abm.scenarios.parallel import Cancelled, default_workers, iter_runs, map_runs, process_pool
+
+
+def pid_of(_task) -> int:
+    return os.getpid()
+
+
+def fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+def test_results_come_back_in_task_order_in_process_and_in_a_pool():
+    tasks = [1, 4, 9, 16, 25, 36]
+    expected = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert map_runs(math.sqrt, tasks, workers=1) == expected
+    assert map_runs(math.sqrt, tasks, workers=2) == expected
+    seen = sorted(k for k, _ in iter_runs(math.sqrt, tasks, workers=2))
+    assert seen == list(range(len(tasks)))
+
+
+def test_an_open_pool_is_reused_across_batches():
+    with process_pool(2) as pool:
+        first = set(map_runs(pid_of, range(8), client=pool))
+        second = set(map_runs(pid_of, range(8), client=pool))
+    # two worker processes in all: a pool per batch would bring new ones
+    assert os.getpid() not in first and len(first | second) <= 2
+
+
+def test_progress_counts_and_should_stop_cancels():
+    ticks = []
+    map_runs(math.sqrt, range(5), workers=1, progress=ticks.append)
+    assert ticks == [1] * 5
+    with pytest.raises(Cancelled, match="stopped after 2 of 10 runs"):
+        done = []
+        map_runs(math.sqrt, range(10), workers=1, progress=done.append, should_stop=lambda: len(done) >= 2)
+
+
+def test_a_failing_run_raises_its_exception():
+    with pytest.raises(ValueError, match="three"):
+        map_runs(fail_on_three, range(6), workers=2)
+
+
+def test_dask_client_backend_gives_the_same_results():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        assert map_runs(math.sqrt, [1, 4, 9, 16], client=client) == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_default_workers_is_the_cpus_this_process_may_use():
+    assert default_workers() == len(os.sched_getaffinity(0))
