@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from egov_abm.scenarios.analysis import analyze_dir
 from egov_abm.scenarios.cli import main
+from egov_abm.scenarios.experiments.analysis import analyze_dir
+from egov_abm.scenarios.experiments.spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
+from egov_abm.scenarios.experiments.sweep import ResultStore, SweepInterrupted, plan_sweep, prepare_dir, run_sweep
 from egov_abm.scenarios.runner import run_one
 from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
-from egov_abm.scenarios.sweep import ResultStore, SweepInterrupted, plan_sweep, prepare_dir, run_sweep
-from egov_abm.scenarios.sweep_spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
 
 distributed = pytest.importorskip("distributed")
 
@@ -392,7 +392,7 @@ def test_morris_ranks_ishigami_x3_as_interacting(tmp_path):
                      fixed={}, method="morris", samples=200, second_order=False, levels=4, factors=factors,
                      summary=("y",), series=(), every=1)
     design = make_design(spec)
-    from egov_abm.scenarios.analysis import analyze
+    from egov_abm.scenarios.experiments.analysis import analyze
 
     points = design.points.assign(**{f"raw_x{k}": design.raw[:, k - 1] for k in (1, 2, 3)})
     runs = pd.DataFrame({"point": points["point"], "replicate": 0, "run_id": points["point"].astype(str)})

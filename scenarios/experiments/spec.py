@@ -1,4 +1,4 @@
-"""Sweep files (TOML data) and the designs they ask for.
+"""Sweep files (TOML data) and the designs sampled from them: the *sample* step of an experiment.
 
 A sweep file has these fields::
 
@@ -34,10 +34,11 @@ scenario (doses that are probabilities stay at most 1). Whole-number
 parameters take sampled values rounded to the nearest whole number. Text
 parameters (``network``) can vary only in a grid, by ``values``.
 
-Summary outcomes: any monthly outcome column (its value in the last
-month), ``gap_urban_rural`` and ``gap_young_old`` (adoption differences in
-the last month) and ``months_to_NN`` (first month in which adoption reaches
-NN %, empty if never).
+Summary outcomes come from :mod:`egov_abm.scenarios.outcomes`: any monthly
+outcome column (its value in the last month), ``gap_urban_rural`` and
+``gap_young_old`` (adoption differences in the last month) and
+``months_to_NN`` (first month in which adoption reaches NN %, empty if
+never). Series are monthly columns.
 
 Every problem is a :class:`SweepError` with one line naming the file and
 the field.
@@ -50,13 +51,13 @@ import hashlib
 import itertools
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from egov_abm.model import InputError, Params
+from egov_abm.scenarios import outcomes as registry
 
 METHODS = ("grid", "lhs", "sobol", "morris")
 TOP_FIELDS = {"name": str, "description": str, "scenario": str, "seed": int, "replicates": int, "months": int,
@@ -66,8 +67,6 @@ PARAM_FIELDS = {"min", "max", "steps", "values", "scale"}
 OUTCOME_FIELDS = {"summary": list, "series": list, "every": int}
 DOSE_SCALE = "dose_scale"
 DOSE_RANGE = (0.0, 10.0)
-DERIVED = ("gap_urban_rural", "gap_young_old")
-MONTHS_TO = re.compile(r"^months_to_([1-9][0-9]?)$")
 DEFAULT_SUMMARY = ("adoption", "share_ever_used", "months_to_50", "gap_urban_rural", "gap_young_old")
 DESIGN_STREAM = (0x5EED, 0)  # spawn key of the design's random stream, apart from the replicates' (r,)
 ANALYSIS_STREAM = (0x5EED, 1)  # spawn key of the analysis bootstrap's stream
@@ -259,10 +258,10 @@ def check_outcomes(spec: SweepSpec, columns: list[str]) -> None:
     """Check the outcome names against the model's monthly ``columns`` (numeric ones)."""
     where = f"{spec.path}: outcomes"
     for name in spec.summary:
-        if name in columns or name in DERIVED or MONTHS_TO.match(name):
-            continue
-        raise SweepError(f"{where}.summary: unknown outcome {name!r} (known: {', '.join(columns)}, "
-                         f"{', '.join(DERIVED)}, months_to_NN with NN in 1..99)")
+        try:
+            registry.get(name, columns)
+        except InputError as exc:
+            raise SweepError(f"{where}.summary: {exc}") from None
     for name in spec.series:
         if name not in columns:
             raise SweepError(f"{where}.series: unknown outcome {name!r} (known: {', '.join(columns)})")

@@ -142,10 +142,10 @@ def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_
     """Time build and month-steps of the vectorised model and the per-agent reference (or a sweep's runs/s)."""
     import json
 
-    from egov_abm.scenarios.bench import format_sweep_table, format_table, run_benchmark, sweep_benchmark
+    from egov_abm.scenarios.cli.bench import format_sweep_table, format_table, run_benchmark, sweep_benchmark
 
     if sweep_path is not None:
-        from egov_abm.scenarios.sweep_spec import load_sweep
+        from egov_abm.scenarios.experiments.spec import load_sweep
 
         load_sweep(sweep_path)  # bad file: one line before anything runs
         rows = sweep_benchmark(sweep_path, worker_counts or (1, 2), repeat, echo=lambda s: click.echo(s, err=True))
@@ -180,8 +180,8 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
 
     SPEC is a sweep file, or the name of a shipped one (smoke, sobol_dynamics).
     """
-    from egov_abm.scenarios.sweep import SweepInterrupted, plan_sweep, run_sweep
-    from egov_abm.scenarios.sweep_spec import load_sweep
+    from egov_abm.scenarios.experiments.spec import load_sweep
+    from egov_abm.scenarios.experiments.sweep import SweepInterrupted, plan_sweep, run_sweep
     from tqdm import tqdm
 
     if workers is not None and scheduler is not None:
@@ -242,10 +242,10 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
 @click.option("--no-plots", is_flag=True, help="Write tables and report only.")
 def analyze(sweep_dir: Path, outcomes: tuple[str, ...], no_plots: bool) -> None:
     """Summarise a sweep per design point and compute Sobol' or Morris indices (SALib); write _analysis/."""
-    from egov_abm.scenarios.analysis import analyze_dir, format_indices, format_summary
+    from egov_abm.scenarios.experiments.analysis import analyze_dir, format_indices, format_summary
 
     result, target = analyze_dir(sweep_dir, list(outcomes) or None, plots=not no_plots)
-    from egov_abm.scenarios.sweep import read_meta
+    from egov_abm.scenarios.experiments.sweep import read_meta
 
     meta = read_meta(sweep_dir)
     c = result.counts

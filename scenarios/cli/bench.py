@@ -103,9 +103,9 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
     import statistics
     import tempfile
 
+    from egov_abm.scenarios.experiments.spec import load_sweep
+    from egov_abm.scenarios.experiments.sweep import execute, local_cluster, plan_sweep, run_sweep
     from egov_abm.scenarios.runner import run_one
-    from egov_abm.scenarios.sweep import execute, local_cluster, plan_sweep, run_sweep
-    from egov_abm.scenarios.sweep_spec import load_sweep
 
     plan = plan_sweep(load_sweep(spec_path))
     n = len(plan.tasks)
