@@ -134,8 +134,7 @@ def plan_sweep(spec: SweepSpec) -> Plan:
     from egov_abm.scenarios.scenario import load_scenario
 
     base = load_scenario(spec.scenario)
-    fixed = {k: v for k, v in spec.fixed.items() if k != DOSE_SCALE}
-    base = base.with_overrides(**fixed) if fixed else base
+    base = base.with_overrides(**spec.fixed) if spec.fixed else base
     months = base.months if spec.months is None else spec.months
     probe = run_one(base.with_overrides(n_agents=50, mean_degree=4), spec.seed, 0, months=1)
     check_outcomes(spec, outcomes.numeric_columns(probe))
@@ -145,13 +144,12 @@ def plan_sweep(spec: SweepSpec) -> Plan:
     scenario_key = _scenario_key(base)
     outcomes_key = [list(spec.summary), list(spec.series), spec.every]
     names = spec.names
-    varied = [n for n in names if n != DOSE_SCALE]
-    fixed_dose = float(spec.fixed.get(DOSE_SCALE, 1.0))
+    varied = [f.name for f in spec.factors if not f.lever]
     tasks = []
     for row in design.points.itertuples(index=False):
         values = {n: _plain(getattr(row, n)) for n in names}
         point_params = {n: values[n] for n in varied}
-        dose = float(values.get(DOSE_SCALE, fixed_dose))
+        dose = spec.lever_value(DOSE_SCALE, values)
         for r, draw in enumerate(draws):
             kept = {k: v for k, v in draw.items() if k not in point_params and k not in base.overrides}
             params = Params.from_mapping({**kept, **point_params}, base=base.params,
@@ -372,6 +370,7 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
         "parameters": [dataclasses.asdict(f) for f in spec.factors],
         "problem": spec.problem() if spec.method != "grid" else None,
         "fixed": spec.fixed,
+        "levers": {"fixed": spec.fixed_levers, "varied": [f.name for f in spec.factors if f.lever]},
         "summary": list(spec.summary),
         "series": list(spec.series),
         "every": spec.every,
