@@ -16,16 +16,36 @@ interval (5th-95th percentile over replicates) for extra adopters.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing as mp
+import dataclasses
+import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from egov_abm.model import InputError
+from egov_abm.scenarios import outcomes
+from egov_abm.scenarios.parallel import Cancelled, map_runs
 from egov_abm.scenarios.runner import run_one
 from egov_abm.scenarios.scenario import Scenario
 
+__all__ = ["Cancelled", "Comparison", "compare_scenarios", "format_table", "per_replicate", "run_all", "summary",
+           "write_comparison", "write_report"]
+
 THRESHOLDS = (0.5, 0.7, 0.9)
+MONTHS_TO = tuple(f"months_to_{int(t * 100)}" for t in THRESHOLDS)
+GAPS = ("gap_urban_rural", "gap_young_old")
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """A finished comparison: monthly runs, per-replicate metrics, the summary table and metadata."""
+
+    runs: pd.DataFrame  # one row per (scenario, replicate, month)
+    replicates: pd.DataFrame  # one row per (scenario, replicate): the horizon metrics
+    table: pd.DataFrame  # one row per scenario: means over replicates and intervals
+    meta: dict  # baseline, scenarios, replicates, agents, seed, ensemble, adult population, version, horizon
 
 
 def _job(args) -> pd.DataFrame:
@@ -33,9 +53,9 @@ def _job(args) -> pd.DataFrame:
     return run_one(scenario, seed, replicate)
 
 
-def run_all(scenarios: list[Scenario], seed: int, replicates: int, *, ensemble: bool = False, workers: int = 1,
-            progress=None, should_stop=None) -> pd.DataFrame:
-    """Monthly outcomes of every (scenario, replicate), computed in parallel worker processes.
+def run_all(scenarios: list[Scenario], seed: int, replicates: int, *, ensemble: bool = False,
+            workers: int | None = 1, client=None, progress=None, should_stop=None) -> pd.DataFrame:
+    """Monthly outcomes of every (scenario, replicate), computed through :func:`parallel.map_runs`.
 
     ``progress(1)`` is called as each run finishes. ``should_stop()``, if
     given, is asked between runs; when it returns True the remaining runs are
@@ -44,55 +64,23 @@ def run_all(scenarios: list[Scenario], seed: int, replicates: int, *, ensemble: 
     jobs = []
     for s in scenarios:
         jobs.extend((v, seed, r) for r, v in enumerate(s.variants(replicates, seed, ensemble)))
-    frames: list[pd.DataFrame | None] = [None] * len(jobs)
-    if workers <= 1:
-        for k, job in enumerate(jobs):
-            if should_stop is not None and should_stop():
-                raise Cancelled(f"stopped after {k} of {len(jobs)} runs")
-            frames[k] = _job(job)
-            if progress:
-                progress(1)
-    else:
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(_job, job): k for k, job in enumerate(jobs)}
-            done = 0
-            for future in cf.as_completed(futures):
-                frames[futures[future]] = future.result()
-                done += 1
-                if progress:
-                    progress(1)
-                if should_stop is not None and should_stop():
-                    for f in futures:
-                        f.cancel()
-                    raise Cancelled(f"stopped after {done} of {len(jobs)} runs")
+    frames = map_runs(_job, jobs, workers=workers, client=client, progress=progress, should_stop=should_stop)
     return pd.concat(frames, ignore_index=True)
 
 
-class Cancelled(RuntimeError):
-    """A comparison stopped on request before all runs finished."""
-
-
-def _months_to(curve: pd.Series, level: float) -> float:
-    hit = np.flatnonzero(curve.to_numpy() >= level)
-    return float(hit[0]) if len(hit) else np.nan
-
-
 def per_replicate(runs: pd.DataFrame, baseline: str, adult_population: float) -> pd.DataFrame:
-    """One row per (scenario, replicate) with the horizon metrics."""
+    """One row per (scenario, replicate) with the horizon metrics (outcomes from :mod:`outcomes`)."""
     horizon = runs["month"].max()
     last = runs[runs["month"] == horizon].set_index(["scenario", "replicate"])
     base = last.xs(baseline, level="scenario")
-    curves = {key: g.sort_values("month")["adoption"] for key, g in runs.groupby(["scenario", "replicate"])}
+    frames = {key: g.sort_values("month") for key, g in runs.groupby(["scenario", "replicate"])}
     rows = []
     for (name, rep), row in last.iterrows():
-        curve = curves[(name, rep)]
+        frame = frames[(name, rep)]
         extra = (row["share_users"] - base.loc[rep, "share_users"]) * adult_population
         cost = row["cumulative_cost_kzt_national"] - base.loc[rep, "cumulative_cost_kzt_national"]
-        rows.append({"scenario": name, "replicate": rep, "adoption": row["adoption"], "extra_adopters": extra,
-                     **{f"months_to_{int(t * 100)}": _months_to(curve, t) for t in THRESHOLDS},
-                     "gap_urban_rural": row["adoption_urban"] - row["adoption_rural"],
-                     "gap_young_old": row["adoption_age_18_29"] - row["adoption_age_60plus"],
-                     "cost_kzt": cost})
+        rows.append({"scenario": name, "replicate": rep, **outcomes.values(frame, ["adoption"]),
+                     "extra_adopters": extra, **outcomes.values(frame, (*MONTHS_TO, *GAPS)), "cost_kzt": cost})
     return pd.DataFrame(rows)
 
 
@@ -106,11 +94,67 @@ def summary(reps: pd.DataFrame, baseline: str) -> pd.DataFrame:
         per_extra = cost / mean_extra if name != baseline and mean_extra > 0 else np.nan
         rows.append({"scenario": name, "adoption": g["adoption"].mean(),
                      "extra_adopters": mean_extra, "extra_q05": extra.quantile(0.05), "extra_q95": extra.quantile(0.95),
-                     **{c: g[c].median() for c in ("months_to_50", "months_to_70", "months_to_90")},
-                     "gap_urban_rural": g["gap_urban_rural"].mean(), "gap_young_old": g["gap_young_old"].mean(),
+                     **{c: g[c].median() for c in MONTHS_TO},
+                     **{c: g[c].mean() for c in GAPS},
                      "cost_kzt": cost,
                      "cost_per_extra_adopter_kzt": per_extra})
     return pd.DataFrame(rows)
+
+
+def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: int, replicates: int,
+                      ensemble: bool = False, workers: int | None = None, client=None,
+                      progress: Callable[[int], object] | None = None,
+                      should_stop: Callable[[], bool] | None = None) -> Comparison:
+    """Run ``baseline`` and ``scenarios`` on common random numbers and summarise them against the baseline.
+
+    Args:
+        scenarios: the policy scenarios (the baseline is added first).
+        baseline: the scenario every other is compared with.
+        seed: root seed; replicate ``r`` uses the same stream in every scenario.
+        replicates: runs per scenario.
+        ensemble: replicate ``r`` also takes posterior draw ``r`` in every scenario.
+        workers: processes (default :func:`parallel.default_workers`); ignored with ``client``.
+        client: a ``distributed.Client`` to run on instead.
+        progress: called with 1 after each finished run.
+        should_stop: asked between runs; True cancels the rest (:class:`Cancelled`).
+
+    Raises:
+        InputError: two scenarios share a name, or differ from the baseline in start or horizon.
+        Cancelled: ``should_stop()`` returned True.
+    """
+    from egov_abm.calibration.defaults import demographic_constants
+    from egov_abm.scenarios.runner import package_version
+
+    chosen = [baseline, *scenarios]
+    names = [s.name for s in chosen]
+    if len(set(names)) != len(names):
+        raise InputError(f"compare: scenario names must differ, got {', '.join(names)}")
+    if len({s.months for s in chosen}) != 1 or len({s.params.start_month for s in chosen}) != 1:
+        raise InputError("compare: every scenario must have the baseline's start and horizon")
+    start = time.perf_counter()
+    runs = run_all(chosen, seed, replicates, ensemble=ensemble, workers=workers, client=client, progress=progress,
+                   should_stop=should_stop)
+    adults = demographic_constants()["adult_population_2021"]
+    reps = per_replicate(runs, baseline.name, adults)
+    table = summary(reps, baseline.name)
+    meta = {"baseline": baseline.name, "scenarios": names, "replicates": replicates,
+            "agents": baseline.params.n_agents, "seed": seed, "ensemble": ensemble, "adult_population": adults,
+            "version": package_version(), "horizon": str(runs["date"].max().date()),
+            "seconds": round(time.perf_counter() - start, 1)}
+    return Comparison(runs=runs, replicates=reps, table=table, meta=meta)
+
+
+def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
+    """Write the comparison's tables (Parquet), ``compare.json`` and the report; return the report's path."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    comparison.runs.to_parquet(out_dir / "timeseries.parquet", index=False)
+    comparison.replicates.to_parquet(out_dir / "replicates.parquet", index=False)
+    comparison.table.to_parquet(out_dir / "comparison.parquet", index=False)
+    (out_dir / "compare.json").write_text(json.dumps(comparison.meta, indent=2) + "\n", encoding="utf-8")
+    return write_report(comparison.runs, comparison.table, out_dir, comparison.meta["baseline"], comparison.meta)
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -119,7 +163,7 @@ def format_table(table: pd.DataFrame) -> str:
     out["adoption"] = out["adoption"].map("{:.3f}".format)
     out["extra adopters (90 %)"] = [f"{m:,.0f} ({lo:,.0f} to {hi:,.0f})" for m, lo, hi in
                                     zip(table["extra_adopters"], table["extra_q05"], table["extra_q95"], strict=True)]
-    for c in ("months_to_50", "months_to_70", "months_to_90"):
+    for c in MONTHS_TO:
         out[c] = table[c].map(lambda v: "-" if np.isnan(v) else f"{v:.0f}")
     out["gap urban-rural"] = table["gap_urban_rural"].map("{:.3f}".format)
     out["gap young-old"] = table["gap_young_old"].map("{:.3f}".format)
@@ -155,12 +199,11 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
     _save(fig, out_dir / "adoption.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    runs = runs.assign(gap_ur=runs["adoption_urban"] - runs["adoption_rural"],
-                       gap_yo=runs["adoption_age_18_29"] - runs["adoption_age_60plus"])
-    for ax, col, title in ((axes[0], "gap_ur", "urban minus rural"), (axes[1], "gap_yo", "aged 18-29 minus 60+")):
+    runs = runs.assign(**{g: outcomes.get(g).series(runs) for g in GAPS})
+    for ax, col in zip(axes, GAPS, strict=True):
         for n in names:
             ax.plot(dates, runs[runs.scenario == n].groupby("month")[col].median(), color=colors[n], label=n)
-        ax.set_title(f"Adoption gap, {title}")
+        ax.set_title(f"Adoption gap: {outcomes.get(col).label.lower()}")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     _save(fig, out_dir / "gaps.png")

@@ -65,7 +65,8 @@ def process_pool(workers: int | None = None) -> Iterator[cf.ProcessPoolExecutor]
 
 def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | None = None, client=None,
               progress: Callable[[int], object] | None = None, should_stop: Callable[[], bool] | None = None,
-              retries: int = 2) -> Iterator[tuple[int, Any]]:
+              retries: int = 2, window: int | None = None,
+              on_error: Callable[[Any, BaseException], Any] | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, fn(tasks[index]))`` as runs finish (any order).
 
     Args:
@@ -78,6 +79,10 @@ def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | 
         progress: called with 1 after each finished run.
         should_stop: asked after each finished run; True cancels the rest.
         retries: Dask only: times a task is retried when its worker is lost.
+        window: Dask only: most tasks submitted and not yet finished (default: all at once); the
+            next is submitted as one finishes, and finished results are released on the cluster.
+        on_error: Dask only: ``on_error(task, exc)`` gives the result of a task that could not be
+            computed (its workers kept dying, the cluster failed) instead of raising.
 
     Raises:
         Cancelled: ``should_stop()`` returned True.
@@ -89,7 +94,7 @@ def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | 
         yield from _iter_pool(fn, tasks, client, progress, should_stop)
         return
     if client is not None:
-        yield from _iter_dask(fn, tasks, client, progress, should_stop, retries)
+        yield from _iter_dask(fn, tasks, client, progress, should_stop, retries, window, on_error)
         return
     workers = default_workers() if workers is None else workers
     if workers <= 1 or total <= 1:
@@ -122,33 +127,53 @@ def _iter_pool(fn, tasks, pool, progress, should_stop) -> Iterator[tuple[int, An
             future.cancel()
 
 
-def _iter_dask(fn, tasks, client, progress, should_stop, retries) -> Iterator[tuple[int, Any]]:
+def _iter_dask(fn, tasks, client, progress, should_stop, retries, window, on_error) -> Iterator[tuple[int, Any]]:
     from distributed import as_completed
 
     total = len(tasks)
-    futures = client.map(fn, tasks, pure=False, retries=retries)
-    index = {f.key: k for k, f in enumerate(futures)}
+    window = total if window is None else max(1, window)
+    index: dict = {}  # future -> task index, for the futures not yet finished
+
+    def submit(k: int):
+        future = client.submit(fn, tasks[k], pure=False, retries=retries)
+        index[future] = k
+        return future
+
+    pending = as_completed([submit(k) for k in range(min(window, total))])
+    following = iter(range(min(window, total), total))
     done = 0
     try:
-        for future in as_completed(futures):
-            result = future.result()
+        for future in pending:
+            k = index.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                result = on_error(tasks[k], exc)
+            future.release()
             done += 1
-            yield index[future.key], result
+            nxt = next(following, None)
+            if nxt is not None:
+                pending.add(submit(nxt))
+            yield k, result
             if progress is not None:
                 progress(1)
             if should_stop is not None and done < total and should_stop():
                 raise Cancelled(f"stopped after {done} of {total} runs")
     finally:
-        client.cancel([f for f in futures if not f.done()])
+        if index:
+            client.cancel(list(index))
 
 
 def map_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | None = None, client=None,
              progress: Callable[[int], object] | None = None, should_stop: Callable[[], bool] | None = None,
-             retries: int = 2) -> list:
+             retries: int = 2, window: int | None = None,
+             on_error: Callable[[Any, BaseException], Any] | None = None) -> list:
     """``[fn(t) for t in tasks]``, computed in parallel (see :func:`iter_runs` for the arguments)."""
     tasks = list(tasks)
     results: list = [None] * len(tasks)
     for k, result in iter_runs(fn, tasks, workers=workers, client=client, progress=progress,
-                               should_stop=should_stop, retries=retries):
+                               should_stop=should_stop, retries=retries, window=window, on_error=on_error):
         results[k] = result
     return results

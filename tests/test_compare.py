@@ -47,3 +47,28 @@ def test_compare_bad_input_one_line(tmp_path, capsys):
     code = main(["compare", str(tmp_path / "short.toml"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "must have the baseline's start and horizon" in err
+
+
+def test_outcome_registry_one_definition_for_compare_sweeps_and_plots():
+    from egov_abm.model import InputError
+    from egov_abm.scenarios import outcomes
+
+    frame = pd.DataFrame({"month": [0, 1, 2, 3], "adoption": [0.1, 0.4, 0.55, 0.8],
+                          "adoption_urban": [0.2, 0.5, 0.6, 0.9], "adoption_rural": [0.0, 0.3, 0.5, 0.7],
+                          "adoption_age_18_29": [0.3, 0.6, 0.7, 0.95], "adoption_age_60plus": [0.0, 0.1, 0.2, 0.4]})
+    gap = outcomes.get("gap_urban_rural")
+    assert gap.direction == "min" and gap.unit == "share of adults"
+    assert gap.series(frame).tolist() == pytest.approx([0.2, 0.2, 0.1, 0.2])
+    assert gap.value(frame) == pytest.approx(0.9 - 0.7)
+    assert outcomes.get("gap_young_old").value(frame) == pytest.approx(0.55)
+    assert outcomes.get("months_to_50").value(frame) == 2.0 and outcomes.get("months_to_10").value(frame) == 0.0
+    assert np.isnan(outcomes.get("months_to_90").value(frame))
+    assert outcomes.get("months_to_50").direction == "min" and not outcomes.get("months_to_50").per_month
+    assert outcomes.get("adoption").value(frame) == 0.8 and outcomes.get("adoption").direction == "max"
+    assert outcomes.values(frame, ["adoption", "months_to_50"]) == {"adoption": 0.8, "months_to_50": 2.0}
+    with pytest.raises(InputError, match="unknown outcome 'adoptoin'"):
+        outcomes.get("adoptoin", ["adoption"])
+    with pytest.raises(ValueError, match="direction"):
+        outcomes.Outcome("x", "x", "", "up", lambda f: f["x"])
+    with pytest.raises(ValueError, match="one number per run"):
+        outcomes.get("months_to_50").series(frame)

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from egov_abm.scenarios.analysis import analyze_dir
 from egov_abm.scenarios.cli import main
+from egov_abm.scenarios.experiments.analysis import analyze_dir
+from egov_abm.scenarios.experiments.spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
+from egov_abm.scenarios.experiments.sweep import ResultStore, SweepInterrupted, plan_sweep, prepare_dir, run_sweep
 from egov_abm.scenarios.runner import run_one
 from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
-from egov_abm.scenarios.sweep import ResultStore, SweepInterrupted, plan_sweep, prepare_dir, run_sweep
-from egov_abm.scenarios.sweep_spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
 
 distributed = pytest.importorskip("distributed")
 
@@ -95,8 +95,16 @@ BAD_SPECS = {
                      "repeat a whole number"),
     "fixed_and_varied": ('name = "x"\n[fixed]\nq_social_per_year = 0.3\n[parameters]\n'
                          'q_social_per_year = { values = [0.1] }\n', "also varies in [parameters]"),
-    "bad_dose": ('name = "x"\n[parameters]\ndose_scale = { values = [1, -1] }\n',
-                 "dose_scale.values[1]: expected a number in [0, 10]"),
+    "bad_dose": ('name = "x"\n[parameters]\n[levers]\ndose_scale = { values = [1, -1] }\n',
+                 "levers.dose_scale.values[1]: expected a number in [0, 10]"),
+    "bad_fixed_dose": ('name = "x"\n[parameters]\nq_social_per_year = { values = [0.1] }\n[levers]\ndose_scale = 11\n',
+                       "levers.dose_scale: expected a number in [0, 10]"),
+    "dose_in_parameters": ('name = "x"\n[parameters]\ndose_scale = { values = [1, 2] }\n',
+                           "parameters.dose_scale: a policy lever, not a model parameter; put it under [levers]"),
+    "dose_in_fixed": ('name = "x"\n[fixed]\ndose_scale = 2\n[parameters]\nq_social_per_year = { values = [0.1] }\n',
+                      "fixed.dose_scale: a policy lever, not a model parameter; put it under [levers]"),
+    "parameter_in_levers": ('name = "x"\n[parameters]\n[levers]\nq_social_per_year = { values = [0.1] }\n',
+                            "levers.q_social_per_year: unknown lever (known: dose_scale); model parameters go under"),
     "bad_replicates": ('name = "x"\nreplicates = 0\n[parameters]\nq_social_per_year = { values = [0.1] }\n',
                        "replicates: expected a whole number in [1, 10000], got 0"),
     "bad_method": ('name = "x"\n[design]\nmethod = "factorial"\n[parameters]\nq_social_per_year = { values = [0.1] }\n',
@@ -133,6 +141,21 @@ def test_unknown_outcome_is_caught_before_any_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "outcomes.summary: unknown outcome 'adoptoin'" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_levers_are_declared_apart_from_parameters_varied_or_fixed(tmp_path):
+    varied = load_sweep(write_spec(tmp_path, 'name = "x"\n[parameters]\nq_social_per_year = { values = [0.1, 0.2] }\n'
+                                             '[levers]\ndose_scale = { min = 0.5, max = 1.5, steps = 3 }\n'))
+    assert varied.names == ["q_social_per_year", "dose_scale"]
+    assert [f.lever for f in varied.factors] == [False, True] and varied.fixed_levers == {}
+    assert sorted(make_design(varied).points["dose_scale"].unique()) == [0.5, 1.0, 1.5]
+    fixed = load_sweep(write_spec(tmp_path, 'name = "y"\nmonths = 1\n[fixed]\nn_agents = 100\n[parameters]\n'
+                                            'q_social_per_year = { values = [0.1] }\n[levers]\ndose_scale = 2\n',
+                                  "fixed.toml"))
+    assert fixed.names == ["q_social_per_year"] and fixed.fixed_levers == {"dose_scale": 2.0}
+    assert {t.dose_scale for t in plan_sweep(fixed).tasks} == {2.0}
+    default = load_sweep(write_spec(tmp_path, SMALL.format(replicates=1, months=1, agents=100), "default.toml"))
+    assert {t.dose_scale for t in plan_sweep(default).tasks} == {1.0}
 
 
 def test_grid_design_is_the_product_of_values_in_file_order(tmp_path):
@@ -392,7 +415,7 @@ def test_morris_ranks_ishigami_x3_as_interacting(tmp_path):
                      fixed={}, method="morris", samples=200, second_order=False, levels=4, factors=factors,
                      summary=("y",), series=(), every=1)
     design = make_design(spec)
-    from egov_abm.scenarios.analysis import analyze
+    from egov_abm.scenarios.experiments.analysis import analyze
 
     points = design.points.assign(**{f"raw_x{k}": design.raw[:, k - 1] for k in (1, 2, 3)})
     runs = pd.DataFrame({"point": points["point"], "replicate": 0, "run_id": points["point"].astype(str)})
@@ -472,7 +495,8 @@ def test_ensemble_and_dose_scale_runs_equal_direct_calls(client, tmp_path):
     """Replicate r takes posterior draw r (varied parameters kept as set); dose_scale scales every dose."""
     text = ('name = "ens"\nscenario = "technology_only"\nseed = 4\nreplicates = 2\nmonths = 240\nensemble = true\n'
             '[fixed]\nn_agents = 400\n[parameters]\nq_social_per_year = { values = [0.5] }\n'
-            'dose_scale = { values = [0.0, 2.0] }\n[outcomes]\nsummary = ["adoption", "cumulative_cost_kzt"]\n'
+            '[levers]\ndose_scale = { values = [0.0, 2.0] }\n'
+            '[outcomes]\nsummary = ["adoption", "cumulative_cost_kzt"]\n'
             'series = []\n')
     plan = plan_sweep(load_sweep(write_spec(tmp_path, text)))
     run_sweep(plan, tmp_path / "out", client=client)

@@ -2,20 +2,19 @@
 
 The page's form is checked by :func:`check_form` (one plain message per bad
 field, nothing is run); :func:`run_comparison` runs the scenarios and the
-baseline on common random numbers through :func:`scenarios.compare.run_all`
-(worker processes, progress and cancellation) and returns the monthly runs
-and the cost-effectiveness table.
+baseline on common random numbers through
+:func:`egov_abm.scenarios.compare.compare_scenarios`, the same function as
+``egov-abm compare`` (worker processes, progress and cancellation), and
+returns the monthly runs and the cost-effectiveness table.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import pandas as pd
-from egov_abm.calibration.defaults import demographic_constants
-from egov_abm.scenarios.compare import per_replicate, run_all, summary
+from egov_abm.scenarios.compare import compare_scenarios
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz.controls import control
 
@@ -82,20 +81,14 @@ def check_form(scenarios, replicates, n_agents, seed, ensemble, available) -> tu
     return CompareForm(chosen, reps, agents, seed_value, bool(ensemble)), []
 
 
-def default_workers() -> int:
-    """Worker processes for a comparison: the machine's cores (at least 1)."""
-    return max(1, os.cpu_count() or 1)
-
-
 def run_comparison(form: CompareForm, *, workers: int | None = None, progress=None,
                    should_stop=None) -> CompareResult:
     """Run the baseline and the chosen scenarios (same seeds) and summarise them against the baseline."""
-    chosen = [load_scenario(name).with_overrides(n_agents=form.n_agents) for name in (BASELINE, *form.scenarios)]
-    workers = min(default_workers() if workers is None else workers, form.n_runs)
-    runs = run_all(chosen, form.seed, form.replicates, ensemble=form.ensemble, workers=workers,
-                   progress=progress, should_stop=should_stop)
-    reps = per_replicate(runs, BASELINE, demographic_constants()["adult_population_2021"])
-    return CompareResult(form, runs, reps, summary(reps, BASELINE))
+    baseline, *chosen = [load_scenario(name).with_overrides(n_agents=form.n_agents)
+                         for name in (BASELINE, *form.scenarios)]
+    result = compare_scenarios(chosen, baseline, seed=form.seed, replicates=form.replicates, ensemble=form.ensemble,
+                               workers=workers, progress=progress, should_stop=should_stop)
+    return CompareResult(form, result.runs, result.replicates, result.table)
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:

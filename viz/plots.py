@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from egov_abm.model import AGE_BANDS, AdoptionModel, slug
+from egov_abm.scenarios import outcomes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
@@ -175,11 +176,11 @@ def gap_figure(runs: pd.DataFrame) -> Figure:
     ur, yo = fig.subplots(1, 2, sharey=True)
     names = list(dict.fromkeys(runs["scenario"]))
     colours = scenario_colours(names)
-    runs = runs.assign(gap_ur=100 * (runs["adoption_urban"] - runs["adoption_rural"]),
-                       gap_yo=100 * (runs["adoption_age_18_29"] - runs["adoption_age_60plus"]))
-    for ax, column, title in ((ur, "gap_ur", "Urban minus rural adoption"),
-                              (yo, "gap_yo", "Aged 18-29 minus aged 60+ adoption")):
-        table = _band(runs, column)
+    gaps = [outcomes.get(name) for name in ("gap_urban_rural", "gap_young_old")]
+    runs = runs.assign(**{g.name: 100 * g.series(runs) for g in gaps})
+    for ax, gap in zip((ur, yo), gaps, strict=True):
+        title = gap.label
+        table = _band(runs, gap.name)
         for name in names:
             t = table[table["scenario"] == name]
             ax.plot(t["date"], t["median"], color=colours[name], lw=2 if name == "baseline" else 1.4, label=name)

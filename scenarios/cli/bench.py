@@ -92,7 +92,7 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
 
     *Direct*: every run of the sweep, one after another in this process, through
     :func:`scenarios.runner.run_one` (build, run, outcome frame). *Sweep*: the
-    same runs through :func:`scenarios.sweep.run_sweep` on a fresh local
+    same runs through :func:`egov_abm.scenarios.experiments.sweep.run_sweep` on a fresh local
     cluster of ``w`` workers, into a fresh folder, twice per cluster: *cold*
     (first tasks import the model in each worker) and *warm* (same cluster,
     new folder). Compute time runs from the first submission to the last
@@ -103,9 +103,9 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
     import statistics
     import tempfile
 
+    from egov_abm.scenarios.experiments.spec import load_sweep
+    from egov_abm.scenarios.experiments.sweep import execute, local_cluster, plan_sweep, run_sweep
     from egov_abm.scenarios.runner import run_one
-    from egov_abm.scenarios.sweep import execute, local_cluster, plan_sweep, run_sweep
-    from egov_abm.scenarios.sweep_spec import load_sweep
 
     plan = plan_sweep(load_sweep(spec_path))
     n = len(plan.tasks)

@@ -1,4 +1,7 @@
-"""Analysis of a finished (or partly finished) sweep: per-point summaries, sensitivity indices, plots.
+"""Analysis of a finished (or partly finished) sweep: the *analyze* step of an experiment.
+
+Per-point summaries, sensitivity indices and plots; outcome labels and units
+come from :mod:`egov_abm.scenarios.outcomes`.
 
 - **Summary per design point**: for each summary outcome, the mean over the
   point's successful replicates and the 5th-95th percentile interval over
@@ -26,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from egov_abm.model import InputError
+from egov_abm.scenarios import outcomes as registry
 
 ANALYSIS_DIR = "_analysis"
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -136,7 +140,7 @@ def _seed(meta: dict, seed: int | None) -> int:
     """Bootstrap seed: given, or derived from the sweep's seed."""
     if seed is not None:
         return seed
-    from egov_abm.scenarios.sweep_spec import ANALYSIS_STREAM
+    from egov_abm.scenarios.experiments.spec import ANALYSIS_STREAM
 
     return int(np.random.SeedSequence(meta["seed"], spawn_key=ANALYSIS_STREAM).generate_state(1)[0])
 
@@ -144,7 +148,7 @@ def _seed(meta: dict, seed: int | None) -> int:
 # ----------------------------------------------------------------- from disk
 def load_tables(out_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``_sweep.json``, ``_design.parquet``, ``_runs.parquet`` and the stored runs of a sweep folder."""
-    from egov_abm.scenarios.sweep import load_results, read_meta
+    from egov_abm.scenarios.experiments.sweep import load_results, read_meta
 
     out_dir = Path(out_dir)
     meta = read_meta(out_dir)
@@ -211,6 +215,10 @@ def report(meta: dict, result: Analysis, figures: list[str]) -> str:
         lines += ["## Sensitivity indices", "", "```", format_indices(result, meta["method"]), "```", ""]
     for note in result.notes:
         lines.append(f"- {note}")
+    lines += ["", "## Outcomes", "", "| outcome | what | unit | better |", "|---|---|---|---|"]
+    for o in result.outcomes:
+        out = registry.get(o)
+        lines.append(f"| `{o}` | {out.label} | {out.unit or '-'} | {out.direction or '-'} |")
     lines += ["", "## Design points", "", "```", format_summary(result), "```", "",
               "Full table: `summary.csv` (mean, 5th and 95th percentile over replicates per outcome).", ""]
     lines += [f"![{Path(f).stem}]({f})" for f in figures]
@@ -239,7 +247,7 @@ def write_plots(meta: dict, result: Analysis, results: pd.DataFrame, target: Pat
             ax.barh(pos - 0.2, t["S1"], 0.4, xerr=t["S1_conf"], color=OKABE_ITO[0], label="first order S1",
                     error_kw=err)
             ax.barh(pos + 0.2, t["ST"], 0.4, xerr=t["ST_conf"], color=OKABE_ITO[1], label="total ST", error_kw=err)
-            ax.set_title(o, fontsize=10)
+            ax.set_title(_label(o), fontsize=10)
             ax.axvline(0, color="#636363", lw=0.8)
             ax.grid(axis="x", alpha=0.3)
         for ax in list(axes.flat)[len(outcomes):]:
@@ -260,7 +268,7 @@ def write_plots(meta: dict, result: Analysis, results: pd.DataFrame, target: Pat
                             textcoords="offset points")
             ax.set_xlabel("mu* (mean absolute elementary effect)")
             ax.set_ylabel("sigma")
-            ax.set_title(o, fontsize=10)
+            ax.set_title(_label(o), fontsize=10)
             ax.grid(alpha=0.3)
         fig.suptitle("Morris screening")
         fig.tight_layout()
@@ -288,7 +296,7 @@ def write_plots(meta: dict, result: Analysis, results: pd.DataFrame, target: Pat
                 if i == len(shown) - 1:
                     ax.set_xlabel(n, fontsize=8)
                 if j == 0:
-                    ax.set_ylabel(o, fontsize=8)
+                    ax.set_ylabel(_label(o), fontsize=8)
                 ax.tick_params(labelsize=7)
         fig.suptitle("Outcome by parameter: mean over replicates per design point (5-95 % bars)")
         fig.tight_layout()
@@ -306,12 +314,18 @@ def write_plots(meta: dict, result: Analysis, results: pd.DataFrame, target: Pat
             q = np.nanquantile(values, [0.05, 0.5, 0.95], axis=0)
             ax.fill_between(dates, q[0], q[2], color=OKABE_ITO[0], alpha=0.2, label="5-95 % of runs")
             ax.plot(dates, q[1], color=OKABE_ITO[0], lw=2, label="median run")
-            ax.set_ylabel(name)
+            ax.set_ylabel(_label(name))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
             ax.set_title(f"{name} over all {len(ok):,} successful runs")
             written.append(_save(fig, target / f"series_{name}.png"))
     return written
+
+
+def _label(name: str) -> str:
+    """Axis label of an outcome: its label and unit from the registry."""
+    out = registry.get(name)
+    return f"{out.label} ({out.unit})" if out.unit else out.label
 
 
 def _save(fig, path: Path) -> str:

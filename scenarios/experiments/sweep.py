@@ -1,6 +1,8 @@
-"""Run a sweep on Dask distributed and keep its results as Parquet.
+"""Run a sweep on Dask distributed and keep its results as Parquet: the *evaluate* step of an experiment.
 
-Each run, one (design point, replicate), is an independent Dask task keyed by
+Runs are submitted through :func:`egov_abm.scenarios.parallel.iter_runs`
+with a Dask client (results as they finish, retried on a lost worker, a
+bounded window of tasks in flight). Each run, one (design point, replicate), is an independent Dask task keyed by
 ``run_id``, a hash of everything that decides its result: the full model
 parameters, the dose multiplier, the interventions, the SEM and horizon, the
 outcomes recorded, the seed and the replicate. Replicate ``r`` of every design
@@ -49,7 +51,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from egov_abm.model import InputError, Params
-from egov_abm.scenarios.sweep_spec import DOSE_SCALE, MONTHS_TO, Design, SweepSpec, check_outcomes, make_design
+from egov_abm.scenarios import outcomes
+from egov_abm.scenarios.experiments.spec import DOSE_SCALE, Design, SweepSpec, check_outcomes, make_design
+from egov_abm.scenarios.parallel import default_workers, iter_runs
 
 ID_FIELDS = [("run_id", pa.string()), ("point", pa.int64()), ("replicate", pa.int64()), ("seed", pa.int64()),
              ("status", pa.string()), ("error", pa.string()), ("seconds", pa.float64()), ("worker", pa.string())]
@@ -130,25 +134,22 @@ def plan_sweep(spec: SweepSpec) -> Plan:
     from egov_abm.scenarios.scenario import load_scenario
 
     base = load_scenario(spec.scenario)
-    fixed = {k: v for k, v in spec.fixed.items() if k != DOSE_SCALE}
-    base = base.with_overrides(**fixed) if fixed else base
+    base = base.with_overrides(**spec.fixed) if spec.fixed else base
     months = base.months if spec.months is None else spec.months
     probe = run_one(base.with_overrides(n_agents=50, mean_degree=4), spec.seed, 0, months=1)
-    check_outcomes(spec, [c for c in probe.columns if pd.api.types.is_numeric_dtype(probe[c])
-                          and c not in ("replicate", "seed", "month")])
+    check_outcomes(spec, outcomes.numeric_columns(probe))
     design = make_design(spec)
     draws = ([draw for _, draw in base.ensemble(spec.replicates, spec.seed)] if spec.ensemble
              else [{}] * spec.replicates)
     scenario_key = _scenario_key(base)
     outcomes_key = [list(spec.summary), list(spec.series), spec.every]
     names = spec.names
-    varied = [n for n in names if n != DOSE_SCALE]
-    fixed_dose = float(spec.fixed.get(DOSE_SCALE, 1.0))
+    varied = [f.name for f in spec.factors if not f.lever]
     tasks = []
     for row in design.points.itertuples(index=False):
         values = {n: _plain(getattr(row, n)) for n in names}
         point_params = {n: values[n] for n in varied}
-        dose = float(values.get(DOSE_SCALE, fixed_dose))
+        dose = spec.lever_value(DOSE_SCALE, values)
         for r, draw in enumerate(draws):
             kept = {k: v for k, v in draw.items() if k not in point_params and k not in base.overrides}
             params = Params.from_mapping({**kept, **point_params}, base=base.params,
@@ -221,19 +222,10 @@ def execute(task: RunTask) -> dict[str, Any]:
 
 
 def outcome_row(frame: pd.DataFrame, summary: tuple[str, ...], series: tuple[str, ...], every: int) -> dict:
-    """Summary values and series (lists) of one run's monthly frame."""
-    last = frame.iloc[-1]
+    """Summary values (from :mod:`egov_abm.scenarios.outcomes`; None if empty) and series (lists) of one run."""
     out: dict[str, Any] = {}
-    for name in summary:
-        if name == "gap_urban_rural":
-            out[name] = float(last["adoption_urban"] - last["adoption_rural"])
-        elif name == "gap_young_old":
-            out[name] = float(last["adoption_age_18_29"] - last["adoption_age_60plus"])
-        elif (m := MONTHS_TO.match(name)) is not None:
-            hit = np.flatnonzero(frame["adoption"].to_numpy() >= int(m.group(1)) / 100)
-            out[name] = float(frame["month"].iloc[hit[0]]) if len(hit) else None
-        else:
-            out[name] = float(last[name])
+    for name, value in outcomes.values(frame, summary).items():
+        out[name] = None if np.isnan(value) else value
     if series:
         keep = np.zeros(len(frame), dtype=bool)
         keep[::every] = True
@@ -378,6 +370,7 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
         "parameters": [dataclasses.asdict(f) for f in spec.factors],
         "problem": spec.problem() if spec.method != "grid" else None,
         "fixed": spec.fixed,
+        "levers": {"fixed": spec.fixed_levers, "varied": [f.name for f in spec.factors if f.lever]},
         "summary": list(spec.summary),
         "series": list(spec.series),
         "every": spec.every,
@@ -402,20 +395,21 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
 
 
 # --------------------------------------------------------------- the runner
-def default_workers() -> int:
-    """Worker processes for a local cluster: the CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def local_cluster(workers: int):
-    """A local Dask cluster of ``workers`` processes with one thread each, no dashboard."""
+    """A local Dask cluster of ``workers`` processes with one thread each, no dashboard.
+
+    The scheduler listens on this machine only (127.0.0.1). Without a
+    dashboard its small HTTP server (health checks) takes port 8787, or any
+    free port if another cluster has it; that change is not worth a warning.
+    """
+    import warnings
+
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR, preload=["egov_abm.scenarios.sweep"])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Port 8787 is already in use")
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR, preload=["egov_abm.scenarios.experiments.sweep"])
     return Client(cluster), cluster
 
 
@@ -494,8 +488,6 @@ def folder_lock(out_dir: Path):
 
 def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, scheduler, retry_failed, progress,
                 on_start, flush_runs, flush_seconds) -> SweepStats:
-    from distributed import as_completed
-
     store = ResultStore(out_dir, plan.schema)
     stats = SweepStats(runs=len(plan.tasks))
     stored = store.status()
@@ -527,44 +519,25 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
     try:
         stats.workers = check_workers(client)
         flush_runs = flush_runs or max(500, 50 * stats.workers)
-        window = max(64, 16 * stats.workers)
-        tag = store.session
-        queue = iter(todo)
-        by_future: dict = {}
-
-        def submit(task: RunTask):
-            future = client.submit(execute, task, key=f"egov-run-{task.run_id}-{tag}", retries=2, pure=False)
-            by_future[future] = task
-            return future
-
         c0 = time.perf_counter()
-        pending = as_completed([submit(t) for t in _take(queue, window)])
         last_flush = time.perf_counter()
-        try:
-            for future in pending:
-                task = by_future.pop(future)
-                try:
-                    row = future.result()
-                except Exception as exc:  # the task's worker kept dying (KilledWorker) or the cluster failed
-                    row = {**task.id_row(), "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                           "seconds": None, "worker": None}
-                future.release()
-                store.add(row)
-                stats.computed += 1
-                stats.failed += row["status"] != "ok"
-                if progress is not None:
-                    progress(row)
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.add(submit(nxt))
-                if len(store.pending) >= flush_runs or time.perf_counter() - last_flush >= flush_seconds:
-                    store.flush()
-                    last_flush = time.perf_counter()
-        except KeyboardInterrupt:  # what finished is written by the ``finally`` below
-            for future in list(by_future):
-                future.cancel()
-            raise SweepInterrupted(f"interrupted: {stats.skipped + stats.computed} of {stats.runs} runs are stored "
-                                   f"in {out_dir}; run the same command again to finish") from None
+        runs = iter_runs(execute, todo, client=client, retries=2, window=max(64, 16 * stats.workers),
+                         on_error=_failed_row)
+        with contextlib.closing(runs):
+            try:
+                for _, row in runs:
+                    store.add(row)
+                    stats.computed += 1
+                    stats.failed += row["status"] != "ok"
+                    if progress is not None:
+                        progress(row)
+                    if len(store.pending) >= flush_runs or time.perf_counter() - last_flush >= flush_seconds:
+                        store.flush()
+                        last_flush = time.perf_counter()
+            except KeyboardInterrupt:  # the runs in flight are cancelled; what finished is written below
+                runs.close()
+                raise SweepInterrupted(f"interrupted: {stats.skipped + stats.computed} of {stats.runs} runs are "
+                                       f"stored in {out_dir}; run the same command again to finish") from None
         store.flush()
         stats.compute_seconds = time.perf_counter() - c0
     finally:
@@ -578,14 +551,10 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
     return stats
 
 
-def _take(it, n: int) -> list:
-    out = []
-    for _ in range(n):
-        item = next(it, None)
-        if item is None:
-            break
-        out.append(item)
-    return out
+def _failed_row(task: RunTask, exc: BaseException) -> dict[str, Any]:
+    """The row of a run whose task could not be computed (its worker kept dying, or the cluster failed)."""
+    return {**task.id_row(), "status": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": None,
+            "worker": None}
 
 
 # ---------------------------------------------------------------- reading

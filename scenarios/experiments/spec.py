@@ -1,4 +1,8 @@
-"""Sweep files (TOML data) and the designs they ask for.
+"""Sweep files (TOML data) and the designs sampled from them: the *sample* step of an experiment.
+
+As EMA Workbench keeps them apart, a sweep file declares what is uncertain
+(``[parameters]``: model parameters) apart from what policy chooses
+(``[levers]``: ``dose_scale``); the design crosses the two.
 
 A sweep file has these fields::
 
@@ -10,7 +14,7 @@ A sweep file has these fields::
     months = 60                     # optional: horizon in months (default: the scenario's)
     ensemble = false                # replicate r also takes posterior draw r of the calibrated parameters
 
-    [fixed]                         # parameters set in every run: any model parameter, or dose_scale
+    [fixed]                         # model parameters set in every run
     n_agents = 500
 
     [design]
@@ -24,20 +28,26 @@ A sweep file has these fields::
     q_social_per_year = { min = 0.2, max = 0.6, steps = 3 }       # grid: evenly spaced values
     network = { values = ["homophily", "small_world"] }            # grid: listed values
 
+    [levers]                        # what policy chooses: varied like [parameters], or one number to fix it
+    dose_scale = { values = [0.5, 1.0, 2.0] }                       # or: dose_scale = 2.0 (every run)
+
     [outcomes]
     summary = ["adoption", "months_to_50", "gap_urban_rural"]      # one number per run
     series = ["adoption"]                                           # monthly columns kept per run
     every = 12                                                      # keep every 12th month (and the last)
 
-``dose_scale`` multiplies the dose of every intervention of the base
-scenario (doses that are probabilities stay at most 1). Whole-number
+Levers (:data:`LEVERS`): ``dose_scale`` multiplies the dose of every
+intervention of the base scenario (doses that are probabilities stay at
+most 1; default 1). A lever is refused under ``[parameters]`` or
+``[fixed]``, and a model parameter under ``[levers]``. Whole-number
 parameters take sampled values rounded to the nearest whole number. Text
 parameters (``network``) can vary only in a grid, by ``values``.
 
-Summary outcomes: any monthly outcome column (its value in the last
-month), ``gap_urban_rural`` and ``gap_young_old`` (adoption differences in
-the last month) and ``months_to_NN`` (first month in which adoption reaches
-NN %, empty if never).
+Summary outcomes come from :mod:`egov_abm.scenarios.outcomes`: any monthly
+outcome column (its value in the last month), ``gap_urban_rural`` and
+``gap_young_old`` (adoption differences in the last month) and
+``months_to_NN`` (first month in which adoption reaches NN %, empty if
+never). Series are monthly columns.
 
 Every problem is a :class:`SweepError` with one line naming the file and
 the field.
@@ -50,24 +60,24 @@ import hashlib
 import itertools
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from egov_abm.model import InputError, Params
+from egov_abm.scenarios import outcomes as registry
 
 METHODS = ("grid", "lhs", "sobol", "morris")
 TOP_FIELDS = {"name": str, "description": str, "scenario": str, "seed": int, "replicates": int, "months": int,
-              "ensemble": bool, "fixed": dict, "design": dict, "parameters": dict, "outcomes": dict}
+              "ensemble": bool, "fixed": dict, "design": dict, "parameters": dict, "levers": dict, "outcomes": dict}
 DESIGN_FIELDS = {"method": str, "samples": int, "second_order": bool, "levels": int}
 PARAM_FIELDS = {"min", "max", "steps", "values", "scale"}
 OUTCOME_FIELDS = {"summary": list, "series": list, "every": int}
 DOSE_SCALE = "dose_scale"
 DOSE_RANGE = (0.0, 10.0)
-DERIVED = ("gap_urban_rural", "gap_young_old")
-MONTHS_TO = re.compile(r"^months_to_([1-9][0-9]?)$")
+#: Levers a sweep may set or vary: name -> (lowest, highest, default, what it is).
+LEVERS = {DOSE_SCALE: (*DOSE_RANGE, 1.0, "multiplier of every intervention's dose")}
 DEFAULT_SUMMARY = ("adoption", "share_ever_used", "months_to_50", "gap_urban_rural", "gap_young_old")
 DESIGN_STREAM = (0x5EED, 0)  # spawn key of the design's random stream, apart from the replicates' (r,)
 ANALYSIS_STREAM = (0x5EED, 1)  # spawn key of the analysis bootstrap's stream
@@ -88,6 +98,7 @@ class Factor:
     steps: int | None = None
     values: tuple | None = None
     log: bool = False
+    lever: bool = False  # a policy lever ([levers]) rather than an uncertain model parameter
 
     def bounds(self) -> list[float]:
         """Bounds in the space SALib samples (natural log for ``scale = "log"``)."""
@@ -130,11 +141,16 @@ class SweepSpec:
     every: int
     path: Path | None = None
     raw: dict = dataclasses.field(default_factory=dict, compare=False)
+    fixed_levers: dict[str, float] = dataclasses.field(default_factory=dict)  # levers set to one value
 
     @property
     def names(self) -> list[str]:
-        """Names of the varied parameters, in file order."""
+        """Names of the varied inputs: parameters then levers, each in file order."""
         return [f.name for f in self.factors]
+
+    def lever_value(self, name: str, values: dict[str, Any]) -> float:
+        """A lever's value at a design point: varied, else fixed in the file, else its default."""
+        return float(values.get(name, self.fixed_levers.get(name, LEVERS[name][2])))
 
     def problem(self) -> dict:
         """The SALib problem (names and bounds in the sampled space)."""
@@ -223,11 +239,28 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raise SweepError(f"{path}: design.levels: expected an even whole number >= 2, got {levels}")
 
     fixed = raw.get("fixed", {})
-    _check_param_values(fixed, f"{path}: fixed")
     params = raw["parameters"]
-    if not params:
-        raise SweepError(f"{path}: parameters: expected at least one parameter to vary")
+    for table, entries in (("fixed", fixed), ("parameters", params)):
+        for name in entries:
+            if name in LEVERS:
+                raise SweepError(f"{path}: {table}.{name}: a policy lever, not a model parameter; "
+                                 f"put it under [levers]")
+    _check_param_values(fixed, f"{path}: fixed")
+    levers = raw.get("levers", {})
+    varied_levers = {k: v for k, v in levers.items() if isinstance(v, dict)}
+    fixed_levers = {}
+    for name, value in levers.items():
+        if name not in LEVERS:
+            hint = "; model parameters go under [parameters] or [fixed]" if name in Params.fields() else ""
+            raise SweepError(f"{path}: levers.{name}: unknown lever (known: {', '.join(LEVERS)}){hint}")
+        if name not in varied_levers:
+            _check_lever(name, value, f"{path}: levers.{name}")
+            fixed_levers[name] = float(value)
+    if not params and not varied_levers:
+        raise SweepError(f"{path}: parameters: expected at least one parameter (or lever) to vary")
     factors = tuple(_factor(name, entry, method, f"{path}: parameters.{name}") for name, entry in params.items())
+    factors += tuple(_factor(name, entry, method, f"{path}: levers.{name}", lever=True)
+                     for name, entry in varied_levers.items())
     both = sorted(set(fixed) & set(params))
     if both:
         raise SweepError(f"{path}: fixed: {', '.join(both)} also varies in [parameters]; set it in one place")
@@ -252,17 +285,17 @@ def load_sweep(path: str | Path) -> SweepSpec:
                      replicates=replicates, months=months, ensemble=raw.get("ensemble", False), fixed=dict(fixed),
                      method=method, samples=samples, second_order=design.get("second_order", False),
                      levels=levels, factors=factors, summary=summary, series=series, every=every, path=path,
-                     raw=raw)
+                     raw=raw, fixed_levers=fixed_levers)
 
 
 def check_outcomes(spec: SweepSpec, columns: list[str]) -> None:
     """Check the outcome names against the model's monthly ``columns`` (numeric ones)."""
     where = f"{spec.path}: outcomes"
     for name in spec.summary:
-        if name in columns or name in DERIVED or MONTHS_TO.match(name):
-            continue
-        raise SweepError(f"{where}.summary: unknown outcome {name!r} (known: {', '.join(columns)}, "
-                         f"{', '.join(DERIVED)}, months_to_NN with NN in 1..99)")
+        try:
+            registry.get(name, columns)
+        except InputError as exc:
+            raise SweepError(f"{where}.summary: {exc}") from None
     for name in spec.series:
         if name not in columns:
             raise SweepError(f"{where}.series: unknown outcome {name!r} (known: {', '.join(columns)})")
@@ -308,32 +341,29 @@ def _frame(spec: SweepSpec, rows: list[tuple]) -> pd.DataFrame:
 
 
 def _kind(name: str) -> str:
-    if name == DOSE_SCALE:
+    if name in LEVERS:
         return "float"
     f = Params.fields()[name]
     return f.type if isinstance(f.type, str) else f.type.__name__
 
 
 def _check_param_values(values: dict, where: str) -> None:
-    """Validate a table of parameter values (model parameters and dose_scale)."""
-    for name, value in values.items():
-        if name == DOSE_SCALE:
-            _check_dose(value, f"{where}.{name}")
-        elif name not in Params.fields():
-            raise SweepError(f"{where}: unknown parameter '{name}' (known: {', '.join(Params.fields())}, "
-                             f"{DOSE_SCALE})")
-    Params.from_mapping({k: v for k, v in values.items() if k != DOSE_SCALE}, where=where)
+    """Validate a table of model parameter values."""
+    for name in values:
+        if name not in Params.fields():
+            raise SweepError(f"{where}: unknown parameter '{name}' (known: {', '.join(Params.fields())})")
+    Params.from_mapping(values, where=where)
 
 
-def _check_dose(value: Any, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not DOSE_RANGE[0] <= value <= DOSE_RANGE[1]:
-        raise SweepError(f"{where}: expected a number in [{DOSE_RANGE[0]:g}, {DOSE_RANGE[1]:g}] "
-                         f"(multiplier of every intervention's dose), got {value!r}")
+def _check_lever(name: str, value: Any, where: str) -> None:
+    low, high, _, what = LEVERS[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise SweepError(f"{where}: expected a number in [{low:g}, {high:g}] ({what}), got {value!r}")
 
 
-def _factor(name: str, entry: Any, method: str, where: str) -> Factor:
-    if name != DOSE_SCALE and name not in Params.fields():
-        raise SweepError(f"{where}: unknown parameter (known: {', '.join(Params.fields())}, {DOSE_SCALE})")
+def _factor(name: str, entry: Any, method: str, where: str, lever: bool = False) -> Factor:
+    if not lever and name not in Params.fields():
+        raise SweepError(f"{where}: unknown parameter (known: {', '.join(Params.fields())})")
     if not isinstance(entry, dict):
         raise SweepError(f"{where}: expected a table such as {{ min = 0.1, max = 0.5 }} or {{ values = [...] }}, "
                          f"got {entry!r}")
@@ -345,8 +375,8 @@ def _factor(name: str, entry: Any, method: str, where: str) -> Factor:
         raise SweepError(f"{where}: cannot vary; set it in [fixed] or in the scenario")
 
     def check(value: Any, label: str) -> Any:
-        if name == DOSE_SCALE:
-            _check_dose(value, f"{where}.{label}")
+        if lever:
+            _check_lever(name, value, f"{where}.{label}")
             return float(value)
         return getattr(Params.from_mapping({name: value}, where=f"{where}.{label}"), name)
 
@@ -363,7 +393,7 @@ def _factor(name: str, entry: Any, method: str, where: str) -> Factor:
         checked = tuple(check(v, f"values[{k}]") for k, v in enumerate(values))
         if len(set(checked)) != len(checked):
             raise SweepError(f"{where}.values: a value is listed twice")
-        return Factor(name=name, kind=kind, values=checked)
+        return Factor(name=name, kind=kind, values=checked, lever=lever)
     if kind == "str":
         raise SweepError(f"{where}: a text parameter varies only in a grid, by values = [...]")
     for key in ("min", "max"):
@@ -385,7 +415,7 @@ def _factor(name: str, entry: Any, method: str, where: str) -> Factor:
             raise SweepError(f"{where}.steps: expected a whole number in [2, 10000], got {steps!r}")
     elif steps is not None:
         raise SweepError(f"{where}.steps: only a grid takes steps; method {method!r} samples between min and max")
-    factor = Factor(name=name, kind=kind, low=low, high=high, steps=steps, log=scale == "log")
+    factor = Factor(name=name, kind=kind, low=low, high=high, steps=steps, log=scale == "log", lever=lever)
     if method == "grid":
         values = factor.grid_values()
         if len(set(values)) != len(values):

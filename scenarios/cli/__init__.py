@@ -99,12 +99,7 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
 def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, agents: int | None, seed: int,
             ensemble: bool, workers: int | None, out_dir: Path) -> None:
     """Run scenarios and their baseline on common random numbers and compare them ('all': every shipped policy)."""
-    import json
-    import os
-
-    from egov_abm.calibration.defaults import demographic_constants
-    from egov_abm.scenarios import compare as cmp
-    from egov_abm.scenarios.runner import package_version
+    from egov_abm.scenarios.compare import compare_scenarios, format_table, write_comparison
     from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
     from tqdm import tqdm
 
@@ -112,32 +107,15 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
     if refs == ["all"]:
         refs = [str(p) for p in sorted((SCENARIO_DIR / "policies").glob("*.toml"))]
     base = load_scenario(baseline_ref).with_overrides(n_agents=agents)
-    scenarios = [base] + [load_scenario(r).with_overrides(n_agents=agents) for r in refs]
-    names = [s.name for s in scenarios]
-    if len(set(names)) != len(names):
-        raise InputError(f"compare: scenario names must differ, got {', '.join(names)}")
-    if len({s.months for s in scenarios}) != 1 or len({s.params.start_month for s in scenarios}) != 1:
-        raise InputError("compare: every scenario must have the baseline's start and horizon")
+    scenarios = [load_scenario(r).with_overrides(n_agents=agents) for r in refs]
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: exists and is not a folder")
-    start = time.perf_counter()
-    with tqdm(total=len(scenarios) * replicates, unit="run", desc="comparing", disable=None) as bar:
-        runs = cmp.run_all(scenarios, seed, replicates, ensemble=ensemble, workers=workers or os.cpu_count() or 1,
-                           progress=bar.update)
-    adults = demographic_constants()["adult_population_2021"]
-    reps = cmp.per_replicate(runs, base.name, adults)
-    table = cmp.summary(reps, base.name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs.to_parquet(out_dir / "timeseries.parquet", index=False)
-    reps.to_parquet(out_dir / "replicates.parquet", index=False)
-    table.to_parquet(out_dir / "comparison.parquet", index=False)
-    meta = {"baseline": base.name, "scenarios": names, "replicates": replicates, "agents": base.params.n_agents,
-            "seed": seed, "ensemble": ensemble, "adult_population": adults, "version": package_version(),
-            "horizon": str(runs["date"].max().date()), "seconds": round(time.perf_counter() - start, 1)}
-    (out_dir / "compare.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    report = cmp.write_report(runs, table, out_dir, base.name, meta)
-    click.echo(cmp.format_table(table))
-    click.echo(f"{len(scenarios) * replicates} runs in {meta['seconds']} s; wrote {out_dir}/comparison.parquet, "
+    with tqdm(total=(len(scenarios) + 1) * replicates, unit="run", desc="comparing", disable=None) as bar:
+        result = compare_scenarios(scenarios, base, seed=seed, replicates=replicates, ensemble=ensemble,
+                                   workers=workers, progress=bar.update)
+    report = write_comparison(result, out_dir)
+    click.echo(format_table(result.table))
+    click.echo(f"{len(result.replicates)} runs in {result.meta['seconds']} s; wrote {out_dir}/comparison.parquet, "
                f"timeseries.parquet, replicates.parquet and {report}")
 
 
@@ -164,10 +142,10 @@ def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_
     """Time build and month-steps of the vectorised model and the per-agent reference (or a sweep's runs/s)."""
     import json
 
-    from egov_abm.scenarios.bench import format_sweep_table, format_table, run_benchmark, sweep_benchmark
+    from egov_abm.scenarios.cli.bench import format_sweep_table, format_table, run_benchmark, sweep_benchmark
 
     if sweep_path is not None:
-        from egov_abm.scenarios.sweep_spec import load_sweep
+        from egov_abm.scenarios.experiments.spec import load_sweep
 
         load_sweep(sweep_path)  # bad file: one line before anything runs
         rows = sweep_benchmark(sweep_path, worker_counts or (1, 2), repeat, echo=lambda s: click.echo(s, err=True))
@@ -202,8 +180,8 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
 
     SPEC is a sweep file, or the name of a shipped one (smoke, sobol_dynamics).
     """
-    from egov_abm.scenarios.sweep import SweepInterrupted, plan_sweep, run_sweep
-    from egov_abm.scenarios.sweep_spec import load_sweep
+    from egov_abm.scenarios.experiments.spec import load_sweep
+    from egov_abm.scenarios.experiments.sweep import SweepInterrupted, plan_sweep, run_sweep
     from tqdm import tqdm
 
     if workers is not None and scheduler is not None:
@@ -264,10 +242,10 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
 @click.option("--no-plots", is_flag=True, help="Write tables and report only.")
 def analyze(sweep_dir: Path, outcomes: tuple[str, ...], no_plots: bool) -> None:
     """Summarise a sweep per design point and compute Sobol' or Morris indices (SALib); write _analysis/."""
-    from egov_abm.scenarios.analysis import analyze_dir, format_indices, format_summary
+    from egov_abm.scenarios.experiments.analysis import analyze_dir, format_indices, format_summary
 
     result, target = analyze_dir(sweep_dir, list(outcomes) or None, plots=not no_plots)
-    from egov_abm.scenarios.sweep import read_meta
+    from egov_abm.scenarios.experiments.sweep import read_meta
 
     meta = read_meta(sweep_dir)
     c = result.counts
