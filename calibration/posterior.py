@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
 from egov_abm.model import InputError
 
 PARAMS_DIR = Path(str(resources.files("egov_abm.calibration") / "params"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from egov_abm.model import Params
 from egov_abm.model.uncertainty import Prior
 

@@ -55,9 +55,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from egov_abm.calibration.semfit import alpha_from_cov, cronbach_alpha, fit_sem, one_blas_thread
 from scipy.optimize import least_squares
 from scipy.stats import norm
+
+from egov_abm.calibration.semfit import alpha_from_cov, cronbach_alpha, fit_sem, one_blas_thread
 
 N_RESPONDENTS = 422
 SPEC_DIR = Path(str(resources.files("egov_abm.calibration") / "specs"))

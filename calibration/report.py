@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from egov_abm.calibration.defaults import demographic_constants
 from egov_abm.calibration.posterior import Posterior
 from egov_abm.calibration.priors import PRIORS

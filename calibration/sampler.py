@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+
 from egov_abm.calibration.posterior import Posterior, write_posterior
 from egov_abm.calibration.priors import PRIORS, Prior, theta_from_unit
 from egov_abm.calibration.simulate import SimConfig, SimTask, simulate

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from egov_abm.calibration.semfit import ESTIMATOR, SEMFit, fit_sem, one_blas_thread
 from egov_abm.model import InputError, SEMParams
 

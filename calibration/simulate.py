@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, demographic_constants, load_sem, population_spec
 from egov_abm.calibration.priors import PRIORS, Prior, values_from_theta
 from egov_abm.calibration.targets import END_MONTH, START_MONTH, Observation, load_observations, observe

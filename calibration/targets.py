@@ -38,6 +38,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
 from egov_abm.model import InputError, month_index
 
 DATA_DIR = Path(str(resources.files("egov_abm.calibration") / "data"))

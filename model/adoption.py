@@ -16,6 +16,7 @@ import datetime as _dt
 
 import mesa
 import numpy as np
+
 from egov_abm.model import outcomes
 from egov_abm.model.calendar import month_date
 from egov_abm.model.citizen import Citizen, CitizenViews

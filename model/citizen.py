@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import mesa
+
 from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
 
 STATE_NAMES = ("unaware", "aware", "adopter", "lapsed")

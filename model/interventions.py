@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+
 from egov_abm.model.calendar import DT_YEARS
 from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
 from egov_abm.model.processes import opinion

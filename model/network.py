@@ -47,6 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
+
 from egov_abm.model.params import NETWORKX_MAX
 
 CHUNK = 1 << 15  # citizens per slice of the ring sums: small enough that the slices stay in cache

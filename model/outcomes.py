@@ -16,6 +16,7 @@ import math
 import re
 
 import numpy as np
+
 from egov_abm.model.population import AGE_BANDS
 from egov_abm.model.processes import COUNTS
 

@@ -69,7 +69,7 @@ GENERAL = {
 class _ParamsMethods:
     """Validation, conversion and the declared uncertainties of :class:`Params`."""
 
-    def __post_init__(self) -> None:  # noqa: D105
+    def __post_init__(self) -> None:
         self.validate()
 
     # ------------------------------------------------------------------------------

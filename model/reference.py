@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 
 import mesa
+from mesa.discrete_space import FixedAgent, Network
+
 from egov_abm.model.adoption import AdoptionModel
 from egov_abm.model.calendar import DT_YEARS
-from mesa.discrete_space import FixedAgent, Network
 
 
 class RefCitizen(FixedAgent):

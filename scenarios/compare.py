@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from egov_abm.model import InputError
 from egov_abm.scenarios import outcomes
 from egov_abm.scenarios.parallel import Cancelled, map_runs

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
+
 from egov_abm.model import InputError
 
 DIRECTIONS = ("max", "min", None)

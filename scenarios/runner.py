@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, demographic_constants, load_sem, population_spec
 from egov_abm.model import AdoptionModel, PopulationSpec, SEMParams
 from egov_abm.model.network import Adjacency

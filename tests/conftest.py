@@ -1,4 +1,5 @@
 import pytest
+
 from egov_abm.calibration.defaults import load_sem, population_spec
 
 

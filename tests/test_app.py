@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import numpy as np
 import pytest
 import solara
+
 from egov_abm.calibration.defaults import demographic_constants
 from egov_abm.model import Params, month_date
 from egov_abm.scenarios.scenario import load_scenario

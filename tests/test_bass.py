@@ -26,6 +26,7 @@ A the number of adopters at the start of the month, dt = 1/12 year.
 
 import numpy as np
 import pytest
+
 from egov_abm.model import AdoptionModel
 from egov_abm.scenarios.scenario import load_scenario
 

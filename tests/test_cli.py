@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from egov_abm.scenarios.cli import main
 
 BAD_FILES = {

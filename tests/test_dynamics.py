@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from egov_abm.calibration.defaults import demographic_constants
 from egov_abm.calibration.posterior import DEFAULT_POSTERIOR, load_posterior, write_posterior
 from egov_abm.calibration.priors import Prior
@@ -84,6 +85,7 @@ def test_posterior_file_round_trip(tmp_path):
         load_posterior(tmp_path / "bad.json")
 
 
+@pytest.mark.slow
 def test_recovers_known_parameters_within_90_percent_interval():
     observations = synthetic_observations(seed=77)
     config = SimConfig(base_params=base_params(), n_agents=2000, seed=2006)
@@ -99,6 +101,7 @@ def test_recovers_known_parameters_within_90_percent_interval():
     assert np.isclose(post.weights.sum(), 1.0) and (post.weights > 0).all()
 
 
+@pytest.mark.slow
 def test_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
     observations = synthetic_observations(seed=5)
     config = SimConfig(base_params=base_params(), n_agents=500, seed=2006)

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from egov_abm.model import AdoptionModel, Intervention, Target
 
 STATE = dict(n_agents=4000, share_access_initial=0.5, share_aware_initial=0.3, share_adopters_initial=0.05,

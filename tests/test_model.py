@@ -1,6 +1,7 @@
 import mesa
 import numpy as np
 import pytest
+
 from egov_abm.model import AdoptionModel, Citizen
 
 KW = dict(n_agents=800, share_access_initial=0.6, share_aware_initial=0.5, share_adopters_initial=0.1)

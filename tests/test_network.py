@@ -1,6 +1,7 @@
 import networkx as nx
 import numpy as np
 import pytest
+
 from egov_abm.model.network import build_graph, to_adjacency
 
 

@@ -1,6 +1,7 @@
 import math
 
 import pytest
+
 from egov_abm.model import ParamError, Params
 
 

@@ -1,4 +1,5 @@
 import numpy as np
+
 from egov_abm.model.population import AGE_BANDS, construct_shift, synth_population
 
 

@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from egov_abm.calibration import reconstruct as R
 from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, load_sem
 from egov_abm.model import AdoptionModel, PopulationSpec

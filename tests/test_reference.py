@@ -17,6 +17,7 @@ conformity 0.02 -> 0.1 or wom_trust 0.3 -> 0.5 (all_rules) in one implementation
 import numpy as np
 import pandas as pd
 import pytest
+
 from egov_abm.model import AdoptionModel
 from egov_abm.model.reference import ReferenceModel
 

@@ -5,11 +5,12 @@ The direct builder must give the networkx builder's graph distribution
 adoption curve within a stated bound.
 """
 
-import egov_abm.model.adoption as adoption
-import egov_abm.model.network as network
 import networkx as nx
 import numpy as np
 import pytest
+
+import egov_abm.model.adoption as adoption
+import egov_abm.model.network as network
 from egov_abm.model import AdoptionModel
 from egov_abm.model.network import Adjacency, build_graph, ring_graph, to_adjacency
 

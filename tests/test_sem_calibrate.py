@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from egov_abm import model
 from egov_abm.calibration import sem_calibrate
 from egov_abm.calibration.defaults import load_sem

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from egov_abm.scenarios.cli import main
 from egov_abm.scenarios.experiments.analysis import analyze_dir
 from egov_abm.scenarios.experiments.spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
@@ -442,6 +443,7 @@ def test_spec_error_type(tmp_path):
         load_sweep(write_spec(tmp_path, 'name = "x"\n[parameters]\n'))
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_the_command_line_keeps_finished_runs_and_a_rerun_completes(tmp_path):
     """SIGINT to the whole process group, as a terminal's Ctrl-C sends it; a second sweep meanwhile is refused."""
     import subprocess

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import solara
 import solara.lab
+from mesa.visualization import Slider, SolaraViz
+from mesa.visualization.utils import update_counter
+
 from egov_abm.model import InputError
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import plots
@@ -22,8 +25,6 @@ from egov_abm.viz.calibration_view import posterior_table, read_sem_file, shippe
 from egov_abm.viz.compare_view import CompareResult, check_form, display_table, run_comparison
 from egov_abm.viz.controls import adults_text, calibration_window_text, control, horizon_text
 from egov_abm.viz.explore_model import START_CHOICES, ExploreModel, scenario_names
-from mesa.visualization import Slider, SolaraViz
-from mesa.visualization.utils import update_counter
 
 TITLE = "egov-abm: e-government portal adoption in Kazakhstan"
 

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+
 from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, load_sem
 from egov_abm.calibration.posterior import DEFAULT_POSTERIOR, load_posterior
 from egov_abm.calibration.report import identification

@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+
 from egov_abm.scenarios.compare import compare_scenarios
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz.controls import control

@@ -22,6 +22,7 @@ import functools
 import math
 
 import numpy as np
+
 from egov_abm.model import AdoptionModel, Params, month_date
 from egov_abm.scenarios.runner import model_arguments
 from egov_abm.scenarios.scenario import Scenario, load_scenario, shipped_scenarios

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from egov_abm.model import AGE_BANDS, AdoptionModel, slug
-from egov_abm.scenarios import outcomes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+
+from egov_abm.model import AGE_BANDS, AdoptionModel, slug
+from egov_abm.scenarios import outcomes
 
 OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
 #: unaware, aware, adopter (current user), lapsed; the order of ``model.state_code``.

@@ -15,11 +15,12 @@ among those with access (``share_skill_initial``).
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit
+
 from egov_abm.model.calendar import DT_YEARS
 from egov_abm.model.fields import parameter
 from egov_abm.model.processes import Process, SliceWork
-from scipy.optimize import brentq
-from scipy.special import expit
 
 PARAMETERS = {
     "share_access_initial": parameter(0.0327, unit="share of adults", range=(0.0, 1.0),

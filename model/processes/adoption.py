@@ -15,10 +15,11 @@ that their share of all citizens is ``share_adopters_initial``.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
+
 from egov_abm.model.calendar import DT_YEARS
 from egov_abm.model.fields import ASSUMPTION, FIXED, parameter
 from egov_abm.model.processes import Process, SliceWork
-from scipy.special import expit
 
 PARAMETERS = {
     "share_adopters_initial": parameter(0.0, unit="share of adults", range=(0.0, 1.0),

@@ -9,6 +9,7 @@ the start of the month. At month 0 a share ``share_aware_initial`` is aware.
 from __future__ import annotations
 
 import numpy as np
+
 from egov_abm.model.calendar import DT_YEARS
 from egov_abm.model.fields import FIXED, parameter
 from egov_abm.model.processes import Process, SliceWork

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from egov_abm.model.fields import parameter
 from egov_abm.model.processes import Process, SliceWork
 

@@ -16,6 +16,7 @@ disturbances ``zeta_r``, ``zeta_i``. State is float32.
 from __future__ import annotations
 
 import numpy as np
+
 from egov_abm.model.fields import ASSUMPTION, FIXED, parameter
 from egov_abm.model.population import construct_shift
 from egov_abm.model.processes import Process, SliceWork

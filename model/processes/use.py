@@ -10,6 +10,7 @@ Success adds ``trust_gain_success`` to trust, failure removes
 from __future__ import annotations
 
 import numpy as np
+
 from egov_abm.model.fields import ASSUMPTION, FIXED, parameter
 from egov_abm.model.processes import Process, SliceWork, opinion
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import click
+
 from egov_abm.model import InputError
 
 
@@ -58,9 +59,10 @@ def cli() -> None:
 def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, replicates: int,
         out_dir: Path | None, sets: tuple[str, ...], ensemble: bool) -> None:
     """Run a scenario and write timeseries.parquet and run.json."""
+    from tqdm import tqdm
+
     from egov_abm.scenarios.runner import run_metadata, run_replicates, summarise, write_results
     from egov_abm.scenarios.scenario import load_scenario
-    from tqdm import tqdm
 
     scenario = load_scenario(scenario_ref).with_overrides(n_agents=agents, **_parse_set(sets))
     horizon = scenario.months if months is None else months
@@ -99,9 +101,10 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
 def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, agents: int | None, seed: int,
             ensemble: bool, workers: int | None, out_dir: Path) -> None:
     """Run scenarios and their baseline on common random numbers and compare them ('all': every shipped policy)."""
+    from tqdm import tqdm
+
     from egov_abm.scenarios.compare import compare_scenarios, format_table, write_comparison
     from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
-    from tqdm import tqdm
 
     refs = list(scenario_refs)
     if refs == ["all"]:
@@ -180,9 +183,10 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
 
     SPEC is a sweep file, or the name of a shipped one (smoke, sobol_dynamics).
     """
+    from tqdm import tqdm
+
     from egov_abm.scenarios.experiments.spec import load_sweep
     from egov_abm.scenarios.experiments.sweep import SweepInterrupted, plan_sweep, run_sweep
-    from tqdm import tqdm
 
     if workers is not None and scheduler is not None:
         raise InputError("--workers sizes a local cluster; with --scheduler the cluster's own workers are used")
@@ -324,8 +328,9 @@ def calibrate_sem_cmd(survey_path: Path, spec_path: Path, scale: tuple[float, fl
 def calibrate_dynamics_cmd(budget: int, out_path: Path, population: int, agents: int, seed: int,
                            workers: int | None, min_tolerance: float) -> None:
     """Fit the dynamic parameters to Kazakhstan's record 2006-2021 (ABC-SMC posterior ensemble)."""
-    from egov_abm.calibration.sampler import calibrate_dynamics
     from tqdm import tqdm
+
+    from egov_abm.calibration.sampler import calibrate_dynamics
 
     with tqdm(total=budget, unit="run", desc="calibrating", disable=None) as bar:
         posterior = calibrate_dynamics(budget, out_path, population=population, agents=agents, seed=seed,

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from egov_abm.model import InputError
 from egov_abm.scenarios import outcomes as registry
 

@@ -65,6 +65,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from egov_abm.model import InputError, Params
 from egov_abm.scenarios import outcomes as registry
 

@@ -50,6 +50,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
 from egov_abm.model import InputError, Params
 from egov_abm.scenarios import outcomes
 from egov_abm.scenarios.experiments.spec import DOSE_SCALE, Design, SweepSpec, check_outcomes, make_design

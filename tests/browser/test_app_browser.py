@@ -6,8 +6,9 @@ import csv
 import statistics
 import time
 
-from egov_abm.viz.controls import control
 from playwright.sync_api import expect
+
+from egov_abm.viz.controls import control
 
 STEP_TIMEOUT_MS = 30_000
 
