@@ -85,6 +85,16 @@ def per_replicate(runs: pd.DataFrame, baseline: str, adult_population: float) ->
     return pd.DataFrame(rows)
 
 
+def _median_months(months: pd.Series) -> float:
+    """Median over replicates of a months-to-level outcome; a replicate that never reaches the level counts as last.
+
+    The result is NaN (never) unless more than half of the replicates reach the level. ``Series.median`` would
+    skip those replicates and could report the 70 % level reached before the 50 % one.
+    """
+    value = float(np.median(months.fillna(np.inf).to_numpy()))
+    return value if np.isfinite(value) else np.nan
+
+
 def summary(reps: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Mean over replicates; 90 % interval of extra adopters; cost per extra adopter."""
     rows = []
@@ -95,7 +105,7 @@ def summary(reps: pd.DataFrame, baseline: str) -> pd.DataFrame:
         per_extra = cost / mean_extra if name != baseline and mean_extra > 0 else np.nan
         rows.append({"scenario": name, "adoption": g["adoption"].mean(),
                      "extra_adopters": mean_extra, "extra_q05": extra.quantile(0.05), "extra_q95": extra.quantile(0.95),
-                     **{c: g[c].median() for c in MONTHS_TO},
+                     **{c: _median_months(g[c]) for c in MONTHS_TO},
                      **{c: g[c].mean() for c in GAPS},
                      "cost_kzt": cost,
                      "cost_per_extra_adopter_kzt": per_extra})

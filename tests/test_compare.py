@@ -73,3 +73,14 @@ def test_outcome_registry_one_definition_for_compare_sweeps_and_plots():
         outcomes.Outcome("x", "x", "", "up", lambda f: f["x"])
     with pytest.raises(ValueError, match="one number per run"):
         outcomes.get("months_to_50").series(frame)
+
+
+def test_median_months_counts_never_as_last():
+    import numpy as np
+    import pandas as pd
+
+    from egov_abm.scenarios.compare import _median_months
+
+    assert _median_months(pd.Series([10.0, 12.0, 14.0])) == 12.0
+    assert np.isnan(_median_months(pd.Series([10.0, np.nan, np.nan])))  # most replicates never reach it
+    assert _median_months(pd.Series([10.0, 20.0, np.nan])) == 20.0
