@@ -165,7 +165,7 @@ def horizon_text(scenario: str = "baseline") -> str:
 
 def calibration_window_text() -> str:
     """Years of the record the shipped dynamics posterior was calibrated to, e.g. ``"2006-2021"``."""
-    from egov_abm.calibration.dynamics import load_posterior
+    from egov_abm.calibration.posterior import load_posterior
 
     meta = load_posterior().meta
     return f"{meta['start_month'][:4]}-{meta['end_month'][:4]}"
