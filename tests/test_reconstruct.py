@@ -86,6 +86,7 @@ def test_shipped_survey_is_labelled_likert():
     assert "RECONSTRUCTED" in SURVEY.with_suffix(".md").read_text()
 
 
+@pytest.mark.slow
 def test_data_stage_rebuilds_the_shipped_file_exactly():
     population = json.loads(R.POPULATION_FILE.read_text())
     theta = [population["parameters"][name] for name in R.layout().names]

@@ -215,6 +215,7 @@ def test_smoke_sweep_on_two_worker_cluster_one_row_per_point_and_replicate(clien
     assert meta["runs"] == 12 and meta["points"] == 6 and meta["method"] == "grid"
 
 
+@pytest.mark.slow
 def test_killed_worker_mid_sweep_every_run_exactly_once(tmp_path):
     from distributed import Client, LocalCluster
 
@@ -347,7 +348,10 @@ def test_cli_sweep_on_an_existing_scheduler_then_analyze(client, tmp_path, capsy
     assert len(pd.read_parquet(out)) == 12
 
 
-def test_cli_flags_are_validated(tmp_path, capsys):
+def test_cli_flags_are_validated(tmp_path, capsys, monkeypatch):
+    from egov_abm.scenarios.experiments import sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "CONNECT_TIMEOUT", "1s")  # nothing listens on port 9: no need to wait 10 s
     assert main(["sweep", str(SMOKE), "--scheduler", "localhost"]) == 2
     assert "expected an address such as tcp://host:8786" in capsys.readouterr().err
     assert main(["sweep", str(SMOKE), "--scheduler", "tcp://127.0.0.1:9", "--workers", "2"]) == 2

@@ -414,12 +414,16 @@ def local_cluster(workers: int):
     return Client(cluster), cluster
 
 
+#: How long to try to reach a scheduler given with ``--scheduler``.
+CONNECT_TIMEOUT = "10s"
+
+
 def connect(address: str):
     """A client of an existing Dask scheduler, or :class:`InputError` if it cannot be reached."""
     from distributed import Client
 
     try:
-        return Client(address, timeout="10s")
+        return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(f"--scheduler {address}: cannot connect ({exc})") from None
 

@@ -6,6 +6,7 @@ import csv
 import statistics
 import time
 
+import pytest
 from playwright.sync_api import expect
 
 from egov_abm.viz.controls import control
@@ -39,6 +40,7 @@ def _step(page, expected_month: int) -> float:
     return time.perf_counter() - started
 
 
+@pytest.mark.slow  # times twenty steps in the browser
 def test_explore_steps_redraw_and_reset_with_a_new_slider_value(page, app_url, artifacts, timings):
     page.goto(app_url + "/")
     _wait_for_month(page, 0)
