@@ -218,3 +218,14 @@ def test_a_users_own_model_or_viz_module_shadows_nothing(tmp_path):
     as_module = subprocess.run([sys.executable, "-m", "egov_abm.scenarios.cli", "run", "--agents", "300",
                                 "--months", "2", "--out", "out2"], cwd=tmp_path, capture_output=True, text=True)
     assert as_module.returncode == 0, as_module.stderr
+
+
+def test_every_subpackage_is_installed():
+    """pyproject lists packages one by one (the package-dir mapping): a new subpackage must be listed too."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"egov_abm." + ".".join(init.parent.relative_to(root).parts)
+             for top in ("model", "scenarios", "calibration", "viz") for init in (root / top).rglob("__init__.py")}
+    assert found == listed
