@@ -96,10 +96,15 @@ class Effect:
     """What one kind of intervention does: a row of :data:`EFFECTS`."""
 
     apply: Callable  # (model, intervention, target mask, generator) -> citizens reached
-    dose_unit: str
+    dose_unit: str  # "" when the kind has no dose
     dose_is_probability: bool
     uses_capacity: bool
     doc: str  # the effect and what counts as reached
+
+    @property
+    def uses_dose(self) -> bool:
+        """True if the kind's effect reads its dose."""
+        return bool(self.dose_unit)
 
 
 #: The kinds of intervention and their effects (dose units in the ``dose_unit`` column).
@@ -123,7 +128,7 @@ EFFECTS: dict[str, Effect] = {
                       "each month a targeted citizen who is aware, online and skilled but not a user must use the "
                       "portal for a service with probability `dose`: success makes a user, failure costs trust "
                       "like any failed use; reached = forced attempts"),
-    "assisted": Effect(_assisted, "(unused)", False, True,
+    "assisted": Effect(_assisted, "", False, True,
                        "up to `capacity` targeted aware non-users a month get a supported first use in a public "
                        "service centre (no access or skill needed); reached = supported citizens"),
 }
@@ -134,7 +139,7 @@ def effects_table() -> str:
     """The kinds of intervention as a Markdown table (docs/ODD.md pastes it)."""
     lines = ["| kind | dose unit | capacity | effect |", "|---|---|---|---|"]
     for kind, e in EFFECTS.items():
-        unit = e.dose_unit + (" (at most 1)" if e.dose_is_probability else "")
+        unit = (e.dose_unit + (" (at most 1)" if e.dose_is_probability else "")) if e.uses_dose else "no dose"
         lines.append(f"| `{kind}` | {unit} | {'used' if e.uses_capacity else '-'} | {e.doc} |")
     return "\n".join(lines)
 
@@ -198,13 +203,15 @@ class Intervention:
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{where}: {field}: expected a non-negative number, got {value!r}")
         effect = EFFECTS[self.kind]
+        if not effect.uses_dose and self.dose != 0:
+            raise ValueError(f"{where}: dose: the {self.kind} kind has no dose; remove the field")
         if effect.dose_is_probability and self.dose > 1:
             raise ValueError(f"{where}: dose: expected a probability in [0, 1], got {self.dose}")
         if self.capacity is not None:
             if not effect.uses_capacity:
                 users = ", ".join(k for k, e in EFFECTS.items() if e.uses_capacity)
-                raise ValueError(f"{where}: capacity: a {self.kind} intervention has no capacity "
-                                 f"(only {users} do); remove the field")
+                raise ValueError(f"{where}: capacity: the {self.kind} kind has no capacity "
+                                 f"(only {users} have one); remove the field")
             if self.capacity < 0:
                 raise ValueError(f"{where}: capacity: expected a non-negative whole number, got {self.capacity}")
 

@@ -7,8 +7,8 @@
     kind = "infrastructure"             # see model.interventions
     start = "2024-01"                   # first month, YYYY-MM
     end = "2028-12"                     # last month (inclusive), YYYY-MM
-    dose = 0.5                          # unit depends on the kind
-    capacity = 20000                    # citizens a month, nationally (skills, assisted)
+    dose = 0.5                          # unit depends on the kind (none for assisted)
+    capacity = 20000                    # citizens a month, nationally (skills and assisted only)
     cost_per_person_kzt = 120000        # per citizen reached
     cost_fixed_per_month_kzt = 0        # while active
     target = { urban = false, regions = ["Turkistan"], age_bands = ["60+"], education = ["secondary"] }
@@ -27,6 +27,7 @@ from typing import Any
 
 from egov_abm.model import INTERVENTION_KINDS, Intervention, Target
 from egov_abm.model.calendar import is_month, month_date, month_index
+from egov_abm.model.interventions import EFFECTS
 
 FIELDS = {"name": str, "kind": str, "start": str, "end": str, "dose": (int, float), "capacity": int,
           "cost_per_person_kzt": (int, float), "cost_fixed_per_month_kzt": (int, float), "target": dict}
@@ -60,11 +61,13 @@ def parse_interventions(entries: list[tuple[str, int, Any]], start_month: str, r
                 raise ValueError(f"{label}: unknown field '{key}' (known: {', '.join(FIELDS)})")
             if isinstance(value, bool) or not isinstance(value, FIELDS[key]):
                 raise ValueError(f"{label}: {key}: wrong type, got {value!r}")
-        for key in ("kind", "start", "end", "dose"):
+        for key in ("kind", "start", "end"):
             if key not in entry:
                 raise ValueError(f"{label}: {key}: required field is missing")
         if entry["kind"] not in INTERVENTION_KINDS:
             raise ValueError(f"{label}: kind: expected one of {', '.join(INTERVENTION_KINDS)}, got {entry['kind']!r}")
+        if "dose" not in entry and EFFECTS[entry["kind"]].uses_dose:
+            raise ValueError(f"{label}: dose: required field is missing")
         months = {}
         for key in ("start", "end"):
             if not is_month(entry[key]):
@@ -86,7 +89,7 @@ def parse_interventions(entries: list[tuple[str, int, Any]], start_month: str, r
         try:
             tgt.validate(region_names, where="target")
             iv = Intervention(kind=entry["kind"], start=months["start"], end=months["end"] + 1,
-                              dose=float(entry["dose"]), target=tgt, capacity=entry.get("capacity"),
+                              dose=float(entry.get("dose", 0.0)), target=tgt, capacity=entry.get("capacity"),
                               cost_per_person_kzt=float(entry.get("cost_per_person_kzt", 0.0)),
                               cost_fixed_per_month_kzt=float(entry.get("cost_fixed_per_month_kzt", 0.0)),
                               name=entry.get("name", f"{entry['kind']} {k + 1}"))

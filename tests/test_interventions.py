@@ -33,7 +33,7 @@ CASES = {
     "awareness": (2.0, None, lambda m, g: m.aware[g].mean(), 0.1),
     "service_quality": (0.15, None, lambda m, g: -failure_rate(m, g), 0.05),
     "mandate": (0.3, None, lambda m, g: m.user[g].mean(), 0.02),
-    "assisted": (0.0, 50, lambda m, g: m.ever_user[g].mean(), 0.05),
+    "assisted": (0.0, 50, lambda m, g: m.ever_user[g].mean(), 0.05),  # no dose
 }
 
 
@@ -109,6 +109,8 @@ BAD_POLICIES = {
     "negative_cost": (dict(extra="cost_per_person_kzt = -10"), "cost_per_person_kzt: expected a non-negative number"),
     "before_scenario": (dict(start="2001-01"), "start: 2001-01 is before the scenario's start 2006-04"),
     "unknown_field": (dict(extra="budget = 5"), "unknown field 'budget'"),
+    "capacity_ignored": (dict(extra="capacity = 100"), "capacity: the trust kind has no capacity"),
+    "dose_ignored": (dict(kind="assisted", extra="capacity = 100"), "dose: the assisted kind has no dose"),
     "bad_month": (dict(start="May 2010"), "start: expected a month as YYYY-MM"),
 }
 
@@ -178,8 +180,18 @@ def test_adding_an_intervention_leaves_anothers_draws_alone(sem, spec):
 
 @pytest.mark.parametrize("kind", ["infrastructure", "trust", "awareness", "service_quality", "mandate"])
 def test_capacity_on_a_kind_without_one_is_refused(kind):
-    with pytest.raises(ValueError, match=f"capacity: a {kind} intervention has no capacity \\(only skills, assisted"):
+    with pytest.raises(ValueError, match=f"capacity: the {kind} kind has no capacity \\(only skills, assisted"):
         Intervention(kind=kind, start=0, end=3, dose=0.1, capacity=100)
+
+
+def test_assisted_needs_no_dose_in_a_scenario_file(tmp_path):
+    from egov_abm.scenarios.scenario import load_scenario
+
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\ninclude = "baseline"\n[[interventions]]\nkind = "assisted"\nstart = "2010-01"\n'
+                    'end = "2010-12"\ncapacity = 1000\n')
+    (iv,) = load_scenario(path).interventions()
+    assert (iv.kind, iv.dose) == ("assisted", 0.0)
 
 
 def test_effects_registry_drives_validation():
@@ -188,6 +200,7 @@ def test_effects_registry_drives_validation():
     assert KINDS == tuple(EFFECTS)
     assert {k for k, e in EFFECTS.items() if e.dose_is_probability} == {"service_quality", "mandate"}
     assert {k for k, e in EFFECTS.items() if e.uses_capacity} == {"skills", "assisted"}
+    assert {k for k, e in EFFECTS.items() if not e.uses_dose} == {"assisted"}
     capped = Intervention(kind="service_quality", start=0, end=3, dose=0.6).scaled(2.0)
     assert capped.dose == 1.0
     assert Intervention(kind="trust", start=0, end=3, dose=0.6).scaled(2.0).dose == 1.2
