@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -89,11 +88,9 @@ def load_posterior(path: Path | str = DEFAULT_POSTERIOR) -> Posterior:
 
 def write_posterior(posterior: Posterior, path: Path | str) -> Path:
     """Write ``posterior`` as JSON to ``path`` atomically (a temporary file moved into place); return the path."""
+    from egov_abm.scenarios.output import atomic_file
+
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(posterior.to_json(), indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -26,6 +26,7 @@ from egov_abm.calibration.priors import PRIORS
 from egov_abm.calibration.simulate import SimConfig, simulator_for
 from egov_abm.calibration.targets import OBSERVERS, START_MONTH, load_observations
 from egov_abm.model import month_index
+from egov_abm.scenarios.output import check_out_dir, results_folder
 from egov_abm.scenarios.parallel import map_runs
 
 END_PROJECTION = "2030-12"
@@ -116,14 +117,25 @@ def posterior_correlations(posterior: Posterior) -> pd.DataFrame:
 
 def write_report(posterior: Posterior, out_dir: Path, *, draws: int = 100, agents: int = 10_000, seed: int = 7,
                  workers: int | None = None) -> dict:
-    """Run the ensemble and write report.md, plots and tables into ``out_dir``; return key figures."""
+    """Run the ensemble and write report.md, plots and tables into ``out_dir``; return key figures.
+
+    ``out_dir`` is checked before the ensemble runs, written beside under a
+    temporary name and swapped in whole (:func:`output.results_folder`).
+    """
+    out_dir = check_out_dir(out_dir, "report")
+    runs = ensemble_runs(posterior, draws=draws, agents=agents, seed=seed, workers=workers)
+    with results_folder(out_dir, "report") as tmp:
+        return _write_files(posterior, runs, tmp, draws=draws, agents=agents, seed=seed)
+
+
+def _write_files(posterior: Posterior, runs: pd.DataFrame, out_dir: Path, *, draws: int, agents: int,
+                 seed: int) -> dict:
+    """The report's tables, plots and report.md, written into ``out_dir``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs = ensemble_runs(posterior, draws=draws, agents=agents, seed=seed, workers=workers)
     ppc = predictive_table(runs, seed)
     proj = projection_table(runs)
     ident = identification(posterior)

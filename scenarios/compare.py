@@ -27,6 +27,7 @@ import pandas as pd
 
 from egov_abm.model import InputError
 from egov_abm.scenarios import outcomes
+from egov_abm.scenarios.output import naming, results_folder
 from egov_abm.scenarios.parallel import Cancelled, map_runs
 from egov_abm.scenarios.runner import run_one
 from egov_abm.scenarios.scenario import Scenario
@@ -156,16 +157,26 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
 
 
 def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
-    """Write the comparison's tables (Parquet), ``compare.json`` and the report; return the report's path."""
+    """Write the comparison's tables (Parquet), ``compare.json`` and the report; return the report's path.
+
+    Every file goes to a temporary folder beside ``out_dir``, which replaces
+    ``out_dir`` whole once all are written (:func:`output.results_folder`):
+    an interrupted or failed write leaves the earlier comparison as it was.
+
+    Raises:
+        OutputError: ``out_dir`` is a file, cannot be written, or holds results of another kind.
+    """
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    comparison.runs.to_parquet(out_dir / "timeseries.parquet", index=False)
-    comparison.replicates.to_parquet(out_dir / "replicates.parquet", index=False)
-    comparison.table.to_parquet(out_dir / "comparison.parquet", index=False)
-    (out_dir / "compare.json").write_text(json.dumps(comparison.meta, indent=2) + "\n", encoding="utf-8")
-    return write_report(comparison.runs, comparison.table, out_dir, comparison.meta["baseline"], comparison.meta)
+    tables = {"timeseries.parquet": comparison.runs, "replicates.parquet": comparison.replicates,
+              "comparison.parquet": comparison.table}
+    with results_folder(out_dir, "compare") as tmp:
+        for name, frame in tables.items():
+            with naming(out_dir / name):
+                frame.to_parquet(tmp / name, index=False)
+        with naming(out_dir / "compare.json"):
+            (tmp / "compare.json").write_text(json.dumps(comparison.meta, indent=2) + "\n", encoding="utf-8")
+        report = write_report(comparison.runs, comparison.table, tmp, comparison.meta["baseline"], comparison.meta)
+    return out_dir / report.name
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -250,7 +261,8 @@ costs are national, in KZT, beyond the baseline.
 ![cost-effectiveness](cost_effectiveness.png)
 """
     path = out_dir / "report.md"
-    path.write_text(text, encoding="utf-8")
+    with naming(path):
+        path.write_text(text, encoding="utf-8")
     _write_html(text, out_dir)
     return path
 
@@ -259,8 +271,11 @@ def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with naming(path):
+            fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def _write_html(markdown_text: str, out_dir: Path) -> Path:
@@ -288,5 +303,6 @@ def _write_html(markdown_text: str, out_dir: Path) -> Path:
             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{font-size:12px;"
             "overflow-x:auto}img{max-width:100%}</style></head><body>" + "\n".join(chunks) + "</body></html>")
     path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
+    with naming(path):
+        path.write_text(page, encoding="utf-8")
     return path

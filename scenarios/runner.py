@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-import os
 import platform
 from collections.abc import Callable
 from importlib import metadata
@@ -23,6 +22,7 @@ import pandas as pd
 from egov_abm.calibration.defaults import DEFAULT_SEM_FILE, demographic_constants, load_sem, population_spec
 from egov_abm.model import AdoptionModel, PopulationSpec, SEMParams
 from egov_abm.model.network import Adjacency
+from egov_abm.scenarios.output import naming, results_folder
 from egov_abm.scenarios.scenario import Scenario
 
 ID_COLUMNS = ("scenario", "replicate", "seed", "month", "date")
@@ -127,26 +127,19 @@ def run_metadata(scenario: Scenario, seed: int, replicates: int, months: int, en
 
 
 def write_results(out_dir: Path, frame: pd.DataFrame, meta: dict) -> tuple[Path, Path]:
-    """Write ``timeseries.parquet`` and ``run.json`` into ``out_dir``.
+    """Write ``timeseries.parquet`` and ``run.json`` into ``out_dir`` (a run folder, replaced whole).
 
-    Each file is written to a temporary name and moved into place, so an
-    interrupted write never leaves a half file or destroys an earlier result.
+    The files are written to a temporary folder beside ``out_dir`` and swapped
+    in at the end (:func:`output.results_folder`), so an interrupted or failed
+    write never leaves a half file or destroys an earlier result.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ts_path = out_dir / "timeseries.parquet"
-    meta_path = out_dir / "run.json"
-    tmp_ts = out_dir / f".timeseries.{os.getpid()}.parquet.tmp"
-    tmp_meta = out_dir / f".run.{os.getpid()}.json.tmp"
-    try:
-        frame.to_parquet(tmp_ts, index=False)
-        tmp_meta.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp_ts, ts_path)
-        os.replace(tmp_meta, meta_path)
-    finally:
-        for leftover in (tmp_ts, tmp_meta):
-            leftover.unlink(missing_ok=True)
-    return ts_path, meta_path
+    with results_folder(out_dir, "run") as tmp:
+        with naming(out_dir / "timeseries.parquet"):
+            frame.to_parquet(tmp / "timeseries.parquet", index=False)
+        with naming(out_dir / "run.json"):
+            (tmp / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    return out_dir / "timeseries.parquet", out_dir / "run.json"
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 A scenario file has these fields::
 
-    name = "baseline"                 # required, text
+    name = "baseline"                 # required: letters, digits, _ and - (it names the results folder)
     description = "..."               # text
     include = "other"                 # optional: a scenario name or a path relative to this file
     start = "2006-04"                 # first simulated month, YYYY-MM
@@ -25,6 +25,7 @@ range and include cycles are errors (:class:`ScenarioError`, one line).
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any
 from egov_abm.model import InputError, Params
 
 SCENARIO_DIR = Path(str(resources.files("egov_abm.scenarios")))
+SIMPLE_NAME = re.compile(r"[A-Za-z0-9_-]+")  # a name is also a folder under results/, so it cannot leave it
 TOP_FIELDS = {"name": str, "description": str, "include": str, "start": str, "months": int,
               "sem_file": str, "posterior": str, "parameters": dict, "interventions": list}
 
@@ -210,6 +212,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, expected):
             kind = {str: "text", int: "a whole number", dict: "a table", list: "an array of tables"}[expected]
             raise ScenarioError(f"{path}: {key}: expected {kind}, got {value!r}")
+    if "name" in raw and not SIMPLE_NAME.fullmatch(raw["name"]):
+        raise ScenarioError(f"{path}: name: expected a simple name (letters, digits, _ and -, not empty), "
+                            f"got {raw['name']!r}")
     if "months" in raw and not 0 <= raw["months"] <= 12 * 200:
         raise ScenarioError(f"{path}: months: expected a whole number in [0, 2400], got {raw['months']}")
     if "parameters" in raw:

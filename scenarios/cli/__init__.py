@@ -61,14 +61,13 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
     """Run a scenario and write timeseries.parquet and run.json."""
     from tqdm import tqdm
 
+    from egov_abm.scenarios.output import check_out_dir
     from egov_abm.scenarios.runner import run_metadata, run_replicates, summarise, write_results
     from egov_abm.scenarios.scenario import load_scenario
 
     scenario = load_scenario(scenario_ref).with_overrides(n_agents=agents, **_parse_set(sets))
     horizon = scenario.months if months is None else months
-    out_dir = out_dir or Path("results") / scenario.name
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    out_dir = check_out_dir(out_dir or Path("results") / scenario.name, "run")
     start = time.perf_counter()
     with tqdm(total=replicates * horizon, unit="month", desc=scenario.name, disable=None, leave=False) as bar:
         frame = run_replicates(scenario, seed, replicates, months=horizon, ensemble=ensemble, progress=bar.update)
@@ -104,6 +103,7 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
     from tqdm import tqdm
 
     from egov_abm.scenarios.compare import compare_scenarios, format_table, write_comparison
+    from egov_abm.scenarios.output import check_out_dir
     from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
 
     refs = list(scenario_refs)
@@ -111,8 +111,7 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
         refs = [str(p) for p in sorted((SCENARIO_DIR / "policies").glob("*.toml"))]
     base = load_scenario(baseline_ref).with_overrides(n_agents=agents)
     scenarios = [load_scenario(r).with_overrides(n_agents=agents) for r in refs]
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    check_out_dir(out_dir, "compare")
     with tqdm(total=(len(scenarios) + 1) * replicates, unit="run", desc="comparing", disable=None) as bar:
         result = compare_scenarios(scenarios, base, seed=seed, replicates=replicates, ensemble=ensemble,
                                    workers=workers, progress=bar.update)
@@ -187,6 +186,7 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
 
     from egov_abm.scenarios.experiments.spec import load_sweep
     from egov_abm.scenarios.experiments.sweep import SweepInterrupted, plan_sweep, run_sweep
+    from egov_abm.scenarios.output import check_out_dir
 
     if workers is not None and scheduler is not None:
         raise InputError("--workers sizes a local cluster; with --scheduler the cluster's own workers are used")
@@ -194,6 +194,8 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
         raise InputError(f"--scheduler {scheduler}: expected an address such as tcp://host:8786")
     spec = load_sweep(spec_path)
     out_dir = out_dir or Path("results") / "sweeps" / spec.name
+    if not dry_run:
+        check_out_dir(out_dir, "sweep")
     plan = plan_sweep(spec)
     points = len(plan.design.points)
     click.echo(f"sweep {spec.name}: {spec.method} design, {points:,} points x {spec.replicates} replicate(s) = "
@@ -301,9 +303,11 @@ def calibrate_sem_cmd(survey_path: Path, spec_path: Path, scale: tuple[float, fl
     intention) the JSON carries a 'sem' block the simulation can load.
     """
     from egov_abm.calibration.sem_calibrate import calibrate_sem, format_report, write_json
+    from egov_abm.scenarios.output import check_out_file
 
     if out_path.is_dir():
         raise InputError(f"--out {out_path}: is a folder; expected a file name such as {out_path / 'sem_fit.json'}")
+    check_out_file(out_path)
     doc = calibrate_sem(survey_path, spec_path, scale=scale)
     written = write_json(doc, out_path)
     click.echo(format_report(doc))
@@ -331,7 +335,9 @@ def calibrate_dynamics_cmd(budget: int, out_path: Path, population: int, agents:
     from tqdm import tqdm
 
     from egov_abm.calibration.sampler import calibrate_dynamics
+    from egov_abm.scenarios.output import check_out_file
 
+    check_out_file(out_path)
     with tqdm(total=budget, unit="run", desc="calibrating", disable=None) as bar:
         posterior = calibrate_dynamics(budget, out_path, population=population, agents=agents, seed=seed,
                                        workers=workers, min_tolerance=min_tolerance, progress=bar.update,
@@ -360,7 +366,9 @@ def calibrate_report_cmd(posterior_path: Path | None, out_dir: Path, draws: int,
     """Posterior predictive check, identification and the 2022-2030 projection, as a Markdown report."""
     from egov_abm.calibration.posterior import DEFAULT_POSTERIOR, load_posterior
     from egov_abm.calibration.report import write_report
+    from egov_abm.scenarios.output import check_out_dir
 
+    check_out_dir(out_dir, "report")
     posterior = load_posterior(posterior_path or DEFAULT_POSTERIOR)
     figures = write_report(posterior, out_dir, draws=draws, agents=agents, seed=seed, workers=workers)
     for target, share in figures["coverage_90"].items():
@@ -423,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("egov-abm: interrupted; results already written are kept", err=True)
         return 130
     except OSError as exc:
-        click.echo(f"egov-abm: error: {exc.filename or ''}: {exc.strerror}", err=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"egov-abm: error: {where}{exc.strerror or exc}", err=True)
         return 1
 
 

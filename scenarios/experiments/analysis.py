@@ -31,6 +31,7 @@ import pandas as pd
 
 from egov_abm.model import InputError
 from egov_abm.scenarios import outcomes as registry
+from egov_abm.scenarios.output import check_out_dir, results_folder
 
 ANALYSIS_DIR = "_analysis"
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -162,20 +163,25 @@ def load_tables(out_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.Dat
 
 
 def analyze_dir(out_dir: Path, outcomes: list[str] | None = None, plots: bool = True) -> tuple[Analysis, Path]:
-    """Analyse a sweep folder; write tables, plots and ``report.md`` to ``DIR/_analysis``."""
+    """Analyse a sweep folder; write tables, plots and ``report.md`` to ``DIR/_analysis``.
+
+    ``DIR/_analysis`` is written beside under a temporary name and swapped in
+    whole (:func:`output.results_folder`); an incomplete sweep folder is refused.
+    """
     out_dir = Path(out_dir)
     meta, design, runs, results = load_tables(out_dir)
+    check_out_dir(out_dir / ANALYSIS_DIR, "analysis")
     result = analyze(meta, design, runs, results, outcomes)
     target = out_dir / ANALYSIS_DIR
-    target.mkdir(exist_ok=True)
-    result.summary.to_csv(target / "summary.csv", index=False)
-    if not result.indices.empty:
-        result.indices.to_csv(target / "indices.csv", index=False)
-    if not result.second_order.empty:
-        result.second_order.to_csv(target / "indices_second_order.csv", index=False)
-    write_json(result, target / "analysis.json")
-    figures = write_plots(meta, result, results, target) if plots else []
-    (target / "report.md").write_text(report(meta, result, figures), encoding="utf-8")
+    with results_folder(target, "analysis") as tmp:  # replaced whole, or left as it was
+        result.summary.to_csv(tmp / "summary.csv", index=False)
+        if not result.indices.empty:
+            result.indices.to_csv(tmp / "indices.csv", index=False)
+        if not result.second_order.empty:
+            result.second_order.to_csv(tmp / "indices_second_order.csv", index=False)
+        write_json(result, tmp / "analysis.json")
+        figures = write_plots(meta, result, results, tmp) if plots else []
+        (tmp / "report.md").write_text(report(meta, result, figures), encoding="utf-8")
     return result, target
 
 

@@ -6,7 +6,7 @@ As EMA Workbench keeps them apart, a sweep file declares what is uncertain
 
 A sweep file has these fields::
 
-    name = "smoke"                  # required, text
+    name = "smoke"                  # required: letters, digits, _ and - (it names the results folder)
     description = "..."             # text
     scenario = "baseline"           # base scenario: a shipped name or a path relative to this file
     seed = 1                        # root seed (whole number >= 0)
@@ -191,7 +191,7 @@ def resolve_sweep(ref: str | Path) -> Path:
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (a path, or the name of a shipped sweep)."""
-    from egov_abm.scenarios.scenario import ScenarioError, read_toml, resolve_path
+    from egov_abm.scenarios.scenario import SIMPLE_NAME, ScenarioError, read_toml, resolve_path
 
     path = resolve_sweep(path)
     raw = read_toml(path, SweepError)
@@ -199,6 +199,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
     for key in ("name", "parameters"):
         if key not in raw:
             raise SweepError(f"{path}: {key}: required field is missing")
+    if not SIMPLE_NAME.fullmatch(raw["name"]):
+        raise SweepError(f"{path}: name: expected a simple name (letters, digits, _ and -, not empty), "
+                         f"got {raw['name']!r}")
     seed = raw.get("seed", 1)
     if seed < 0:
         raise SweepError(f"{path}: seed: expected a whole number >= 0, got {seed}")

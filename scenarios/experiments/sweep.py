@@ -54,6 +54,7 @@ import pyarrow.parquet as pq
 from egov_abm.model import InputError, Params
 from egov_abm.scenarios import outcomes
 from egov_abm.scenarios.experiments.spec import DOSE_SCALE, Design, SweepSpec, check_outcomes, make_design
+from egov_abm.scenarios.output import SWEEP_FILES, check_out_dir, read_manifest, require_complete, write_manifest
 from egov_abm.scenarios.parallel import default_workers, iter_runs
 
 ID_FIELDS = [("run_id", pa.string()), ("point", pa.int64()), ("replicate", pa.int64()), ("seed", pa.int64()),
@@ -337,8 +338,7 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
     meta_path = out_dir / "_sweep.json"
     spec = plan.spec
     as_json = json.loads(json.dumps(spec.raw, default=str))  # the sweep file as _sweep.json stores it
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    check_out_dir(out_dir, "sweep")
     if meta_path.exists():
         try:
             stored = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -350,6 +350,9 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
                              if k not in ("name", "description") and before.get(k) != as_json.get(k))
             what = f"changed: {', '.join(changed)}" if changed else "the base scenario resolves to another file"
             raise InputError(f"--out {out_dir}: holds a different sweep ({what}); use a new folder to keep both")
+        if read_manifest(out_dir) is None:  # written by an earlier version: check it, then mark it
+            require_complete(out_dir, "sweep")
+            write_manifest(out_dir, "sweep", SWEEP_FILES)
         return
     if out_dir.exists() and any(out_dir.iterdir()):
         raise InputError(f"--out {out_dir}: folder is not empty and holds no sweep (_sweep.json); choose another")
@@ -393,6 +396,7 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
     tmp = out_dir / "._sweep.json.tmp"
     tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, meta_path)
+    write_manifest(out_dir, "sweep", SWEEP_FILES)
 
 
 # --------------------------------------------------------------- the runner
@@ -564,7 +568,8 @@ def _failed_row(task: RunTask, exc: BaseException) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- reading
 def read_meta(out_dir: Path) -> dict:
-    """``_sweep.json`` of a sweep folder, or :class:`InputError`."""
+    """``_sweep.json`` of a complete sweep folder (:func:`output.require_complete`), or :class:`InputError`."""
+    require_complete(out_dir, "sweep")
     path = Path(out_dir) / "_sweep.json"
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
@@ -581,6 +586,7 @@ def read_meta(out_dir: Path) -> dict:
 def load_results(out_dir: Path) -> pd.DataFrame:
     """Every stored run, one row each (the same as ``pandas.read_parquet(out_dir)``)."""
     out_dir = Path(out_dir)
+    require_complete(out_dir, "sweep")
     if not any(out_dir.glob("part-*.parquet")):
         raise InputError(f"{out_dir}: no results yet (no part-*.parquet); run the sweep first")
     try:
