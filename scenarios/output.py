@@ -48,6 +48,8 @@ LEGACY = {
                                             "posterior_predictive.png", "posterior_marginals.png",
                                             "posterior_correlations.png", "projection.png"}),
 }
+NOUNS = {"run": "run results", "compare": "comparison", "sweep": "sweep", "analysis": "analysis",
+         "report": "calibration report"}
 SWEEP_FILES = ["_sweep.json", "_design.parquet", "_runs.parquet"]  # a sweep folder's description; runs come later
 
 
@@ -116,8 +118,8 @@ def check_out_dir(path: Path | str, kind: str, option: str = "--out") -> Path:
         found = folder_kind(path)
         entries = {p.name for p in path.iterdir()}
         if found is None and entries:
-            raise OutputError(f"{option} {path}: folder is not empty and holds no egov-abm results; "
-                              "choose another folder")
+            raise OutputError(f"{option} {path}: folder is not empty and holds no {NOUNS[kind]} "
+                              "(nor other egov-abm results); choose another folder")
         if found is not None and found != kind:
             raise OutputError(f"{option} {path}: holds {_describe(found)}, not {_describe(kind)}; "
                               "choose another folder")
@@ -175,7 +177,8 @@ def require_complete(folder: Path | str, kind: str) -> dict | None:
         found = folder_kind(folder)
         if found is not None and found != kind:
             raise InputError(f"{folder}: holds {_describe(found)}, not {_describe(kind)}")
-        raise InputError(f"{folder}: incomplete or not {_describe(kind)} (no {MANIFEST}); write it again")
+        marker = "_sweep.json" if kind == "sweep" else MANIFEST
+        raise InputError(f"{folder}: not a {NOUNS[kind]} folder, or an incomplete one (no {marker})")
     if doc["kind"] != kind:
         raise InputError(f"{folder}: holds {_describe(doc['kind'])}, not {_describe(kind)}")
     missing = [f for f in doc["files"] if not (folder / f).exists()]
@@ -287,7 +290,8 @@ def results_folder(path: Path | str, kind: str) -> Iterator[Path]:
     :class:`OSError` without a file name (a full disk) is re-raised naming
     the folder.
     """
-    target = check_out_dir(path, kind).absolute()
+    target = check_out_dir(path, kind)
+    target = Path(os.path.realpath(target)) if target.is_symlink() else target.absolute()  # swap the folder, not a link
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(target)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")

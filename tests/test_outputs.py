@@ -213,5 +213,5 @@ def test_readers_refuse_an_incomplete_or_foreign_folder(tmp_path, capsys):
     with pytest.raises(InputError, match="incomplete: run.json is missing"):
         require_complete(run, "run")
     (run / "_egov_abm.json").unlink()
-    with pytest.raises(InputError, match="no _egov_abm.json"):
+    with pytest.raises(InputError, match="not a run results folder, or an incomplete one"):
         require_complete(run, "run")

@@ -23,6 +23,8 @@ so ``pandas.read_parquet(DIR)`` returns exactly one row per stored run):
 - ``part-*.parquet``: the runs (schema in README.md).
 - ``_sweep.json``: the sweep file as read, its digest, the base scenario,
   the parameters, the seed scheme, version and time.
+- ``_egov_abm.json``: the manifest (kind ``sweep``), written once the
+  three description files are complete (:mod:`egov_abm.scenarios.output`).
 - ``_design.parquet``: one row per design point (values and, for sampled
   designs, the raw sample SALib needs); ``_runs.parquet``: point, replicate
   and run_id of every run of the design.
