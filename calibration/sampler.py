@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -194,9 +193,10 @@ def _fingerprint(config: SimConfig, priors, population: int, seed: int) -> dict:
 def _save_checkpoint(path: Path, config, priors, population, seed, generations, z, w, dist) -> None:
     doc = {"fingerprint": _fingerprint(config, priors, population, seed), "generations": generations,
            "z": z.tolist(), "weights": w.tolist(), "distances": dist.tolist()}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc), encoding="utf-8")
-    os.replace(tmp, path)
+    from egov_abm.scenarios.output import atomic_file
+
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
 
 
 def _load_checkpoint(path: Path, config, priors, population, seed) -> dict | None:

@@ -35,9 +35,7 @@ import io
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from importlib import metadata
@@ -629,25 +627,14 @@ def write_json(doc: dict, path: Path | str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"--out {path}: is a folder; expected a file name such as {path / 'sem_fit.json'}")
+    from egov_abm.scenarios.output import atomic_file
+
     text = json.dumps(_clean(doc), indent=2, allow_nan=False) + "\n"
-    tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        tmp = Path(name)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(fd, 0o666 & ~umask)  # mkstemp makes the file private; give it a normal file's mode
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"--out {path}: cannot write ({exc.strerror})") from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
     return path
 
 

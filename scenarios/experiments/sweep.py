@@ -56,7 +56,14 @@ import pyarrow.parquet as pq
 from egov_abm.model import InputError, Params
 from egov_abm.scenarios import outcomes
 from egov_abm.scenarios.experiments.spec import DOSE_SCALE, Design, SweepSpec, check_outcomes, make_design
-from egov_abm.scenarios.output import SWEEP_FILES, check_out_dir, read_manifest, require_complete, write_manifest
+from egov_abm.scenarios.output import (
+    SWEEP_FILES,
+    atomic_file,
+    check_out_dir,
+    read_manifest,
+    require_complete,
+    write_manifest,
+)
 from egov_abm.scenarios.parallel import default_workers, iter_runs
 
 ID_FIELDS = [("run_id", pa.string()), ("point", pa.int64()), ("replicate", pa.int64()), ("seed", pa.int64()),
@@ -324,12 +331,8 @@ class ResultStore:
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_file(path) as tmp:  # whole or absent; a full disk names ``path``
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def prepare_dir(plan: Plan, out_dir: Path) -> None:
@@ -395,9 +398,8 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
             design[f"raw_{name}"] = plan.design.raw[:, k]
     _write_atomic(pa.Table.from_pandas(design, preserve_index=False), out_dir / "_design.parquet")
     _write_atomic(pa.Table.from_pandas(plan.runs_table(), preserve_index=False), out_dir / "_runs.parquet")
-    tmp = out_dir / "._sweep.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, meta_path)
+    with atomic_file(meta_path) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
     write_manifest(out_dir, "sweep", SWEEP_FILES)
 
 
