@@ -115,6 +115,9 @@ def check_out_dir(path: Path | str, kind: str, option: str = "--out") -> Path:
     if path.exists() or path.is_symlink():
         if not path.is_dir():
             raise OutputError(f"{option} {path}: exists and is not a folder")
+        here = Path.cwd().resolve()
+        if path.resolve() == here or path.resolve() in here.parents:
+            raise OutputError(f"{option} {path}: is the current folder or holds it; name a folder inside it")
         found = folder_kind(path)
         entries = {p.name for p in path.iterdir()}
         if found is None and entries:
@@ -214,8 +217,9 @@ def naming(path: Path) -> Iterator[None]:
     except OSError as exc:
         if exc.filename:
             raise
-        code = exc.errno or errno.EIO
-        raise OSError(code, exc.strerror or os.strerror(code), str(path)) from exc
+        if exc.errno:  # pyarrow's own wording wraps the system's ("Error writing bytes ... [errno 28] ...")
+            raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
+        raise OSError(errno.EIO, str(exc) or os.strerror(errno.EIO), str(path)) from exc
 
 
 @contextlib.contextmanager

@@ -215,3 +215,18 @@ def test_readers_refuse_an_incomplete_or_foreign_folder(tmp_path, capsys):
     (run / "_egov_abm.json").unlink()
     with pytest.raises(InputError, match="not a run results folder, or an incomplete one"):
         require_complete(run, "run")
+
+
+def test_a_killed_writers_temporary_folder_is_cleared_and_the_current_folder_refused(tmp_path, capsys,
+                                                                                     monkeypatch):
+    stale = tmp_path / ".r.tmp-999999999"  # no such process: left by a writer killed with -9
+    stale.mkdir()
+    (stale / "timeseries.parquet").write_bytes(b"half")
+    assert main(["run", *FAST_RUN, "--out", str(tmp_path / "r")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    capsys.readouterr()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert main(["run", *FAST_RUN, "--out", "."]) == 2
+    assert "is the current folder or holds it" in _one_line(capsys.readouterr().err)
