@@ -149,8 +149,9 @@ def test_sweep_refuses_a_run_folder(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     before = _snapshot(out)
     monkeypatch.setattr(sweep, "plan_sweep", lambda *a: pytest.fail("planned before checking --out"))
-    assert main(["sweep", "smoke", "--out", str(out)]) == 2
-    assert "holds a run's results, not a sweep" in _one_line(capsys.readouterr().err)
+    for extra in ([], ["--dry-run"]):
+        assert main(["sweep", "smoke", "--out", str(out), *extra]) == 2
+        assert "holds a run's results, not a sweep" in _one_line(capsys.readouterr().err)
     assert _snapshot(out) == before
 
 

@@ -194,8 +194,7 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
         raise InputError(f"--scheduler {scheduler}: expected an address such as tcp://host:8786")
     spec = load_sweep(spec_path)
     out_dir = out_dir or Path("results") / "sweeps" / spec.name
-    if not dry_run:
-        check_out_dir(out_dir, "sweep")
+    check_out_dir(out_dir, "sweep")  # before the design is built; --dry-run reports a bad --out too
     plan = plan_sweep(spec)
     points = len(plan.design.points)
     click.echo(f"sweep {spec.name}: {spec.method} design, {points:,} points x {spec.replicates} replicate(s) = "
