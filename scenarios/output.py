@@ -116,7 +116,7 @@ def check_out_dir(path: Path | str, kind: str, option: str = "--out") -> Path:
         if not path.is_dir():
             raise OutputError(f"{option} {path}: exists and is not a folder")
         here = Path.cwd().resolve()
-        if path.resolve() == here or path.resolve() in here.parents:
+        if kind != "sweep" and (path.resolve() == here or path.resolve() in here.parents):  # it would be swapped
             raise OutputError(f"{option} {path}: is the current folder or holds it; name a folder inside it")
         found = folder_kind(path)
         entries = {p.name for p in path.iterdir()}
@@ -133,9 +133,7 @@ def check_out_dir(path: Path | str, kind: str, option: str = "--out") -> Path:
             if extra:
                 raise OutputError(f"{option} {path}: holds files egov-abm did not write ({', '.join(extra[:3])}) "
                                   "that replacing it would delete; move them or choose another folder")
-        _probe(path.absolute().parent, path, option)
-        if kind == "sweep":
-            _probe(path, path, option)
+        _probe(path if kind == "sweep" else path.absolute().parent, path, option)  # a sweep is written inside
         return path
     ancestor = _existing_ancestor(path)
     if not ancestor.is_dir():

@@ -231,3 +231,11 @@ def test_a_killed_writers_temporary_folder_is_cleared_and_the_current_folder_ref
     monkeypatch.chdir(empty)
     assert main(["run", *FAST_RUN, "--out", "."]) == 2
     assert "is the current folder or holds it" in _one_line(capsys.readouterr().err)
+
+
+def test_a_sweep_may_be_resumed_from_inside_its_folder(tmp_path, monkeypatch):
+    from egov_abm.scenarios.output import check_out_dir
+
+    sweep = _sweep_folder(tmp_path / "sw")
+    monkeypatch.chdir(sweep)
+    assert check_out_dir(".", "sweep") == Path(".")
