@@ -1,5 +1,6 @@
 """Sweeps: spec validation, designs, the Dask runner (real local clusters), resume, failures, analysis."""
 
+import ipaddress
 import json
 import math
 import os
@@ -59,7 +60,7 @@ def small_plan(tmp_path, replicates=2, months=48, agents=500):
 def client():
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=40)
     c = Client(cluster)
     yield c
@@ -219,7 +220,7 @@ def test_smoke_sweep_on_two_worker_cluster_one_row_per_point_and_replicate(clien
 def test_killed_worker_mid_sweep_every_run_exactly_once(tmp_path):
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=50)
     client = Client(cluster)
     try:
@@ -544,3 +545,19 @@ def test_damaged_sweep_folder_gives_one_line(client, tmp_path, capsys):
     (out / "_sweep.json").write_text(json.dumps(meta))
     assert main(["analyze", str(out)]) == 2
     assert "_sweep.json: method: required field is missing" in capsys.readouterr().err
+
+
+def test_local_sweep_listens_on_this_machine_only(tmp_path, listening):
+    seen = []
+
+    def progress(row):
+        if not seen:  # the cluster is up and computing: read the socket table of this process and its workers
+            seen.extend(listening(os.getpid()))
+
+    stats = run_sweep(small_plan(tmp_path, replicates=1, months=12, agents=300), tmp_path / "out", workers=1,
+                      progress=progress)
+    assert stats.computed == 6
+    ports = {port for _, _, port in seen}
+    assert len(ports) >= 3, f"expected the scheduler, the worker and its nanny listening, got {seen}"
+    exposed = [s for s in seen if not ipaddress.ip_address(s[1]).is_loopback]
+    assert not exposed, f"listening beyond this machine: {exposed}"

@@ -396,12 +396,18 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
 
 
 # --------------------------------------------------------------- the runner
+#: The address every listener of a local cluster binds: this machine only.
+LOCAL_HOST = "127.0.0.1"
+
+
 def local_cluster(workers: int):
     """A local Dask cluster of ``workers`` processes with one thread each, no dashboard.
 
-    The scheduler listens on this machine only (127.0.0.1). Without a
-    dashboard its small HTTP server (health checks) takes port 8787, or any
-    free port if another cluster has it; that change is not worth a warning.
+    Everything it opens listens on this machine only (``LOCAL_HOST``): the
+    scheduler, each worker and its nanny, and the scheduler's small HTTP
+    server (health checks), which takes port 8787, or any free port if
+    another cluster has it; that change is not worth a warning. Workers serve
+    no dashboard of their own.
     """
     import warnings
 
@@ -409,7 +415,8 @@ def local_cluster(workers: int):
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Port 8787 is already in use")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host=LOCAL_HOST,
+                               dashboard_address=None, worker_dashboard_address=None,
                                silence_logs=logging.ERROR, preload=["egov_abm.scenarios.experiments.sweep"])
     return Client(cluster), cluster
 
