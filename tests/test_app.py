@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 
 import ipyvuetify as v
 import ipywidgets as widgets
@@ -275,3 +280,34 @@ def test_calibration_page_shows_the_shipped_fit_and_reports_a_bad_file(tmp_path)
     app.calibration_file.set(str(bad))
     messages = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
     assert f"{bad}: not valid JSON (line 1" in messages
+
+
+# ------------------------------------------------------------------------------------------ server
+def test_app_server_listens_on_this_machine_only(listening):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "egov_abm.scenarios.cli", "app", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, f"egov-abm app exited with {proc.returncode}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "egov-abm app did not answer within 120 s"
+            time.sleep(0.5)
+        seen = listening(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert port in {p for _, _, p in seen}, seen
+    exposed = [s for s in seen if not ipaddress.ip_address(s[1]).is_loopback]
+    assert not exposed, f"listening beyond this machine: {exposed}"
