@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -21,10 +22,11 @@ from ipyvuetify.extra import FileInput
 
 from egov_abm.calibration.defaults import demographic_constants
 from egov_abm.model import InputError, Params, month_date
+from egov_abm.scenarios.parallel import Cancelled, default_workers
 from egov_abm.scenarios.scenario import load_scenario
-from egov_abm.viz import app, plots
+from egov_abm.viz import app, compare_view, plots
 from egov_abm.viz.calibration_view import MAX_UPLOAD_BYTES, read_sem_file, read_shipped, read_upload, shipped_sem_files
-from egov_abm.viz.compare_view import CompareForm, check_form, display_table, run_comparison
+from egov_abm.viz.compare_view import WORKERS, CompareForm, WorkerGate, check_form, display_table, run_comparison
 from egov_abm.viz.controls import (
     SHORT_NAMES,
     UI_LIMITS,
@@ -234,7 +236,13 @@ def test_compare_page_runs_in_the_background_and_shows_results():
     app.compare_seed.set("2")
     app.compare_ensemble.set(False)
     box, rc = solara.render(app.Layout(children=[app.Compare()]), handle_error=False)
-    rc.find(v.Btn, children=["Run comparison"]).widget.click()
+    with WORKERS.hold(WORKERS.total):  # another session's comparison holds every worker: this one queues
+        rc.find(v.Btn, children=["Run comparison"]).widget.click()
+        deadline = time.monotonic() + 30
+        while not rc.find(v.Html, class_="compare-queue").widgets and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _text(rc, "compare-queue").startswith("waiting: 1 comparison ahead (the app runs at most ")
+        assert app.compare_task.pending and app.compare_done.value == 0
     deadline = time.monotonic() + 240
     while not app.compare_task.finished and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -247,6 +255,71 @@ def test_compare_page_runs_in_the_background_and_shows_results():
         time.sleep(0.2)
     assert expected in messages
     assert len(rc.find(widgets.Image).widgets) == 2  # curves with bands, gaps
+
+
+def test_comparisons_of_all_sessions_share_the_worker_cap_first_come_first_served():
+    gate = WorkerGate(2)
+    lock = threading.Lock()
+    events, peak = [], []
+
+    def comparison(name, wanted, started):
+        def told(ahead):
+            with lock:
+                events.append((name, "waits", ahead))
+
+        with gate.hold(wanted, on_wait=told, poll=0.01) as granted:
+            with lock:
+                events.append((name, "runs", granted))
+                peak.append(gate.in_use)
+            started.set()
+            time.sleep(0.2)
+
+    threads = []
+    for name, wanted in (("first", 2), ("second", 5), ("third", 1)):
+        started = threading.Event()
+        t = threading.Thread(target=comparison, args=(name, wanted, started))
+        t.start()
+        threads.append(t)
+        if name == "first":
+            assert started.wait(5)
+        else:
+            time.sleep(0.05)  # queued in this order
+    for t in threads:
+        t.join(10)
+    assert max(peak) <= 2
+    assert [e for e in events if e[1] == "runs"] == [("first", "runs", 2), ("second", "runs", 2),
+                                                    ("third", "runs", 1)]
+    assert ("second", "waits", 1) in events and ("third", "waits", 2) in events
+    assert gate.in_use == 0
+
+
+def test_a_comparison_cancelled_while_queued_leaves_the_queue():
+    gate = WorkerGate(1)
+    with gate.hold(1):
+        with pytest.raises(Cancelled):
+            with gate.hold(1, should_stop=lambda: True, poll=0.01):
+                pass
+    with gate.hold(1) as granted:  # the cancelled one is not in the way
+        assert granted == 1 and gate.in_use == 1
+
+
+def test_run_comparison_takes_workers_from_the_shared_gate(monkeypatch):
+    seen = []
+    gate = WorkerGate(3)
+
+    def fake(chosen, baseline, **kw):
+        seen.append((kw["workers"], gate.in_use))
+        raise Cancelled("stop here")
+
+    monkeypatch.setattr(compare_view, "compare_scenarios", fake)
+    for form, workers in ((CompareForm(("skills_60plus",), 1, 500, 1, False), None),
+                          (CompareForm(("skills_60plus",), 5, 500, 1, False), None),
+                          (CompareForm(("skills_60plus",), 5, 500, 1, False), 1)):
+        with pytest.raises(Cancelled):
+            run_comparison(form, workers=workers, gate=gate)
+    assert seen == [(2, 2), (3, 3), (1, 1)]  # no more than the runs, the cap, or what was asked
+    assert gate.in_use == 0
+    assert compare_view.WORKERS.total == default_workers()
 
 
 def test_compare_page_shows_form_errors_and_runs_nothing():

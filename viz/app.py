@@ -29,7 +29,7 @@ from egov_abm.viz.calibration_view import (
     read_upload,
     shipped_sem_files,
 )
-from egov_abm.viz.compare_view import CompareResult, check_form, display_table, run_comparison
+from egov_abm.viz.compare_view import WORKERS, CompareResult, check_form, display_table, run_comparison
 from egov_abm.viz.controls import adults_text, calibration_window_text, control, horizon_text
 from egov_abm.viz.explore_model import START_CHOICES, ExploreModel, scenario_names
 
@@ -144,19 +144,25 @@ compare_ensemble = solara.reactive(True)
 compare_errors = solara.reactive([])
 compare_done = solara.reactive(0)
 compare_total = solara.reactive(0)
+compare_ahead = solara.reactive(0)  # comparisons (of any session) ahead of this one while it waits for workers
 
 
 @solara.lab.task(prefer_threaded=True)
 def compare_task(form) -> CompareResult:
     """Run a comparison in the background; progress is the share of runs done."""
     compare_done.set(0)
+    compare_ahead.set(0)
     started = time.perf_counter()
 
     def progress(k):
         compare_done.set(compare_done.value + k)
         compare_task.progress = 100.0 * compare_done.value / form.n_runs
 
-    result = run_comparison(form, progress=progress, should_stop=lambda: not compare_task.is_current())
+    try:
+        result = run_comparison(form, progress=progress, should_stop=lambda: not compare_task.is_current(),
+                                on_wait=compare_ahead.set)
+    finally:
+        compare_ahead.set(0)
     return result, time.perf_counter() - started
 
 
@@ -224,7 +230,13 @@ def Compare():
         heading(2, "Compare policy scenarios with the baseline")
         for message in compare_errors.value:
             solara.Error(message, dense=True)
-        if compare_task.pending:
+        if compare_task.pending and compare_ahead.value:
+            ahead = compare_ahead.value
+            solara.Text(f"waiting: {ahead} comparison{'s' if ahead != 1 else ''} ahead (the app runs at most "
+                        f"{WORKERS.total} worker process{'es' if WORKERS.total != 1 else ''} at a time)",
+                        classes=["compare-queue"])
+            solara.ProgressLinear(True)
+        elif compare_task.pending:
             solara.Text(f"Running: {compare_done.value} of {compare_total.value} runs done",
                         classes=["compare-progress"])
             solara.ProgressLinear(compare_task.progress if compare_task.progress is not None else True)
