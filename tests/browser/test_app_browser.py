@@ -155,3 +155,39 @@ def test_calibration_page_shows_the_fit_and_rejects_a_bad_upload(page, app_url, 
     # the page is still alive: the navigation works
     page.get_by_role("button", name="Explore").click()
     _wait_for_month(page, 0)
+
+
+def _small_comparison_form(page, replicates: int = 1) -> None:
+    """Lowest citizens per run and ``replicates`` replicates, on the Compare page."""
+    reps = page.get_by_role("slider", name=control("replicates").label, exact=True)
+    reps.focus()
+    reps.press("Home")
+    for _ in range(replicates - 1):
+        reps.press("ArrowRight")
+    expect(reps).to_have_attribute("aria-valuenow", str(replicates))
+    agents = page.get_by_role("slider", name=control("compare_agents").label, exact=True)
+    agents.focus()
+    agents.press("Home")
+    expect(agents).to_have_attribute("aria-valuenow", str(control("compare_agents").allowed[0]))
+
+
+def test_two_sessions_comparing_at_once_share_the_workers_and_the_second_waits(browser, app_url, artifacts):
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for pg in pages:
+            pg.set_default_timeout(60_000)
+            pg.goto(app_url + "/compare")
+            expect(pg.get_by_text("Compare policy scenarios with the baseline")).to_be_visible()
+        _small_comparison_form(pages[0], replicates=4)  # 12 runs: holds the workers for a while
+        _small_comparison_form(pages[1])
+        pages[0].get_by_role("button", name="Run comparison").click()
+        expect(pages[0].locator(".compare-progress")).to_contain_text("runs done")
+        pages[1].get_by_role("button", name="Run comparison").click()
+        expect(pages[1].locator(".compare-queue")).to_contain_text("waiting: 1 comparison ahead")
+        pages[1].screenshot(path=str(artifacts / "compare-queued.png"), full_page=True)
+        expect(pages[0].get_by_text("12 runs (3 scenarios × 4 replicates")).to_be_visible(timeout=300_000)
+        expect(pages[1].get_by_text("3 runs (3 scenarios × 1 replicate")).to_be_visible(timeout=300_000)
+    finally:
+        for c in contexts:
+            c.close()
