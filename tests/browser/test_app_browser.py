@@ -171,6 +171,7 @@ def _small_comparison_form(page, replicates: int = 1) -> None:
     expect(agents).to_have_attribute("aria-valuenow", str(control("compare_agents").allowed[0]))
 
 
+@pytest.mark.slow  # two comparisons, one after the other
 def test_two_sessions_comparing_at_once_share_the_workers_and_the_second_waits(browser, app_url, artifacts):
     contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
     try:
