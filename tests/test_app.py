@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import io
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
 import time
+import urllib.request
 
 import ipyvuetify as v
 import ipywidgets as widgets
 import numpy as np
 import pytest
 import solara
+from ipyvuetify.extra import FileInput
 
 from egov_abm.calibration.defaults import demographic_constants
-from egov_abm.model import Params, month_date
+from egov_abm.model import InputError, Params, month_date
+from egov_abm.scenarios.parallel import Cancelled, default_workers
 from egov_abm.scenarios.scenario import load_scenario
-from egov_abm.viz import app, plots
-from egov_abm.viz.calibration_view import read_sem_file, shipped_sem_files
-from egov_abm.viz.compare_view import CompareForm, check_form, display_table, run_comparison
+from egov_abm.viz import app, compare_view, plots
+from egov_abm.viz.calibration_view import MAX_UPLOAD_BYTES, read_sem_file, read_shipped, read_upload, shipped_sem_files
+from egov_abm.viz.compare_view import WORKERS, CompareForm, WorkerGate, check_form, display_table, run_comparison
 from egov_abm.viz.controls import (
     SHORT_NAMES,
     UI_LIMITS,
@@ -225,7 +236,13 @@ def test_compare_page_runs_in_the_background_and_shows_results():
     app.compare_seed.set("2")
     app.compare_ensemble.set(False)
     box, rc = solara.render(app.Layout(children=[app.Compare()]), handle_error=False)
-    rc.find(v.Btn, children=["Run comparison"]).widget.click()
+    with WORKERS.hold(WORKERS.total):  # another session's comparison holds every worker: this one queues
+        rc.find(v.Btn, children=["Run comparison"]).widget.click()
+        deadline = time.monotonic() + 30
+        while not rc.find(v.Html, class_="compare-queue").widgets and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _text(rc, "compare-queue").startswith("waiting: 1 comparison ahead (the app runs at most ")
+        assert app.compare_task.pending and app.compare_done.value == 0
     deadline = time.monotonic() + 240
     while not app.compare_task.finished and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -238,6 +255,71 @@ def test_compare_page_runs_in_the_background_and_shows_results():
         time.sleep(0.2)
     assert expected in messages
     assert len(rc.find(widgets.Image).widgets) == 2  # curves with bands, gaps
+
+
+def test_comparisons_of_all_sessions_share_the_worker_cap_first_come_first_served():
+    gate = WorkerGate(2)
+    lock = threading.Lock()
+    events, peak = [], []
+
+    def comparison(name, wanted, started):
+        def told(ahead):
+            with lock:
+                events.append((name, "waits", ahead))
+
+        with gate.hold(wanted, on_wait=told, poll=0.01) as granted:
+            with lock:
+                events.append((name, "runs", granted))
+                peak.append(gate.in_use)
+            started.set()
+            time.sleep(0.2)
+
+    threads = []
+    for name, wanted in (("first", 2), ("second", 5), ("third", 1)):
+        started = threading.Event()
+        t = threading.Thread(target=comparison, args=(name, wanted, started))
+        t.start()
+        threads.append(t)
+        if name == "first":
+            assert started.wait(5)
+        else:
+            time.sleep(0.05)  # queued in this order
+    for t in threads:
+        t.join(10)
+    assert max(peak) <= 2
+    assert [e for e in events if e[1] == "runs"] == [("first", "runs", 2), ("second", "runs", 2),
+                                                    ("third", "runs", 1)]
+    assert ("second", "waits", 1) in events and ("third", "waits", 2) in events
+    assert gate.in_use == 0
+
+
+def test_a_comparison_cancelled_while_queued_leaves_the_queue():
+    gate = WorkerGate(1)
+    with gate.hold(1):
+        with pytest.raises(Cancelled):
+            with gate.hold(1, should_stop=lambda: True, poll=0.01):
+                pass
+    with gate.hold(1) as granted:  # the cancelled one is not in the way
+        assert granted == 1 and gate.in_use == 1
+
+
+def test_run_comparison_takes_workers_from_the_shared_gate(monkeypatch):
+    seen = []
+    gate = WorkerGate(3)
+
+    def fake(chosen, baseline, **kw):
+        seen.append((kw["workers"], gate.in_use))
+        raise Cancelled("stop here")
+
+    monkeypatch.setattr(compare_view, "compare_scenarios", fake)
+    for form, workers in ((CompareForm(("skills_60plus",), 1, 500, 1, False), None),
+                          (CompareForm(("skills_60plus",), 5, 500, 1, False), None),
+                          (CompareForm(("skills_60plus",), 5, 500, 1, False), 1)):
+        with pytest.raises(Cancelled):
+            run_comparison(form, workers=workers, gate=gate)
+    assert seen == [(2, 2), (3, 3), (1, 1)]  # no more than the runs, the cap, or what was asked
+    assert gate.in_use == 0
+    assert compare_view.WORKERS.total == default_workers()
 
 
 def test_compare_page_shows_form_errors_and_runs_nothing():
@@ -260,8 +342,12 @@ def test_plots_of_a_comparison():
 
 
 # ------------------------------------------------------------------------------------- calibration
-def test_calibration_page_shows_the_shipped_fit_and_reports_a_bad_file(tmp_path):
-    app.calibration_file.set(str(shipped_sem_files()[0]))
+def _alerts(rc) -> str:
+    return " ".join(" ".join(map(str, w.children)) for w in rc.find(v.Alert).widgets)
+
+
+def test_calibration_page_shows_the_shipped_fit_and_reports_a_bad_upload():
+    app._choose_shipped(shipped_sem_files()[0].name)
     box, rc = solara.render(app.Layout(children=[app.Calibration()]), handle_error=False)
     view = read_sem_file(shipped_sem_files()[0])
     cfi = view.fit.set_index("index").loc["Comparative fit index (CFI)", "value"]
@@ -270,8 +356,142 @@ def test_calibration_page_shows_the_shipped_fit_and_reports_a_bad_file(tmp_path)
     assert calibration_window_text() == "2006-2021"  # the shipped posterior's start_month and end_month
     headings = [w.children[0] for w in rc.find(v.Html, tag="h4").widgets]
     assert f"Dynamics calibrated to {calibration_window_text()} (ABC-SMC posterior)" in headings
-    bad = tmp_path / "sem.json"
-    bad.write_text("{not json")
-    app.calibration_file.set(str(bad))
-    messages = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
-    assert f"{bad}: not valid JSON (line 1" in messages
+    assert rc.find(v.Html, class_="calibration-file").widget.children[0] == "File: sem_default.json (shipped)"
+    assert not rc.find(v.TextField).widgets, "no box takes a path on the server"
+    chooser = rc.find(FileInput).widget
+    assert chooser.accept == ".json,application/json" and not chooser.multiple
+
+    app.load_upload("mine.json", 9, io.BytesIO(b"{not json"))
+    assert _alerts(rc) == "mine.json: not valid JSON (line 1: Expecting property name enclosed in double quotes)"
+    assert len(rc.find(widgets.Image).widgets) == 1, "the page keeps showing the file it showed"
+    good = shipped_sem_files()[0].read_bytes().replace(b'"note": "', b'"note": "Uploaded copy. ')
+    app.load_upload("copy.json", len(good), io.BytesIO(good))
+    assert _alerts(rc) == ""
+    assert rc.find(v.Html, class_="calibration-file").widget.children[0] == "File: copy.json (uploaded)"
+    assert any("Uploaded copy." in str(w.children) for w in rc.find(v.Html, tag="p").widgets)
+    app._choose_shipped(shipped_sem_files()[0].name)  # choosing a shipped file again replaces the upload
+    assert rc.find(v.Html, class_="calibration-file").widget.children[0] == "File: sem_default.json (shipped)"
+
+
+def _sem_doc(**changes) -> bytes:
+    doc = json.loads(shipped_sem_files()[0].read_text(encoding="utf-8"))
+    doc.update(changes)
+    return json.dumps(doc).encode()
+
+
+class _Broken(io.RawIOBase):
+    def read(self, n=-1):
+        raise Exception("Timeout")  # what ipyvuetify's ClientSideFile raises when the browser sends nothing
+
+
+BAD_UPLOADS = {
+    "not_utf8": (b'{"sem": {"x": "\xff\xfe"}}', None, "up.json: not UTF-8 text (byte 15); expected a JSON file"),
+    "not_json": (b"hello", None, "up.json: not valid JSON (line 1: Expecting value)"),
+    "nested_deep": (b"[" * 100_000 + b"]" * 100_000, None, "up.json: not valid JSON (nested too deeply)"),
+    "no_sem": (b"[1, 2]", None, "up.json: expected a JSON object with an object field 'sem'"),
+    "sem_text": (_sem_doc(sem={"var_attitude": "one"}), None,
+                 "up.json: sem: var_attitude: expected a number, got 'one'"),
+    "r2_text": (_sem_doc(r2="high"), None, "up.json: r2: expected an object of R² values"),
+    "r2_value_text": (_sem_doc(r2={"readiness": "high"}), None, 'up.json: r2.readiness: expected a number, got "high"'),
+    "fit_text": (_sem_doc(fit={"cfi": "good"}), None, 'up.json: fit.cfi: expected a number, got "good"'),
+    "estimate_text": (_sem_doc(estimates=[{"lval": "a", "op": "~", "rval": "b", "estimate": "x"}]), None,
+                      'up.json: estimates[0].estimate: expected a number, got "x"'),
+    "n_text": (_sem_doc(n="many"), None, 'up.json: n: expected a whole number of respondents, got "many"'),
+    "declared_too_big": (b"{}", 5_000_000,
+                         "up.json: 5,000,000 bytes, larger than 1 MB; a SEM parameters file is a few kB"),
+    "too_big": (b" " * (MAX_UPLOAD_BYTES + 10), 10, "up.json: larger than 1 MB; a SEM parameters file is a few kB"),
+    "never_arrives": (_Broken(), 10, "up.json: the upload did not complete; try again"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_UPLOADS)
+def test_every_bad_upload_is_one_line(case):
+    data, size, message = BAD_UPLOADS[case]
+    with pytest.raises(InputError) as info:
+        read_upload("up.json", size if size is not None else len(data),
+                    data if isinstance(data, io.RawIOBase) else io.BytesIO(data))
+    assert str(info.value) == message
+
+
+def test_the_calibration_page_shows_each_bad_upload_in_one_line_and_keeps_working():
+    app._choose_shipped(shipped_sem_files()[0].name)
+    box, rc = solara.render(app.Layout(children=[app.Calibration()]), handle_error=False)
+    for data, size, message in BAD_UPLOADS.values():
+        app.load_upload("up.json", size if size is not None else len(data),
+                        data if isinstance(data, io.RawIOBase) else io.BytesIO(data))
+        assert _alerts(rc) == message
+        assert len(rc.find(widgets.Image).widgets) == 1
+        assert rc.find(v.Html, class_="calibration-file").widget.children[0] == "File: sem_default.json (shipped)"
+
+
+def test_an_upload_name_never_shows_a_path():
+    with pytest.raises(InputError) as info:
+        read_upload("/etc/secret/dir\\x\n.json", 3, io.BytesIO(b"{}"))
+    assert str(info.value) == "x.json: expected a JSON object with an object field 'sem'"
+    with pytest.raises(InputError, match="^the uploaded file: not valid JSON"):
+        read_upload("", 1, io.BytesIO(b"{"))
+
+
+def test_read_sem_file_refuses_special_and_oversized_files(tmp_path):
+    with pytest.raises(InputError, match=": not a regular file$"):
+        read_sem_file("/dev/zero")
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (MAX_UPLOAD_BYTES + 1))
+    with pytest.raises(InputError, match="larger than 1 MB"):
+        read_sem_file(big)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(InputError, match=": not a regular file$"):
+        read_sem_file(tmp_path / "fifo")
+    with pytest.raises(InputError, match="not_shipped.json: not a shipped SEM parameters file"):
+        read_shipped("not_shipped.json")
+
+
+def test_the_upload_widget_reads_the_file_in_memory(monkeypatch):
+    """The page's file chooser, as a browser drives it: file_info arrives, the bytes are read from the widget."""
+    app._choose_shipped(shipped_sem_files()[0].name)
+    box, rc = solara.render(app.Layout(children=[app.Calibration()]), handle_error=False)
+    chooser = rc.find(FileInput).widget
+    sent = []
+
+    def get_files(self, timeout=30):
+        sent.append(timeout)
+        return [{"name": "r2.json", "size": 40, "file_obj": io.BytesIO(_sem_doc(r2="text"))}]
+
+    monkeypatch.setattr(FileInput, "get_files", get_files)
+    chooser.file_info = [{"name": "r2.json", "size": 40}]
+    deadline = time.monotonic() + 10
+    while "r2.json" not in _alerts(rc) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _alerts(rc) == "r2.json: r2: expected an object of R² values"
+    assert sent == [app.UPLOAD_TIMEOUT]
+
+
+# ------------------------------------------------------------------------------------------ server
+def test_app_server_listens_on_this_machine_only(listening):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "egov_abm.scenarios.cli", "app", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, f"egov-abm app exited with {proc.returncode}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "egov-abm app did not answer within 120 s"
+            time.sleep(0.5)
+        seen = listening(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert port in {p for _, _, p in seen}, seen
+    exposed = [s for s in seen if not ipaddress.ip_address(s[1]).is_loopback]
+    assert not exposed, f"listening beyond this machine: {exposed}"

@@ -1,9 +1,12 @@
 """Sweeps: spec validation, designs, the Dask runner (real local clusters), resume, failures, analysis."""
 
+import ipaddress
 import json
 import math
 import os
+import re
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -59,7 +62,7 @@ def small_plan(tmp_path, replicates=2, months=48, agents=500):
 def client():
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=40)
     c = Client(cluster)
     yield c
@@ -219,7 +222,7 @@ def test_smoke_sweep_on_two_worker_cluster_one_row_per_point_and_replicate(clien
 def test_killed_worker_mid_sweep_every_run_exactly_once(tmp_path):
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=50)
     client = Client(cluster)
     try:
@@ -544,3 +547,42 @@ def test_damaged_sweep_folder_gives_one_line(client, tmp_path, capsys):
     (out / "_sweep.json").write_text(json.dumps(meta))
     assert main(["analyze", str(out)]) == 2
     assert "_sweep.json: method: required field is missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dashboard", [False, True], ids=["no_dashboard", "dashboard"])
+def test_local_sweep_listens_on_this_machine_only(tmp_path, listening, dashboard):
+    if dashboard:
+        pytest.importorskip("bokeh")
+    seen, links = [], []
+
+    def progress(row):
+        if not seen:  # the cluster is up and computing: read the socket table of this process and its workers
+            seen.extend(listening(os.getpid()))
+
+    stats = run_sweep(small_plan(tmp_path, replicates=1, months=12, agents=300), tmp_path / "out", workers=1,
+                      progress=progress, dashboard=links.append if dashboard else None)
+    assert stats.computed == 6
+    ports = {port for _, _, port in seen}
+    assert len(ports) >= 3, f"expected the scheduler, the worker and its nanny listening, got {seen}"
+    exposed = [s for s in seen if not ipaddress.ip_address(s[1]).is_loopback]
+    assert not exposed, f"listening beyond this machine: {exposed}"
+    if dashboard:
+        assert len(links) == 1 and links[0].startswith("http://127.0.0.1:") and links[0].endswith("/status")
+        assert int(links[0].split(":")[2].split("/")[0]) in ports
+
+
+def test_cli_dashboard_flag(tmp_path, capsys, monkeypatch):
+    spec = write_spec(tmp_path, SMALL.format(replicates=1, months=12, agents=300))
+    assert main(["sweep", str(spec), "--scheduler", "tcp://127.0.0.1:1", "--dashboard"]) == 2
+    err = capsys.readouterr().err
+    assert "--dashboard serves a local cluster's dashboard; a --scheduler cluster has its own" in err
+    monkeypatch.setitem(sys.modules, "bokeh", None)  # as if bokeh were not installed
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "a"), "--dashboard"]) == 2
+    err = capsys.readouterr().err
+    assert "--dashboard: Dask's dashboard needs the bokeh package (pip install 'egov-abm[dashboard]')" in err
+    assert not (tmp_path / "a").exists(), "refused before anything is written"
+    monkeypatch.delitem(sys.modules, "bokeh")
+    pytest.importorskip("bokeh")
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "b"), "--workers", "1", "--dashboard"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^Dask dashboard: http://127\.0\.0\.1:\d+/status$", out, re.M), out

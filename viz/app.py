@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import io
 import time
-from pathlib import Path
+from typing import cast
 
 import solara
 import solara.lab
+from ipyvuetify.extra import FileInput
 from mesa.visualization import Slider, SolaraViz
 from mesa.visualization.utils import update_counter
 
 from egov_abm.model import InputError
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import plots
-from egov_abm.viz.calibration_view import posterior_table, read_sem_file, shipped_sem_files
-from egov_abm.viz.compare_view import CompareResult, check_form, display_table, run_comparison
+from egov_abm.viz.calibration_view import (
+    MAX_UPLOAD_TEXT,
+    posterior_table,
+    read_shipped,
+    read_upload,
+    shipped_sem_files,
+)
+from egov_abm.viz.compare_view import WORKERS, CompareResult, check_form, display_table, run_comparison
 from egov_abm.viz.controls import adults_text, calibration_window_text, control, horizon_text
 from egov_abm.viz.explore_model import START_CHOICES, ExploreModel, scenario_names
 
@@ -137,19 +144,25 @@ compare_ensemble = solara.reactive(True)
 compare_errors = solara.reactive([])
 compare_done = solara.reactive(0)
 compare_total = solara.reactive(0)
+compare_ahead = solara.reactive(0)  # comparisons (of any session) ahead of this one while it waits for workers
 
 
 @solara.lab.task(prefer_threaded=True)
 def compare_task(form) -> CompareResult:
     """Run a comparison in the background; progress is the share of runs done."""
     compare_done.set(0)
+    compare_ahead.set(0)
     started = time.perf_counter()
 
     def progress(k):
         compare_done.set(compare_done.value + k)
         compare_task.progress = 100.0 * compare_done.value / form.n_runs
 
-    result = run_comparison(form, progress=progress, should_stop=lambda: not compare_task.is_current())
+    try:
+        result = run_comparison(form, progress=progress, should_stop=lambda: not compare_task.is_current(),
+                                on_wait=compare_ahead.set)
+    finally:
+        compare_ahead.set(0)
     return result, time.perf_counter() - started
 
 
@@ -217,7 +230,13 @@ def Compare():
         heading(2, "Compare policy scenarios with the baseline")
         for message in compare_errors.value:
             solara.Error(message, dense=True)
-        if compare_task.pending:
+        if compare_task.pending and compare_ahead.value:
+            ahead = compare_ahead.value
+            solara.Text(f"waiting: {ahead} comparison{'s' if ahead != 1 else ''} ahead (the app runs at most "
+                        f"{WORKERS.total} worker process{'es' if WORKERS.total != 1 else ''} at a time)",
+                        classes=["compare-queue"])
+            solara.ProgressLinear(True)
+        elif compare_task.pending:
             solara.Text(f"Running: {compare_done.value} of {compare_total.value} runs done",
                         classes=["compare-progress"])
             solara.ProgressLinear(compare_task.progress if compare_task.progress is not None else True)
@@ -235,7 +254,67 @@ def Compare():
 
 
 # --------------------------------------------------------------------------------------- calibration
-calibration_file = solara.reactive(str(shipped_sem_files()[0]))
+calibration_file = solara.reactive(shipped_sem_files()[0].name)  # the shipped file chosen (its name)
+calibration_upload = solara.reactive(None)  # the SemView of the last good upload, shown instead of calibration_file
+calibration_upload_error = solara.reactive("")  # one line about the last bad upload
+
+
+def load_upload(name, size, file_obj) -> None:
+    """Check an uploaded SEM file in memory; show it, or keep the page as it was and say why not in one line."""
+    try:
+        view = read_upload(name, size, file_obj)
+    except InputError as exc:
+        calibration_upload_error.set(str(exc))
+        return
+    calibration_upload_error.set("")
+    calibration_upload.set(view)
+
+
+def _choose_shipped(name: str) -> None:
+    calibration_file.set(name)
+    calibration_upload.set(None)
+    calibration_upload_error.set("")
+
+
+@solara.component
+def SemUpload(on_file):
+    """A file chooser (and drop target) for one JSON file, read in the browser and sent to the server in memory.
+
+    ``on_file(name, size, file_obj)`` is called in a background thread; ``file_obj`` reads from the browser.
+    It is the widget of Solara's ``FileDrop`` with a file chooser, so a file can be picked as well as dropped.
+    """
+    info, set_info = solara.use_state(cast(list, []))
+    files, set_files = solara.use_state(cast(list, []))
+    chooser = FileInput.element(multiple=False, accept=".json,application/json", show_progress=False,
+                                on_file_info=set_info)
+
+    def wire():  # as Solara's FileDrop: a fresh reader of the file now chosen (needs the render context)
+        if not info:
+            return
+        widget = cast(FileInput, solara.get_widget(chooser))
+        widget.version += 1
+        widget.reset_stats()
+        set_files(widget.get_files(timeout=UPLOAD_TIMEOUT))
+
+    solara.use_effect(wire, [info])
+
+    def read(cancel):
+        if files:
+            on_file(files[0].get("name"), files[0].get("size"), files[0]["file_obj"])
+
+    solara.use_thread(read, [files])
+    return chooser
+
+
+#: Seconds to wait for the browser to send an upload's bytes.
+UPLOAD_TIMEOUT = 30
+
+
+def _sem_figure(view):
+    try:
+        return plots.sem_path_figure(view.paths, view.r2, view.correlation), None
+    except Exception:  # noqa: BLE001 (any odd but valid file: one line instead of a traceback)
+        return None, f"{view.source}: its paths cannot be drawn; check the estimates with 'egov-abm calibrate sem'"
 
 
 @solara.component
@@ -244,23 +323,27 @@ def Calibration():
     with solara.AppBar():
         solara.AppBarTitle(TITLE)
     NavigationTabs()
-    typed, set_typed = solara.use_state(calibration_file.value)
     with solara.Sidebar(), solara.Card("Parameters file"):
-        solara.Select("Shipped SEM parameters", value=calibration_file,
-                      values=[str(p) for p in shipped_sem_files()])
-        solara.InputText("Or a path to a file written by 'egov-abm calibrate sem'", value=typed,
-                         on_value=set_typed)
-        solara.Button("Load", color="primary", on_click=lambda: calibration_file.set(typed))
-    view, error = solara.use_memo(lambda: _read(calibration_file.value), [calibration_file.value])
+        solara.Select("Shipped SEM parameters", value=calibration_file.value, on_value=_choose_shipped,
+                      values=[p.name for p in shipped_sem_files()])
+        paragraph(f"Or upload a file written by 'egov-abm calibrate sem' (JSON, at most {MAX_UPLOAD_TEXT}); "
+                  "it is read in memory and kept for this page only.")
+        SemUpload(load_upload)
+    shipped, shipped_error = solara.use_memo(lambda: _read_shipped(calibration_file.value), [calibration_file.value])
+    view = calibration_upload.value or shipped
+    diagram, figure_error = solara.use_memo(lambda: _sem_figure(view) if view else (None, None), [view])
     posterior = solara.use_memo(lambda: posterior_table().round(4), [])  # read the posterior file once
     window = solara.use_memo(calibration_window_text, [])
     with solara.Column(style={"padding": "8px 16px"}):
         heading(2, "Calibration: the structural equation model behind the citizens")
+        if calibration_upload_error.value:
+            solara.Error(calibration_upload_error.value, classes=["calibration-error"])
+        error = shipped_error if view is None else figure_error
         if error:
-            solara.Error(error)
+            solara.Error(error, classes=["calibration-error"])
             return
-        solara.Text(f"File: {view.path}")
-        diagram = plots.sem_path_figure(view.paths, view.r2, view.correlation)
+        kind = "uploaded" if calibration_upload.value is not None else "shipped"
+        solara.Text(f"File: {view.source} ({kind})", classes=["calibration-file"])
         solara.FigureMatplotlib(diagram, format="png", **plots.PNG_OPTIONS)
         with solara.Columns([1, 1]):
             with solara.Column():
@@ -276,9 +359,9 @@ def Calibration():
         solara.DataFrame(posterior, items_per_page=12)
 
 
-def _read(path: str):
+def _read_shipped(name: str):
     try:
-        return read_sem_file(Path(path)), None
+        return read_shipped(name), None
     except InputError as exc:
         return None, str(exc)
 

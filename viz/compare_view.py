@@ -6,16 +6,25 @@ baseline on common random numbers through
 :func:`egov_abm.scenarios.compare.compare_scenarios`, the same function as
 ``egov-abm compare`` (worker processes, progress and cancellation), and
 returns the monthly runs and the cost-effectiveness table.
+
+The app's comparisons share :data:`WORKERS`: at most
+:func:`~egov_abm.scenarios.parallel.default_workers` worker processes run
+for all browser sessions together; further comparisons wait their turn, first
+come first served, and are told how many comparisons are ahead of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from egov_abm.scenarios.compare import compare_scenarios
+from egov_abm.scenarios.parallel import Cancelled, default_workers
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz.controls import control
 
@@ -82,13 +91,90 @@ def check_form(scenarios, replicates, n_agents, seed, ensemble, available) -> tu
     return CompareForm(chosen, reps, agents, seed_value, bool(ensemble)), []
 
 
-def run_comparison(form: CompareForm, *, workers: int | None = None, progress=None,
-                   should_stop=None) -> CompareResult:
-    """Run the baseline and the chosen scenarios (same seeds) and summarise them against the baseline."""
+class WorkerGate:
+    """At most ``total`` worker processes for all comparisons together; the others queue, first come first served.
+
+    A comparison asks for some workers (at most ``total``) and gets them once
+    every comparison queued before it has started and that many are free.
+    """
+
+    def __init__(self, total: int):
+        self.total = max(1, int(total))
+        self._cond = threading.Condition()
+        self._queue: list[object] = []  # tickets of the comparisons waiting, in arrival order
+        self._running = 0  # comparisons holding workers
+        self._in_use = 0  # workers they hold
+
+    @property
+    def in_use(self) -> int:
+        """Workers held now."""
+        return self._in_use
+
+    @contextlib.contextmanager
+    def hold(self, wanted: int, *, on_wait: Callable[[int], object] | None = None,
+             should_stop: Callable[[], bool] | None = None, poll: float = 0.25) -> Iterator[int]:
+        """Wait for ``wanted`` workers (capped to ``total``) and hold them; yield how many were granted.
+
+        ``on_wait(ahead)`` is called while waiting, each time the number of
+        comparisons ahead (running or queued before this one) changes;
+        ``should_stop()`` True while waiting raises :class:`Cancelled`.
+        """
+        wanted = max(1, min(int(wanted), self.total))
+        ticket = object()
+        told = None
+        with self._cond:
+            self._queue.append(ticket)
+        try:
+            while True:
+                with self._cond:
+                    if self._queue[0] is ticket and self._in_use + wanted <= self.total:
+                        self._queue.remove(ticket)
+                        self._running += 1
+                        self._in_use += wanted
+                        break
+                    ahead = self._running + self._queue.index(ticket)
+                if ahead != told and on_wait is not None:
+                    on_wait(ahead)
+                told = ahead
+                if should_stop is not None and should_stop():
+                    raise Cancelled("the comparison was cancelled while it waited for workers")
+                with self._cond:
+                    self._cond.wait(poll)
+        except BaseException:
+            with self._cond:
+                if ticket in self._queue:
+                    self._queue.remove(ticket)
+                self._cond.notify_all()
+            raise
+        try:
+            yield wanted
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._in_use -= wanted
+                self._cond.notify_all()
+
+
+#: The worker processes all the app's comparisons share (the CPUs this process may run on).
+WORKERS = WorkerGate(default_workers())
+
+
+def run_comparison(form: CompareForm, *, workers: int | None = None, progress=None, should_stop=None,
+                   on_wait: Callable[[int], object] | None = None, gate: WorkerGate | None = None) -> CompareResult:
+    """Run the baseline and the chosen scenarios (same seeds) and summarise them against the baseline.
+
+    The runs take ``workers`` processes (default: all of the gate's) from
+    ``gate`` (default :data:`WORKERS`), waiting for them if other comparisons
+    hold them; ``on_wait(ahead)`` tells how many comparisons are ahead.
+    """
+    gate = gate or WORKERS
     baseline, *chosen = [load_scenario(name).with_overrides(n_agents=form.n_agents)
                          for name in (BASELINE, *form.scenarios)]
-    result = compare_scenarios(chosen, baseline, seed=form.seed, replicates=form.replicates, ensemble=form.ensemble,
-                               workers=workers, progress=progress, should_stop=should_stop)
+    wanted = min(workers or gate.total, form.n_runs)
+    with gate.hold(wanted, on_wait=on_wait, should_stop=should_stop) as granted:
+        result = compare_scenarios(chosen, baseline, seed=form.seed, replicates=form.replicates,
+                                   ensemble=form.ensemble, workers=granted, progress=progress,
+                                   should_stop=should_stop)
     return CompareResult(form, result.runs, result.replicates, result.table)
 
 

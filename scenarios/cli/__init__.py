@@ -176,8 +176,10 @@ def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_
               help="Use an existing Dask cluster, e.g. tcp://10.0.0.5:8786, instead of a local one.")
 @click.option("--retry-failed", is_flag=True, help="Run again the runs stored as failed.")
 @click.option("--dry-run", is_flag=True, help="Check the sweep file and print the design size; run nothing.")
+@click.option("--dashboard", is_flag=True,
+              help="Serve the local cluster's Dask dashboard on 127.0.0.1 and print its address (needs bokeh).")
 def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler: str | None, retry_failed: bool,
-          dry_run: bool) -> None:
+          dry_run: bool, dashboard: bool) -> None:
     """Run a parameter sweep (grid, Latin hypercube, Sobol' or Morris design) on Dask; results as Parquet.
 
     SPEC is a sweep file, or the name of a shipped one (smoke, sobol_dynamics).
@@ -185,11 +187,15 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
     from tqdm import tqdm
 
     from egov_abm.scenarios.experiments.spec import load_sweep
-    from egov_abm.scenarios.experiments.sweep import SweepInterrupted, plan_sweep, run_sweep
+    from egov_abm.scenarios.experiments.sweep import SweepInterrupted, check_dashboard, plan_sweep, run_sweep
     from egov_abm.scenarios.output import check_out_dir
 
     if workers is not None and scheduler is not None:
         raise InputError("--workers sizes a local cluster; with --scheduler the cluster's own workers are used")
+    if dashboard and scheduler is not None:
+        raise InputError("--dashboard serves a local cluster's dashboard; a --scheduler cluster has its own")
+    if dashboard:
+        check_dashboard()
     if scheduler is not None and "://" not in scheduler:
         raise InputError(f"--scheduler {scheduler}: expected an address such as tcp://host:8786")
     spec = load_sweep(spec_path)
@@ -223,7 +229,8 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
 
     try:
         stats = run_sweep(plan, out_dir, workers=workers, scheduler=scheduler, retry_failed=retry_failed,
-                          progress=progress, on_start=on_start)
+                          progress=progress, on_start=on_start,
+                          dashboard=(lambda link: bar.write(f"Dask dashboard: {link}")) if dashboard else None)
     except SweepInterrupted as exc:
         bar.close()
         click.echo(f"egov-abm: {exc}", err=True)

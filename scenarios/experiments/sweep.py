@@ -404,22 +404,42 @@ def prepare_dir(plan: Plan, out_dir: Path) -> None:
 
 
 # --------------------------------------------------------------- the runner
-def local_cluster(workers: int):
-    """A local Dask cluster of ``workers`` processes with one thread each, no dashboard.
+#: The address every listener of a local cluster binds: this machine only.
+LOCAL_HOST = "127.0.0.1"
 
-    The scheduler listens on this machine only (127.0.0.1). Without a
-    dashboard its small HTTP server (health checks) takes port 8787, or any
-    free port if another cluster has it; that change is not worth a warning.
+
+def local_cluster(workers: int, *, dashboard: bool = False):
+    """A local Dask cluster of ``workers`` processes with one thread each; no dashboard unless ``dashboard``.
+
+    Everything it opens listens on this machine only (``LOCAL_HOST``): the
+    scheduler, each worker and its nanny, the scheduler's dashboard (with
+    ``dashboard``, on a free port: ``cluster.dashboard_link``) or else its
+    small HTTP server (health checks), which takes port 8787, or any free
+    port if another cluster has it; that change is not worth a warning.
+    Workers serve no dashboard of their own.
     """
     import warnings
 
     from distributed import Client, LocalCluster
 
+    if dashboard:
+        check_dashboard()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Port 8787 is already in use")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host=LOCAL_HOST,
+                               dashboard_address=f"{LOCAL_HOST}:0" if dashboard else None,
+                               worker_dashboard_address=None,
                                silence_logs=logging.ERROR, preload=["egov_abm.scenarios.experiments.sweep"])
     return Client(cluster), cluster
+
+
+def check_dashboard() -> None:
+    """Raise :class:`InputError` unless Dask's dashboard can be served (it needs the bokeh package)."""
+    try:
+        import bokeh  # noqa: F401
+    except ImportError:
+        raise InputError("--dashboard: Dask's dashboard needs the bokeh package "
+                         "(pip install 'egov-abm[dashboard]'); run without --dashboard") from None
 
 
 #: How long to try to reach a scheduler given with ``--scheduler``.
@@ -454,7 +474,7 @@ def check_workers(client) -> int:
 def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = None, scheduler: str | None = None,
               retry_failed: bool = False, progress: Callable[[dict], object] | None = None,
               on_start: Callable[[int, int], object] | None = None, flush_runs: int | None = None,
-              flush_seconds: float = 30.0) -> SweepStats:
+              flush_seconds: float = 30.0, dashboard: Callable[[str], object] | None = None) -> SweepStats:
     """Run every run of ``plan`` not yet stored in ``out_dir``.
 
     ``client``: an existing :class:`distributed.Client` (kept open); otherwise
@@ -464,7 +484,8 @@ def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = N
     written every ``flush_runs`` runs or ``flush_seconds`` seconds, and
     whatever has finished is written before an interrupt propagates
     (as :class:`SweepInterrupted`). A folder is written by one sweep at a
-    time (``DIR/.lock``).
+    time (``DIR/.lock``). With ``dashboard``, a local cluster serves Dask's
+    dashboard on 127.0.0.1 and ``dashboard(address)`` is called once it is up.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -472,7 +493,7 @@ def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = N
     with folder_lock(out_dir):
         return _run_locked(plan, out_dir, t0, client=client, workers=workers, scheduler=scheduler,
                            retry_failed=retry_failed, progress=progress, on_start=on_start, flush_runs=flush_runs,
-                           flush_seconds=flush_seconds)
+                           flush_seconds=flush_seconds, dashboard=dashboard)
 
 
 @contextlib.contextmanager
@@ -500,7 +521,7 @@ def folder_lock(out_dir: Path):
 
 
 def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, scheduler, retry_failed, progress,
-                on_start, flush_runs, flush_seconds) -> SweepStats:
+                on_start, flush_runs, flush_seconds, dashboard=None) -> SweepStats:
     store = ResultStore(out_dir, plan.schema)
     stats = SweepStats(runs=len(plan.tasks))
     stored = store.status()
@@ -527,8 +548,10 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
             client = connect(scheduler)
             own = (client, None)
         else:
-            client, cluster = local_cluster(workers or default_workers())
+            client, cluster = local_cluster(workers or default_workers(), dashboard=dashboard is not None)
             own = (client, cluster)
+            if dashboard is not None:
+                dashboard(cluster.dashboard_link)
     try:
         stats.workers = check_workers(client)
         flush_runs = flush_runs or max(500, 50 * stats.workers)

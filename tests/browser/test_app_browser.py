@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import statistics
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
+from egov_abm.calibration.defaults import DEFAULT_SEM_FILE as SHIPPED_SEM
 from egov_abm.viz.controls import control
 
 STEP_TIMEOUT_MS = 30_000
@@ -118,17 +120,75 @@ def test_compare_runs_two_scenarios_in_the_background_and_downloads_csv(page, ap
     page.screenshot(path=str(artifacts / "compare-done.png"), full_page=True)
 
 
-def test_calibration_page_shows_the_fit_and_rejects_a_bad_file(page, app_url, artifacts):
+def test_calibration_page_shows_the_fit_and_rejects_a_bad_upload(page, app_url, artifacts):
     page.goto(app_url + "/calibration")
     expect(page.get_by_text("Comparative fit index (CFI)")).to_be_visible()
     expect(page.get_by_text("Tucker-Lewis index (TLI)")).to_be_visible()
     expect(page.locator("table").first).to_contain_text("0.991")
+    expect(page.locator(".calibration-file")).to_have_text("File: sem_default.json (shipped)")
     page.screenshot(path=str(artifacts / "calibration.png"), full_page=True)
-    path_field = page.get_by_label("Or a path to a file written by 'egov-abm calibrate sem'")
-    path_field.fill("/no/such/sem.json")
-    path_field.press("Enter")
-    page.get_by_role("button", name="Load").click()
-    expect(page.get_by_text("/no/such/sem.json: cannot read")).to_be_visible()
+    chooser = page.locator("input[type=file]")
+    # a JSON whose r2 is text: one line on the page, no traceback, no server path
+    chooser.set_input_files(files=[{"name": "bad.json", "mimeType": "application/json",
+                                    "buffer": b'{"sem": {}, "r2": "high"}'}])
+    expect(page.locator(".calibration-error")).to_have_text("bad.json: r2: expected an object of R² values")
+    # a file that is not UTF-8
+    chooser.set_input_files(files=[{"name": "binary.json", "mimeType": "application/json",
+                                    "buffer": b"\xff\xfe\x00garbage"}])
+    expect(page.locator(".calibration-error")).to_have_text(
+        "binary.json: not UTF-8 text (byte 0); expected a JSON file")
+    # larger than the limit: refused from its declared size, before its bytes are read
+    chooser.set_input_files(files=[{"name": "big.json", "mimeType": "application/json",
+                                    "buffer": b" " * 1_500_000}])
+    expect(page.locator(".calibration-error")).to_have_text(
+        "big.json: 1,500,000 bytes, larger than 1 MB; a SEM parameters file is a few kB")
+    body = page.locator("body").inner_text()
+    assert "Traceback" not in body and "site-packages" not in body
+    expect(page.locator(".calibration-file")).to_have_text("File: sem_default.json (shipped)")
+    page.screenshot(path=str(artifacts / "calibration-bad-upload.png"), full_page=True)
+    # a good file is shown
+    good = (Path(SHIPPED_SEM).read_bytes().replace(b'"note": "', b'"note": "Uploaded in the browser test. '))
+    chooser.set_input_files(files=[{"name": "mine.json", "mimeType": "application/json", "buffer": good}])
+    expect(page.locator(".calibration-file")).to_have_text("File: mine.json (uploaded)")
+    expect(page.get_by_text("Uploaded in the browser test.", exact=False)).to_be_visible()
+    expect(page.locator(".calibration-error")).to_have_count(0)
     # the page is still alive: the navigation works
     page.get_by_role("button", name="Explore").click()
     _wait_for_month(page, 0)
+
+
+def _small_comparison_form(page, replicates: int = 1) -> None:
+    """Lowest citizens per run and ``replicates`` replicates, on the Compare page."""
+    reps = page.get_by_role("slider", name=control("replicates").label, exact=True)
+    reps.focus()
+    reps.press("Home")
+    for _ in range(replicates - 1):
+        reps.press("ArrowRight")
+    expect(reps).to_have_attribute("aria-valuenow", str(replicates))
+    agents = page.get_by_role("slider", name=control("compare_agents").label, exact=True)
+    agents.focus()
+    agents.press("Home")
+    expect(agents).to_have_attribute("aria-valuenow", str(control("compare_agents").allowed[0]))
+
+
+@pytest.mark.slow  # two comparisons, one after the other
+def test_two_sessions_comparing_at_once_share_the_workers_and_the_second_waits(browser, app_url, artifacts):
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for pg in pages:
+            pg.set_default_timeout(60_000)
+            pg.goto(app_url + "/compare")
+            expect(pg.get_by_text("Compare policy scenarios with the baseline")).to_be_visible()
+        _small_comparison_form(pages[0], replicates=4)  # 12 runs: holds the workers for a while
+        _small_comparison_form(pages[1])
+        pages[0].get_by_role("button", name="Run comparison").click()
+        expect(pages[0].locator(".compare-progress")).to_contain_text("runs done")
+        pages[1].get_by_role("button", name="Run comparison").click()
+        expect(pages[1].locator(".compare-queue")).to_contain_text("waiting: 1 comparison ahead")
+        pages[1].screenshot(path=str(artifacts / "compare-queued.png"), full_page=True)
+        expect(pages[0].get_by_text("12 runs (3 scenarios × 4 replicates")).to_be_visible(timeout=300_000)
+        expect(pages[1].get_by_text("3 runs (3 scenarios × 1 replicate")).to_be_visible(timeout=300_000)
+    finally:
+        for c in contexts:
+            c.close()
