@@ -192,11 +192,12 @@ def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
 
 def read_toml(path: Path, error: type[InputError] = ScenarioError) -> dict[str, Any]:
     """A TOML file as a dict; an unreadable or malformed file raises ``error`` with one line."""
+    from egov_abm.calibration import userfiles
+
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise error(f"{path}: cannot read ({exc.strerror})") from None
+        return tomllib.loads(userfiles.read_text(path, "the file"))
+    except InputError as exc:
+        raise error(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: not valid TOML ({exc})") from None
 
