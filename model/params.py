@@ -88,6 +88,9 @@ class _ParamsMethods:
         """Check every field's type and range; raise :class:`ParamError` on the first bad one."""
         for name, f in self.fields().items():
             _check_value(name, getattr(self, name), f, where)
+        if self.network != "complete" and self.n_agents <= self.mean_degree:
+            raise ParamError(f"{where}: n_agents, mean_degree: a {self.network} graph with mean_degree "
+                             f"{self.mean_degree} needs n_agents > mean_degree, got n_agents {self.n_agents}")
         networkx = self.network == "scale_free" or (
             self.graph_builder == "networkx" and self.network in ("homophily", "small_world"))
         if networkx and self.n_agents > NETWORKX_MAX:
@@ -110,7 +113,13 @@ class _ParamsMethods:
                 raise ParamError(f"{where}: unknown parameter '{key}' (known: {', '.join(known)})")
             coerced[key] = _check_value(key, value, known[key], where)
         base = base if base is not None else cls()
-        return dataclasses.replace(base, **coerced)
+        try:
+            return dataclasses.replace(base, **coerced)
+        except ParamError as exc:  # a rule across fields, checked by validate(): name where the values came from
+            message = str(exc)
+            if message.startswith("parameters: ") and where != "parameters":
+                message = f"{where}: {message.removeprefix('parameters: ')}"
+            raise ParamError(message) from None
 
     def replace(self, **changes: Any) -> Params:
         """A copy with some fields changed (validated)."""
