@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from egov_abm.model import InputError, Params
+from egov_abm.model import SEED_MAX, InputError, Params
 from egov_abm.scenarios import outcomes as registry
 
 METHODS = ("grid", "lhs", "sobol", "morris")
@@ -200,8 +200,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
         if key not in raw:
             raise SweepError(f"{path}: {key}: required field is missing")
     seed = raw.get("seed", 1)
-    if seed < 0:
-        raise SweepError(f"{path}: seed: expected a whole number >= 0, got {seed}")
+    if not 0 <= seed <= SEED_MAX:
+        raise SweepError(f"{path}: seed: expected a whole number in [0, 2**63 - 1], got {seed}")
     replicates = raw.get("replicates", 1)
     if not 1 <= replicates <= 10_000:
         raise SweepError(f"{path}: replicates: expected a whole number in [1, 10000], got {replicates}")
