@@ -7,14 +7,43 @@ Every error a user can cause ends in one line on stderr and a non-zero exit
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
-import click
 
-from egov_abm.model import SEED_MAX, InputError
+def _on_interrupt_while_importing(signum, frame) -> None:
+    sys.stderr.write("egov-abm: interrupted\n")
+    raise SystemExit(130)
+
+
+def _guard_imports() -> bool:
+    """Ctrl-C while the libraries below import: one line (exit 130), or ignored in a spawned worker.
+
+    A worker process started by ``spawn`` (Dask's, a process pool's) imports
+    this script again; Ctrl-C reaches it too but is for the parent, which
+    stops its workers. Returns whether a handler was put in place.
+    """
+    if threading.current_thread() is not threading.main_thread() or (
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        return False
+    child = multiprocessing.current_process().name != "MainProcess"  # spawn names the child before this import
+    signal.signal(signal.SIGINT, signal.SIG_IGN if child else _on_interrupt_while_importing)
+    return True
+
+
+_GUARDED = _guard_imports()
+
+import click  # noqa: E402
+
+from egov_abm.model import SEED_MAX, InputError  # noqa: E402
+
+if _GUARDED and not multiprocessing.current_process().name.startswith("Dask Worker"):
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a Dask worker keeps ignoring it (dask_setup)
 
 #: Type of every --seed option: results store the seed in a 64-bit signed integer column.
 SEED = click.IntRange(min=0, max=SEED_MAX)
@@ -241,7 +270,7 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
     except SweepInterrupted as exc:
         bar.close()
         click.echo(f"egov-abm: {exc}", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(exc.exit_code) from None
     bar.close()
     if stats.computed == 0:
         click.echo(f"all {stats.runs:,} runs were already done in {out_dir}; nothing to compute")
