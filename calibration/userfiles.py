@@ -24,19 +24,20 @@ def _size_text(n: int) -> str:
     return f"{n / 1024 / 1024:.0f} MB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
-def read_bytes(path: Path | str, what: str = "file", *, limit: int = MAX_BYTES) -> bytes:
+def read_bytes(path: Path | str, what: str = "file", *, limit: int | None = None) -> bytes:
     """The bytes of the regular file ``path``, at most ``limit`` of them.
 
     Args:
         path: the file a user named.
         what: what the file is, for the message ("the survey", "scenario file").
-        limit: largest size accepted, in bytes.
+        limit: largest size accepted, in bytes [default: :data:`MAX_BYTES`].
 
     Raises:
         InputError: one line naming the file: missing, unreadable, not a
             regular file, or larger than ``limit``.
     """
     path = Path(path)
+    limit = MAX_BYTES if limit is None else limit
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
@@ -65,14 +66,14 @@ def read_bytes(path: Path | str, what: str = "file", *, limit: int = MAX_BYTES) 
         os.close(fd)
 
 
-def read_text(path: Path | str, what: str = "file", *, hint: str = "", limit: int = MAX_BYTES) -> str:
+def read_text(path: Path | str, what: str = "file", *, hint: str = "", limit: int | None = None) -> str:
     """The UTF-8 text of the regular file ``path`` (a leading byte-order mark is dropped).
 
     Args:
         path: the file a user named.
         what: what the file is, for the message.
         hint: appended to the message of a file that is not UTF-8 (e.g. "; save it as UTF-8 CSV").
-        limit: largest size accepted, in bytes.
+        limit: largest size accepted, in bytes [default: :data:`MAX_BYTES`].
 
     Raises:
         InputError: as :func:`read_bytes`, or the bytes are not UTF-8.

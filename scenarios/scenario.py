@@ -124,7 +124,7 @@ def resolve_path(ref: str, relative_to: Path | None = None) -> Path:
         if relative_to is not None:
             candidates.append(relative_to / f"{ref}.toml")
     for c in candidates:
-        if c.is_file():
+        if c.exists():  # a folder or special file named *.toml is refused by the reader, naming what it is
             return c
     names = sorted(k for k in shipped_scenarios() if "/" not in k)
     raise ScenarioError(f"scenario {ref!r}: no such file or shipped scenario (shipped: {', '.join(names)})")
