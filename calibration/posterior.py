@@ -126,7 +126,7 @@ def load_posterior(path: Path | str = DEFAULT_POSTERIOR) -> Posterior:
     try:
         return Posterior.from_json(doc)
     except ValueError as exc:
-        raise InputError(f"{path}: not a valid posterior: {exc}") from None
+        raise InputError(f"{path}: not a posterior written by 'egov-abm calibrate dynamics': {exc}") from None
 
 
 def _names(names: Any) -> list[str]:
