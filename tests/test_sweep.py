@@ -73,6 +73,9 @@ def stored(out_dir) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ spec
 BAD_SPECS = {
+    "seed_above_int64": ('name = "x"\nseed = 18446744073709551616\n[parameters]\n'
+                         'q_social_per_year = { values = [0.1] }\n',
+                         "seed: expected a whole number in [0, 2**63 - 1], got 18446744073709551616"),
     "no_parameters": ('name = "x"\n', "parameters: required field is missing"),
     "unknown_field": ('name = "x"\nreps = 2\n[parameters]\nq_social_per_year = { min = 0.1, max = 0.5 }\n',
                       "unknown field 'reps'"),
@@ -544,3 +547,72 @@ def test_damaged_sweep_folder_gives_one_line(client, tmp_path, capsys):
     (out / "_sweep.json").write_text(json.dumps(meta))
     assert main(["analyze", str(out)]) == 2
     assert "_sweep.json: method: required field is missing" in capsys.readouterr().err
+
+
+def test_cluster_that_fails_to_start_is_one_line(tmp_path, capsys, monkeypatch):
+    from egov_abm.scenarios.experiments import sweep as sweep_module
+
+    def nanny_fails(workers):
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(sweep_module, "local_cluster", nanny_fails)
+    spec = write_spec(tmp_path, SMALL.format(replicates=1, months=12, agents=200))
+    with pytest.raises(SystemExit) as exited:  # the sweep command exits with SweepInterrupted.exit_code
+        main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "the local Dask cluster failed to start (RuntimeError: Nanny failed to start.); nothing was run" in err
+
+
+def _start_sweep(tmp_path, spec):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "egov_abm.scenarios.cli", "sweep", str(spec), "--out", str(out), "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return proc, out
+
+
+def _finish(proc, send):
+    try:
+        send()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.3, 1.5, "lock", "lock+1"])
+def test_ctrl_c_at_any_moment_of_the_start_is_one_line(delay, tmp_path):
+    """Ctrl-C while the libraries import, and while the local cluster starts (the lock is taken just before)."""
+    spec = write_spec(tmp_path, SMALL.format(replicates=1, months=12, agents=200))
+    proc, out = _start_sweep(tmp_path, spec)
+    if isinstance(delay, str):
+        deadline = time.time() + 60
+        while not (out / ".lock").exists() and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(1.0 if delay == "lock+1" else 0.0)
+    else:
+        time.sleep(delay)
+    err = _finish(proc, lambda: os.killpg(proc.pid, signal.SIGINT))
+    assert proc.returncode == 130, err  # held back during the cluster's start, Ctrl-C still ends it before any run
+    assert "Traceback" not in err and err.count("\n") == 1 and "interrupted" in err, err
+
+
+@pytest.mark.slow
+def test_sigterm_writes_finished_runs_as_ctrl_c_does(tmp_path):
+    spec = write_spec(tmp_path, SMALL.format(replicates=20, months=240, agents=1500))
+    proc, out = _start_sweep(tmp_path, spec)
+    deadline = time.time() + 60
+    while not (out / ".lock").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(15)  # the cluster's start takes seconds on a busy machine; the 120 runs some 30 s
+    err = _finish(proc, lambda: os.kill(proc.pid, signal.SIGTERM))  # the main process only, as a service manager
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    k = len(pd.read_parquet(out))
+    assert f"terminated: {k} of 120 runs are stored" in err and 0 < k < 120

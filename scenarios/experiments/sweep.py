@@ -449,16 +449,34 @@ def local_cluster(workers: int):
 def _start_local_cluster(workers: int):
     """:func:`local_cluster`, with a failed start (a worker killed while starting) as one line.
 
+    Ctrl-C is held back while the cluster starts: the worker processes it
+    starts inherit that, so Ctrl-C never reaches them half-started (with a
+    traceback each); it takes effect as soon as the start is over.
+
     Raises:
         SweepInterrupted: the cluster did not start (exit code 1); nothing was run.
         KeyboardInterrupt: Ctrl-C (or SIGTERM) while it started; what had started is closed.
     """
+    import signal
+    import threading
+
     from distributed.deploy.spec import SpecCluster
 
     before = set(SpecCluster._instances)
+    hold = threading.current_thread() is threading.main_thread()
+    started = None
     try:
-        return local_cluster(workers)
+        if hold:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            started = local_cluster(workers)
+        finally:
+            if hold:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a Ctrl-C meanwhile is raised here
+        return started
     except KeyboardInterrupt:
+        if started is not None:
+            _close_quietly(*started)
         _abandon_clusters(SpecCluster, before)
         raise
     except Exception as exc:  # distributed raises RuntimeError ("Nanny failed to start"), OSError, TimeoutError
