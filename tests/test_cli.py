@@ -315,6 +315,8 @@ def test_special_and_non_utf8_files_are_one_line_wherever_a_user_file_is_read(ki
     good_spec = Path(__file__).parents[1] / "calibration" / "specs" / "final.sem"
     survey = Path(__file__).parents[1] / "calibration" / "data" / "survey_reconstructed.csv"
     (tmp_path / "s.toml").write_text(f'name = "s"\nmonths = 2\nsem_file = "{path}"\n', encoding="utf-8")
+    (tmp_path / "w.toml").write_text(f'name = "w"\nscenario = "{tmp_path / "s.toml"}"\n[parameters]\n'
+                                     'p_success = { values = [0.5] }\n', encoding="utf-8")
     (tmp_path / "p.toml").write_text(f'name = "p"\nmonths = 2\nposterior = "{path}"\n', encoding="utf-8")
     link = tmp_path / "link.toml"  # a scenario or sweep is given as a path ending in .toml
     link.symlink_to(path)
@@ -323,6 +325,7 @@ def test_special_and_non_utf8_files_are_one_line_wherever_a_user_file_is_read(ki
         ["run", "--scenario", str(tmp_path / "s.toml"), "--agents", "100", "--out", str(tmp_path / "o")],
         ["run", "--scenario", str(tmp_path / "p.toml")],
         ["sweep", str(link), "--dry-run"],
+        ["sweep", str(tmp_path / "w.toml"), "--dry-run"],
         ["calibrate", "sem", "--survey", str(path), "--spec", str(good_spec)],
         ["calibrate", "sem", "--survey", str(survey), "--spec", str(path)],
         ["calibrate", "report", "--posterior", str(path)],

@@ -210,11 +210,13 @@ def _plain(value: Any) -> Any:
 
 def _scenario_key(base) -> str:
     """Hash of what the base scenario adds beyond its parameters: interventions and SEM file contents."""
+    from egov_abm.calibration import userfiles
     from egov_abm.calibration.defaults import DEFAULT_SEM_FILE
 
     sem_path = Path(base.sem_file or DEFAULT_SEM_FILE)
     policies = [dataclasses.asdict(p.intervention) for p in base.policies]
-    blob = json.dumps({"policies": policies, "sem": hashlib.sha256(sem_path.read_bytes()).hexdigest()},
+    sem_bytes = userfiles.read_bytes(sem_path, "the SEM parameters file")
+    blob = json.dumps({"policies": policies, "sem": hashlib.sha256(sem_bytes).hexdigest()},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
