@@ -106,12 +106,7 @@ class _ParamsMethods:
         Unknown names, wrong types and out-of-range values raise :class:`ParamError`
         whose message starts with ``where``.
         """
-        known = cls.fields()
-        coerced = {}
-        for key, value in values.items():
-            if key not in known:
-                raise ParamError(f"{where}: unknown parameter '{key}' (known: {', '.join(known)})")
-            coerced[key] = _check_value(key, value, known[key], where)
+        coerced = cls.check_values(values, where=where)
         base = base if base is not None else cls()
         try:
             return dataclasses.replace(base, **coerced)
@@ -120,6 +115,22 @@ class _ParamsMethods:
             if message.startswith("parameters: ") and where != "parameters":
                 message = f"{where}: {message.removeprefix('parameters: ')}"
             raise ParamError(message) from None
+
+    @classmethod
+    def check_values(cls, values: Mapping[str, Any], *, where: str = "parameters") -> dict[str, Any]:
+        """Check names, types and ranges of some values, each on its own; return them coerced.
+
+        Rules across fields (``n_agents > mean_degree``) are left to :meth:`validate`,
+        which runs on the complete parameters: a file or factor giving only some
+        of them cannot be judged against the defaults of the others.
+        """
+        known = cls.fields()
+        coerced = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ParamError(f"{where}: unknown parameter '{key}' (known: {', '.join(known)})")
+            coerced[key] = _check_value(key, value, known[key], where)
+        return coerced
 
     def replace(self, **changes: Any) -> Params:
         """A copy with some fields changed (validated)."""

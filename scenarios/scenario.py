@@ -214,5 +214,5 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if "months" in raw and not 0 <= raw["months"] <= 12 * 200:
         raise ScenarioError(f"{path}: months: expected a whole number in [0, 2400], got {raw['months']}")
     if "parameters" in raw:
-        Params.from_mapping(raw["parameters"], where=f"{path}: parameters")
+        Params.check_values(raw["parameters"], where=f"{path}: parameters")
     return raw

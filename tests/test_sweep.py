@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from egov_abm.model import InputError
 from egov_abm.scenarios.cli import main
 from egov_abm.scenarios.experiments.analysis import analyze_dir
 from egov_abm.scenarios.experiments.spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
@@ -293,13 +294,18 @@ def test_interrupted_sweep_resumes_without_recomputing_and_matches_uninterrupted
 def test_failing_runs_are_recorded_and_the_sweep_goes_on_then_retried(client, tmp_path):
     text = ('name = "fails"\nreplicates = 1\nmonths = 12\n[fixed]\nmean_degree = 20\n[parameters]\n'
             'n_agents = { values = [10, 300] }\n')
-    plan = plan_sweep(load_sweep(write_spec(tmp_path, text)))
+    with pytest.raises(InputError, match="design point 0: n_agents, mean_degree: a homophily graph with mean_degree "
+                                         "20 needs n_agents > mean_degree, got n_agents 10"):
+        plan_sweep(load_sweep(write_spec(tmp_path, text)))  # a point the model cannot run is refused before any run
+    plan = plan_sweep(load_sweep(write_spec(tmp_path, text.replace("[10, 300]", "[30, 300]"))))
+    plan.tasks[0].params["n_agents"] = 10  # so this run raises in its worker
     stats = run_sweep(plan, tmp_path / "out", client=client)
     assert stats.computed == 2 and stats.failed == 1
     frame = pd.read_parquet(tmp_path / "out").set_index("n_agents")
-    assert frame.loc[10, "status"] == "failed"
-    assert frame.loc[10, "error"] == "ValueError: network: mean_degree 20 needs more than 20 citizens, got 10"
-    assert np.isnan(frame.loc[10, "adoption"])
+    assert frame.loc[30, "status"] == "failed"
+    assert frame.loc[30, "error"] == ("ParamError: parameters: n_agents, mean_degree: a homophily graph with "
+                                      "mean_degree 20 needs n_agents > mean_degree, got n_agents 10")
+    assert np.isnan(frame.loc[30, "adoption"])
     assert frame.loc[300, "status"] == "ok" and frame.loc[300, "adoption"] >= 0
     # a failed run is not retried unless asked, and retrying replaces its row
     assert run_sweep(plan, tmp_path / "out", client=client).computed == 0

@@ -353,7 +353,7 @@ def _check_param_values(values: dict, where: str) -> None:
     for name in values:
         if name not in Params.fields():
             raise SweepError(f"{where}: unknown parameter '{name}' (known: {', '.join(Params.fields())})")
-    Params.from_mapping(values, where=where)
+    Params.check_values(values, where=where)
 
 
 def _check_lever(name: str, value: Any, where: str) -> None:
@@ -379,7 +379,7 @@ def _factor(name: str, entry: Any, method: str, where: str, lever: bool = False)
         if lever:
             _check_lever(name, value, f"{where}.{label}")
             return float(value)
-        return getattr(Params.from_mapping({name: value}, where=f"{where}.{label}"), name)
+        return Params.check_values({name: value}, where=f"{where}.{label}")[name]
 
     if "values" in entry:
         if method != "grid":
