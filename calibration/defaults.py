@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
 from importlib import resources
 from pathlib import Path
 
+from egov_abm.calibration import userfiles
 from egov_abm.model import AGE_BANDS, EDUCATION_LEVELS, InputError, PopulationSpec, SEMParams
 
 DATA_DIR = Path(str(resources.files("egov_abm.calibration") / "data"))
@@ -20,11 +22,11 @@ DEFAULT_SEM_FILE = PARAMS_DIR / "sem_default.json"
 
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    text = userfiles.read_text(path, "the table")
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise InputError(f"{path}: not valid CSV ({' '.join(str(exc).split())})") from None
     if not rows:
         raise InputError(f"{path}: no data rows")
     missing = [c for c in required if c not in rows[0]]
@@ -114,9 +116,7 @@ def load_sem(path: Path | str = DEFAULT_SEM_FILE) -> SEMParams:
     """Read the ``sem`` block of a parameters file written by calibration."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        doc = json.loads(userfiles.read_text(path, "the SEM parameters file"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("sem"), dict):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from egov_abm.calibration import userfiles
 from egov_abm.model import InputError
 
 PARAMS_DIR = Path(str(resources.files("egov_abm.calibration") / "params"))
@@ -39,11 +42,48 @@ class Posterior:
 
     @classmethod
     def from_json(cls, doc: dict) -> Posterior:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json`, validated.
+
+        Raises:
+            ValueError: one line saying what is wrong: names that are not
+                parameters, particles of the wrong shape, not finite, outside
+                a parameter's range or its prior, weights not finite,
+                negative or summing to zero.
+        """
+        if not isinstance(doc, dict):
+            raise ValueError("expected a JSON object")
+        missing = [k for k in ("names", "particles", "weights", "distances", "generations") if k not in doc]
+        if missing:
+            raise ValueError(f"missing field(s) {', '.join(missing)}")
+        names = _names(doc["names"])
+        particles = _numbers(doc["particles"], "particles", ndim=2)
+        if particles.shape[0] == 0 or particles.shape[1] != len(names):
+            raise ValueError(f"particles: expected rows of {len(names)} values (one per name), "
+                             f"got shape {particles.shape[0]} x {particles.shape[1] if particles.ndim == 2 else 0}")
+        if not np.isfinite(particles).all():
+            row, col = np.argwhere(~np.isfinite(particles))[0]
+            raise ValueError(f"particles: row {row}, {names[col]}: expected a finite number, got {particles[row, col]}")
+        _check_bounds(names, particles)
+        weights = _numbers(doc["weights"], "weights", ndim=1)
+        distances = _numbers(doc["distances"], "distances", ndim=1)
+        for label, arr in (("weights", weights), ("distances", distances)):
+            if len(arr) != len(particles):
+                raise ValueError(f"{label}: expected {len(particles)} values (one per particle), got {len(arr)}")
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            i = int(np.flatnonzero(~np.isfinite(weights) | (weights < 0))[0])
+            raise ValueError(f"weights: entry {i}: expected a finite number >= 0, got {weights[i]}")
+        total = float(weights.sum())
+        if not (total > 0 and math.isfinite(total)):
+            raise ValueError(f"weights: expected a positive finite sum, got {total}")
+        if abs(total - 1.0) > 1e-9:
+            weights = weights / total
+        if np.isnan(distances).any():
+            raise ValueError("distances: expected numbers, got NaN")
+        if not isinstance(doc["generations"], list):
+            raise ValueError("generations: expected a list")
         meta = {k: v for k, v in doc.items()
                 if k not in ("method", "names", "particles", "weights", "distances", "generations")}
-        return cls(list(doc["names"]), np.asarray(doc["particles"], dtype=float), np.asarray(doc["weights"]),
-                   np.asarray(doc["distances"]), list(doc["generations"]), meta)
+        return cls(names, particles, weights, distances, list(doc["generations"]), meta)
 
     def draws(self, k: int, seed: int) -> list[dict]:
         """``k`` parameter sets resampled by weight (systematic resampling, seeded)."""
@@ -77,13 +117,67 @@ def load_posterior(path: Path | str = DEFAULT_POSTERIOR) -> Posterior:
         InputError: the file cannot be read or is not a posterior.
     """
     path = Path(path)
+    text = userfiles.read_text(path, "the posterior")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    try:
         return Posterior.from_json(doc)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{path}: not a posterior written by 'egov-abm calibrate dynamics' ({exc})") from None
+    except ValueError as exc:
+        raise InputError(f"{path}: not a posterior written by 'egov-abm calibrate dynamics': {exc}") from None
+
+
+def _names(names: Any) -> list[str]:
+    from egov_abm.model import Params
+
+    known = Params.fields()
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"names: expected a non-empty list of parameter names, got {names!r:.80}")
+    for name in names:
+        if name not in known:
+            raise ValueError(f"names: unknown parameter {name!r}")
+        if known[name].type not in ("float", float):
+            raise ValueError(f"names: {name} is not a numeric parameter that a posterior can draw")
+    if len(set(names)) != len(names):
+        raise ValueError(f"names: {next(n for n in names if names.count(n) > 1)!r} appears twice")
+    return list(names)
+
+
+def _numbers(value: Any, label: str, ndim: int) -> np.ndarray:
+    def ok(x: Any) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool)
+
+    if not isinstance(value, list) or (ndim == 2 and not all(isinstance(r, list) for r in value)):
+        raise ValueError(f"{label}: expected {'a list of lists' if ndim == 2 else 'a list'} of numbers")
+    rows = value if ndim == 2 else [value]
+    if len({len(r) for r in rows}) > 1:
+        raise ValueError(f"{label}: rows of different lengths")
+    if not all(ok(x) for r in rows for x in r):
+        raise ValueError(f"{label}: expected numbers only")
+    arr = np.asarray(value, dtype=float)
+    return arr.reshape(len(value), -1) if ndim == 2 else arr
+
+
+def _check_bounds(names: list[str], particles: np.ndarray) -> None:
+    """Every particle inside its parameter's declared range and inside its prior."""
+    from egov_abm.model import Params
+
+    fields = Params.fields()
+    priors = {p.name: p for p in Params.uncertainties()}
+    for j, name in enumerate(names):
+        col = particles[:, j]
+        bounds = []
+        if fields[name].metadata.get("range") is not None:
+            bounds.append(("range", *fields[name].metadata["range"]))
+        if name in priors:
+            bounds.append(("prior", priors[name].low, priors[name].high))
+        for what, lo, hi in bounds:
+            slack = 1e-9 * max(1.0, abs(lo), abs(hi))
+            bad = np.flatnonzero((col < lo - slack) | (col > hi + slack))
+            if len(bad):
+                raise ValueError(f"particles: row {bad[0]}, {name} = {col[bad[0]]:g} is outside its {what} "
+                                 f"[{lo:g}, {hi:g}]")
 
 
 def write_posterior(posterior: Posterior, path: Path | str) -> Path:

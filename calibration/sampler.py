@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from egov_abm.calibration import userfiles
 from egov_abm.calibration.posterior import Posterior, write_posterior
 from egov_abm.calibration.priors import PRIORS, Prior, theta_from_unit
 from egov_abm.calibration.simulate import SimConfig, SimTask, simulate
@@ -203,8 +204,8 @@ def _load_checkpoint(path: Path, config, priors, population, seed) -> dict | Non
     if not path.exists():
         return None
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        doc = json.loads(userfiles.read_text(path, "the checkpoint"))
+    except (InputError, json.JSONDecodeError):
         raise InputError(f"{path}: checkpoint unreadable; delete it to start afresh") from None
     if doc.get("fingerprint") != json.loads(json.dumps(_fingerprint(config, priors, population, seed))):
         raise InputError(f"{path}: checkpoint of a different calibration (seed, size or priors differ); "

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from egov_abm.calibration import userfiles
 from egov_abm.calibration.semfit import ESTIMATOR, SEMFit, fit_sem, one_blas_thread
 from egov_abm.model import InputError, SEMParams
 
@@ -97,12 +98,7 @@ def _quiet() -> Iterator[list[str]]:
 
 def _read_text(path: Path, what: str, hint: str) -> str:
     """UTF-8 text of ``path``; one-line InputError naming ``what`` otherwise."""
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: {what} is not UTF-8 text (byte {exc.start}){hint}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    return userfiles.read_text(path, what, hint=hint)
 
 
 # --------------------------------------------------------------------------- spec

@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from egov_abm.calibration import userfiles
 from egov_abm.model import InputError, month_index
 
 DATA_DIR = Path(str(resources.files("egov_abm.calibration") / "data"))
@@ -65,11 +67,11 @@ def load_observations(path: Path = TARGETS_FILE) -> list[Observation]:
     Raises:
         InputError: the file cannot be read, or a row names an unknown target or has a bad value or noise.
     """
+    text = userfiles.read_text(path, "the targets table")
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise InputError(f"{path}: not valid CSV ({' '.join(str(exc).split())})") from None
     out = []
     for i, r in enumerate(rows, start=2):
         if r.get("target") not in OBSERVERS:

@@ -13,11 +13,12 @@ from egov_abm.model.outcomes import slug
 from egov_abm.model.params import NETWORK_KINDS, InputError, ParamError, Params
 from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS, PopulationSpec
 from egov_abm.model.sem import SEMParams
+from egov_abm.model.streams import SEED_MAX
 from egov_abm.model.uncertainty import Prior
 
 __all__ = [
     "AGE_BANDS", "DT_YEARS", "EDUCATION_LEVELS", "NETWORK_KINDS", "STATE_NAMES",
     "AdoptionModel", "Citizen", "INTERVENTION_KINDS", "InputError", "Intervention", "ParamError", "Params",
-    "PopulationSpec", "Prior", "SEMParams", "Target",
+    "PopulationSpec", "Prior", "SEED_MAX", "SEMParams", "Target",
     "month_date", "month_index", "slug",
 ]

@@ -88,6 +88,9 @@ class _ParamsMethods:
         """Check every field's type and range; raise :class:`ParamError` on the first bad one."""
         for name, f in self.fields().items():
             _check_value(name, getattr(self, name), f, where)
+        if self.network != "complete" and self.n_agents <= self.mean_degree:
+            raise ParamError(f"{where}: n_agents, mean_degree: a {self.network} graph with mean_degree "
+                             f"{self.mean_degree} needs n_agents > mean_degree, got n_agents {self.n_agents}")
         networkx = self.network == "scale_free" or (
             self.graph_builder == "networkx" and self.network in ("homophily", "small_world"))
         if networkx and self.n_agents > NETWORKX_MAX:
@@ -103,14 +106,31 @@ class _ParamsMethods:
         Unknown names, wrong types and out-of-range values raise :class:`ParamError`
         whose message starts with ``where``.
         """
+        coerced = cls.check_values(values, where=where)
+        base = base if base is not None else cls()
+        try:
+            return dataclasses.replace(base, **coerced)
+        except ParamError as exc:  # a rule across fields, checked by validate(): name where the values came from
+            message = str(exc)
+            if message.startswith("parameters: ") and where != "parameters":
+                message = f"{where}: {message.removeprefix('parameters: ')}"
+            raise ParamError(message) from None
+
+    @classmethod
+    def check_values(cls, values: Mapping[str, Any], *, where: str = "parameters") -> dict[str, Any]:
+        """Check names, types and ranges of some values, each on its own; return them coerced.
+
+        Rules across fields (``n_agents > mean_degree``) are left to :meth:`validate`,
+        which runs on the complete parameters: a file or factor giving only some
+        of them cannot be judged against the defaults of the others.
+        """
         known = cls.fields()
         coerced = {}
         for key, value in values.items():
             if key not in known:
                 raise ParamError(f"{where}: unknown parameter '{key}' (known: {', '.join(known)})")
             coerced[key] = _check_value(key, value, known[key], where)
-        base = base if base is not None else cls()
-        return dataclasses.replace(base, **coerced)
+        return coerced
 
     def replace(self, **changes: Any) -> Params:
         """A copy with some fields changed (validated)."""

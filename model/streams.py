@@ -23,10 +23,14 @@ STREAMS = ("population", "constructs", "network", "initial", "access", "awarenes
 # ("interventions" is no longer drawn from: each intervention has its own stream.)
 
 
+#: Largest root seed: results store the seed in a 64-bit signed integer column.
+SEED_MAX = 2**63 - 1
+
+
 def seed_sequence(seed: int, replicate: int = 0) -> np.random.SeedSequence:
     """The root sequence of replicate ``replicate`` of a run seeded ``seed``."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative whole number, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed: expected a whole number in [0, 2**63 - 1], got {seed!r}")
     if replicate < 0:
         raise ValueError(f"replicate: expected a non-negative whole number, got {replicate!r}")
     return np.random.SeedSequence(int(seed), spawn_key=(int(replicate),))

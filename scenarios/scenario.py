@@ -126,7 +126,7 @@ def resolve_path(ref: str, relative_to: Path | None = None) -> Path:
         if relative_to is not None:
             candidates.append(relative_to / f"{ref}.toml")
     for c in candidates:
-        if c.is_file():
+        if c.exists():  # a folder or special file named *.toml is refused by the reader, naming what it is
             return c
     names = sorted(k for k in shipped_scenarios() if "/" not in k)
     raise ScenarioError(f"scenario {ref!r}: no such file or shipped scenario (shipped: {', '.join(names)})")
@@ -194,11 +194,12 @@ def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
 
 def read_toml(path: Path, error: type[InputError] = ScenarioError) -> dict[str, Any]:
     """A TOML file as a dict; an unreadable or malformed file raises ``error`` with one line."""
+    from egov_abm.calibration import userfiles
+
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise error(f"{path}: cannot read ({exc.strerror})") from None
+        return tomllib.loads(userfiles.read_text(path, "the file"))
+    except InputError as exc:
+        raise error(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: not valid TOML ({exc})") from None
 
@@ -218,5 +219,5 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if "months" in raw and not 0 <= raw["months"] <= 12 * 200:
         raise ScenarioError(f"{path}: months: expected a whole number in [0, 2400], got {raw['months']}")
     if "parameters" in raw:
-        Params.from_mapping(raw["parameters"], where=f"{path}: parameters")
+        Params.check_values(raw["parameters"], where=f"{path}: parameters")
     return raw

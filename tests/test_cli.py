@@ -229,3 +229,149 @@ def test_every_subpackage_is_installed():
     found = {"egov_abm." + ".".join(init.parent.relative_to(root).parts)
              for top in ("model", "scenarios", "calibration", "viz") for init in (root / top).rglob("__init__.py")}
     assert found == listed
+
+
+# --------------------------------------------------------------------- ordinary input, no traceback
+def _one_line(err: str) -> str:
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_set_of_a_flags_parameter_works_alone_and_is_refused_beside_the_flag(tmp_path, capsys):
+    code, out, err = run_cli(["run", "--set", "n_agents=300", "--months", "2", "--out", str(tmp_path / "a")], capsys)
+    assert code == 0 and "300 citizens" in out, err
+    code, out, err = run_cli(["run", "--set", "n_agents=300", "--set", "n_agents=200", "--months", "2",
+                              "--out", str(tmp_path / "b")], capsys)
+    assert code == 0 and "200 citizens" in out, err  # a key given twice: the last value
+    code, _, err = run_cli(["run", "--agents", "200", "--set", "n_agents=300", "--months", "2"], capsys)
+    assert code == 2 and "n_agents is also given by --agents" in _one_line(err)
+
+
+@pytest.mark.parametrize("network", ["homophily", "small_world", "scale_free"])
+def test_population_not_above_the_mean_degree_is_one_line_naming_both(network, tmp_path, capsys):
+    code, _, err = run_cli(["run", "--agents", "10", "--months", "2", "--set", f"network={network}",
+                            "--out", str(tmp_path / "a")], capsys)
+    assert code == 2 and "n_agents, mean_degree" in _one_line(err) and "needs n_agents > mean_degree" in err
+    code, _, err = run_cli(["run", "--agents", "11", "--months", "2", "--set", f"network={network}",
+                            "--out", str(tmp_path / "b")], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["run", "--agents", "10", "--months", "2", "--set", "network=complete",
+                            "--out", str(tmp_path / "c")], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("args", [["run"], ["compare", "awareness_campaign"], ["bench"], ["calibrate", "report"],
+                                  ["calibrate", "dynamics"]])
+def test_seed_above_int64_is_one_line_stating_the_limit(args, capsys):
+    code, _, err = run_cli([*args, "--seed", str(2**63)], capsys)
+    assert code == 2 and "0<=x<=9223372036854775807" in _one_line(err)
+
+
+def test_largest_seed_runs_and_is_stored(tmp_path, capsys):
+    code, _, err = run_cli(["run", "--agents", "100", "--months", "2", "--seed", str(2**63 - 1),
+                            "--out", str(tmp_path / "a")], capsys)
+    assert code == 0, err
+    assert (pd.read_parquet(tmp_path / "a" / "timeseries.parquet")["seed"] == 2**63 - 1).all()
+
+
+def _special_file(kind, tmp_path):
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "pipe"
+        os.mkfifo(path)
+        return path
+    if kind == "zero":
+        return Path("/dev/zero")
+    if kind == "folder":
+        return tmp_path
+    path = tmp_path / "latin1.txt"
+    path.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    return path
+
+
+@pytest.fixture
+def alarm():
+    """Fail instead of hanging: a read that blocks is stopped after 20 s."""
+    import signal
+
+    def on_alarm(signum, frame):
+        raise TimeoutError("the read blocked")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("kind, expected", [("fifo", "is a pipe, not a regular file"),
+                                            ("zero", "is a device, not a regular file"),
+                                            ("folder", "is a folder, not a regular file|is a directory"),
+                                            ("bad_bytes", "is not UTF-8 text (byte")])
+def test_special_and_non_utf8_files_are_one_line_wherever_a_user_file_is_read(kind, expected, tmp_path, capsys,
+                                                                             alarm):
+    path = _special_file(kind, tmp_path)
+    good_spec = Path(__file__).parents[1] / "calibration" / "specs" / "final.sem"
+    survey = Path(__file__).parents[1] / "calibration" / "data" / "survey_reconstructed.csv"
+    (tmp_path / "s.toml").write_text(f'name = "s"\nmonths = 2\nsem_file = "{path}"\n', encoding="utf-8")
+    (tmp_path / "w.toml").write_text(f'name = "w"\nscenario = "{tmp_path / "s.toml"}"\n[parameters]\n'
+                                     'p_success = { values = [0.5] }\n', encoding="utf-8")
+    (tmp_path / "p.toml").write_text(f'name = "p"\nmonths = 2\nposterior = "{path}"\n', encoding="utf-8")
+    link = tmp_path / "link.toml"  # a scenario or sweep is given as a path ending in .toml
+    link.symlink_to(path)
+    commands = [
+        ["run", "--scenario", str(link)],
+        ["run", "--scenario", str(tmp_path / "s.toml"), "--agents", "100", "--out", str(tmp_path / "o")],
+        ["run", "--scenario", str(tmp_path / "p.toml")],
+        ["sweep", str(link), "--dry-run"],
+        ["sweep", str(tmp_path / "w.toml"), "--dry-run"],
+        ["calibrate", "sem", "--survey", str(path), "--spec", str(good_spec)],
+        ["calibrate", "sem", "--survey", str(survey), "--spec", str(path)],
+        ["calibrate", "report", "--posterior", str(path)],
+    ]
+    for args in commands:
+        code, _, err = run_cli(args, capsys)
+        assert code == 2 and (str(path) in _one_line(err) or str(link) in err), (args, err)
+        assert any(text in err for text in expected.split("|")), (args, err)  # click names a folder itself
+
+
+def test_oversized_user_file_is_refused_before_it_is_read(tmp_path, capsys, monkeypatch):
+    from egov_abm.calibration import userfiles
+
+    monkeypatch.setattr(userfiles, "MAX_BYTES", 100)
+    path = tmp_path / "big.toml"
+    path.write_text('name = "big"\n' + "# padding\n" * 20, encoding="utf-8")
+    code, _, err = run_cli(["run", "--scenario", str(path)], capsys)
+    assert code == 2 and "at most 100 bytes is read" in _one_line(err)
+
+
+def _exit_at_once(kind, n, months, seed, queue):
+    import os
+
+    os._exit(3)
+
+
+def _killed(kind, n, months, seed, queue):
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _raises(kind, n, months, seed, queue):
+    raise MemoryError("cannot allocate 80 GB")
+
+
+@pytest.mark.parametrize("child, expected", [(_exit_at_once, "ended with exit status 3 and no result"),
+                                             (_killed, "was killed by signal SIGKILL"),
+                                             (_raises, "failed: MemoryError: cannot allocate 80 GB")])
+def test_bench_reports_a_failed_or_killed_child_in_one_line(child, expected, capsys, monkeypatch):
+    import importlib
+
+    bench = importlib.import_module("egov_abm.scenarios.cli.bench")  # the module, not the command of that name
+    monkeypatch.setattr(bench, "_measure", child)
+    code, _, err = run_cli(["bench", "--agents", "100", "--reference-max", "0", "--months", "1"], capsys)
+    lines = [line for line in err.splitlines() if not line.startswith("timing ")]
+    assert code == 1 and len(lines) == 1 and expected in lines[0] and "Traceback" not in err, err
+    assert "bench: the vectorised run at 100 citizens" in lines[0]

@@ -166,3 +166,60 @@ def test_calibrate_dynamics_writes_the_posterior_and_a_rerun_resumes(tmp_path):
     np.testing.assert_array_equal(again.particles, post.particles)
     with pytest.raises(InputError, match="is a folder"):
         calibrate_dynamics(30, tmp_path, **kw)
+
+
+def _posterior_doc(**changes):
+    doc = {"method": "ABC-SMC", "names": ["p_external_per_year", "q_social_per_year"],
+           "particles": [[0.01, 0.2], [0.02, 0.4], [0.04, 0.6]], "weights": [0.2, 0.3, 0.5],
+           "distances": [1.0, 1.0, 1.0], "generations": []}
+    return {**doc, **changes}
+
+
+BAD_POSTERIORS = {
+    "nan_weight": ({"weights": [0.2, float("nan"), 0.5]}, "weights: entry 1: expected a finite number >= 0, got nan"),
+    "negative_weight": ({"weights": [0.2, -0.3, 0.5]}, "weights: entry 1: expected a finite number >= 0"),
+    "zero_sum": ({"weights": [0, 0, 0]}, "weights: expected a positive finite sum, got 0.0"),
+    "unknown_name": ({"names": ["p_external_per_year", "q_social"]}, "names: unknown parameter 'q_social'"),
+    "text_parameter": ({"names": ["p_external_per_year", "network"]}, "network is not a numeric parameter"),
+    "twice": ({"names": ["p_external_per_year", "p_external_per_year"]}, "'p_external_per_year' appears twice"),
+    "nan_particle": ({"particles": [[0.01, 0.2], [float("nan"), 0.4], [0.04, 0.6]]},
+                     "particles: row 1, p_external_per_year: expected a finite number, got nan"),
+    "outside_prior": ({"particles": [[0.01, 0.2], [0.9, 0.4], [0.04, 0.6]]},
+                      "particles: row 1, p_external_per_year = 0.9 is outside its prior [0.001, 0.5]"),
+    "outside_range": ({"names": ["p_success"], "particles": [[0.5], [1.5], [0.2]]},
+                      "particles: row 1, p_success = 1.5 is outside its range [0, 1]"),
+    "short_row": ({"particles": [[0.01, 0.2], [0.02], [0.04, 0.6]]}, "particles: rows of different lengths"),
+    "wrong_width": ({"particles": [[0.01], [0.02], [0.04]]}, "particles: expected rows of 2 values (one per name)"),
+    "weights_count": ({"weights": [0.5, 0.5]}, "weights: expected 3 values (one per particle), got 2"),
+    "text_weights": ({"weights": ["a", "b", "c"]}, "weights: expected numbers only"),
+    "not_object": (None, "expected a JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_POSTERIORS))
+def test_bad_posterior_files_are_one_line_naming_the_file(case, tmp_path, capsys):
+    import json
+
+    from egov_abm.scenarios.cli import main
+
+    changes, expected = BAD_POSTERIORS[case]
+    path = tmp_path / "post.json"
+    path.write_text(json.dumps(_posterior_doc(**changes) if changes is not None else [1, 2]), encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_posterior(path)
+    assert str(info.value).startswith(f"{path}: not a posterior written by ") and expected in str(info.value)
+    assert "\n" not in str(info.value)
+    (tmp_path / "s.toml").write_text('name = "s"\nposterior = "post.json"\nmonths = 2\n', encoding="utf-8")
+    assert main(["run", "--scenario", str(tmp_path / "s.toml"), "--agents", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err
+
+
+def test_posterior_weights_need_not_sum_to_one(tmp_path):
+    import json
+
+    path = tmp_path / "post.json"
+    path.write_text(json.dumps(_posterior_doc(weights=[2, 3, 5])), encoding="utf-8")
+    post = load_posterior(path)
+    np.testing.assert_allclose(post.weights, [0.2, 0.3, 0.5])
+    assert post.median_values()["p_external_per_year"] == 0.02

@@ -86,3 +86,13 @@ def test_fields_labelled_calibrated_are_exactly_the_calibrated_ones():
     skill = Params.fields()["skill_per_year"].metadata
     assert skill["source"].startswith("calibrated: log-uniform on [0.01, 5] prior")
     assert [p.name for p in PRIORS] == [p.name for p in Params.uncertainties()]
+
+
+def test_population_must_exceed_the_mean_degree_except_on_a_complete_graph():
+    with pytest.raises(ParamError, match=r"^here: n_agents, mean_degree: a small_world graph with mean_degree 10 "
+                                         r"needs n_agents > mean_degree, got n_agents 10$"):
+        Params.from_mapping({"n_agents": 10, "network": "small_world"}, where="here")
+    assert Params(n_agents=10, network="complete").n_agents == 10
+    assert Params(n_agents=11).n_agents == 11
+    # one value on its own is judged without the defaults of the others
+    assert Params.check_values({"n_agents": 10}) == {"n_agents": 10}

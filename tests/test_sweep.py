@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from egov_abm.model import InputError
 from egov_abm.scenarios.cli import main
 from egov_abm.scenarios.experiments.analysis import analyze_dir
 from egov_abm.scenarios.experiments.spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
@@ -76,6 +77,9 @@ def stored(out_dir) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ spec
 BAD_SPECS = {
+    "seed_above_int64": ('name = "x"\nseed = 18446744073709551616\n[parameters]\n'
+                         'q_social_per_year = { values = [0.1] }\n',
+                         "seed: expected a whole number in [0, 2**63 - 1], got 18446744073709551616"),
     "no_parameters": ('name = "x"\n', "parameters: required field is missing"),
     "unknown_field": ('name = "x"\nreps = 2\n[parameters]\nq_social_per_year = { min = 0.1, max = 0.5 }\n',
                       "unknown field 'reps'"),
@@ -293,13 +297,18 @@ def test_interrupted_sweep_resumes_without_recomputing_and_matches_uninterrupted
 def test_failing_runs_are_recorded_and_the_sweep_goes_on_then_retried(client, tmp_path):
     text = ('name = "fails"\nreplicates = 1\nmonths = 12\n[fixed]\nmean_degree = 20\n[parameters]\n'
             'n_agents = { values = [10, 300] }\n')
-    plan = plan_sweep(load_sweep(write_spec(tmp_path, text)))
+    with pytest.raises(InputError, match="design point 0: n_agents, mean_degree: a homophily graph with mean_degree "
+                                         "20 needs n_agents > mean_degree, got n_agents 10"):
+        plan_sweep(load_sweep(write_spec(tmp_path, text)))  # a point the model cannot run is refused before any run
+    plan = plan_sweep(load_sweep(write_spec(tmp_path, text.replace("[10, 300]", "[30, 300]"))))
+    plan.tasks[0].params["n_agents"] = 10  # so this run raises in its worker
     stats = run_sweep(plan, tmp_path / "out", client=client)
     assert stats.computed == 2 and stats.failed == 1
     frame = pd.read_parquet(tmp_path / "out").set_index("n_agents")
-    assert frame.loc[10, "status"] == "failed"
-    assert frame.loc[10, "error"] == "ValueError: network: mean_degree 20 needs more than 20 citizens, got 10"
-    assert np.isnan(frame.loc[10, "adoption"])
+    assert frame.loc[30, "status"] == "failed"
+    assert frame.loc[30, "error"] == ("ParamError: parameters: n_agents, mean_degree: a homophily graph with "
+                                      "mean_degree 20 needs n_agents > mean_degree, got n_agents 10")
+    assert np.isnan(frame.loc[30, "adoption"])
     assert frame.loc[300, "status"] == "ok" and frame.loc[300, "adoption"] >= 0
     # a failed run is not retried unless asked, and retrying replaces its row
     assert run_sweep(plan, tmp_path / "out", client=client).computed == 0
@@ -586,3 +595,81 @@ def test_cli_dashboard_flag(tmp_path, capsys, monkeypatch):
     assert main(["sweep", str(spec), "--out", str(tmp_path / "b"), "--workers", "1", "--dashboard"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^Dask dashboard: http://127\.0\.0\.1:\d+/status$", out, re.M), out
+
+
+def test_cluster_that_fails_to_start_is_one_line(tmp_path, capsys, monkeypatch):
+    from egov_abm.scenarios.experiments import sweep as sweep_module
+
+    def nanny_fails(workers, **options):
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(sweep_module, "local_cluster", nanny_fails)
+    spec = write_spec(tmp_path, SMALL.format(replicates=1, months=12, agents=200))
+    with pytest.raises(SystemExit) as exited:  # the sweep command exits with SweepInterrupted.exit_code
+        main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "the local Dask cluster failed to start (RuntimeError: Nanny failed to start.); nothing was run" in err
+
+
+def _start_sweep(tmp_path, spec):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "egov_abm.scenarios.cli", "sweep", str(spec), "--out", str(out), "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return proc, out
+
+
+def _finish(proc, send):
+    try:
+        send()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.3, 1.5, "lock", "lock+1"])
+def test_ctrl_c_at_any_moment_of_the_start_is_one_line(delay, tmp_path):
+    """Ctrl-C while the libraries import, and while the local cluster starts (the lock is taken just before)."""
+    spec = write_spec(tmp_path, SMALL.format(replicates=1, months=12, agents=200))
+    proc, out = _start_sweep(tmp_path, spec)
+    if isinstance(delay, str):
+        deadline = time.time() + 60
+        while not (out / ".lock").exists() and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(1.0 if delay == "lock+1" else 0.0)
+    else:
+        time.sleep(delay)
+    err = _finish(proc, lambda: os.killpg(proc.pid, signal.SIGINT))
+    assert proc.returncode == 130, err  # held back during the cluster's start, Ctrl-C still ends it before any run
+    assert "Traceback" not in err and err.count("\n") == 1 and "interrupted" in err, err
+
+
+@pytest.mark.slow
+def test_sigterm_writes_finished_runs_as_ctrl_c_does(tmp_path):
+    """After the first periodic write (30 s), runs finished since are written on SIGTERM too, none lost."""
+    spec = write_spec(tmp_path, SMALL.format(replicates=200, months=240, agents=1500))
+    proc, out = _start_sweep(tmp_path, spec)
+    try:
+        deadline = time.time() + 240
+        while not list(out.glob("part-*.parquet")) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        written = len(pd.read_parquet(out))
+        time.sleep(5)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    err = _finish(proc, lambda: os.kill(proc.pid, signal.SIGTERM))  # the main process only, as a service manager
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    stored_runs = pd.read_parquet(out)
+    k = len(stored_runs)
+    assert f"terminated: {k} of 1200 runs are stored" in err and written < k < 1200
+    assert stored_runs["run_id"].is_unique

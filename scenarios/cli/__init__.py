@@ -7,21 +7,62 @@ Every error a user can cause ends in one line on stderr and a non-zero exit
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
-import click
 
-from egov_abm.model import InputError
+def _on_interrupt_while_importing(signum, frame) -> None:
+    sys.stderr.write("egov-abm: interrupted\n")
+    raise SystemExit(130)
 
 
-def _parse_set(values: tuple[str, ...]) -> dict:
-    """``KEY=VALUE`` pairs from ``--set``; values are read as TOML scalars (numbers, true/false, "text")."""
+def _guard_imports() -> bool:
+    """Ctrl-C while the libraries below import: one line (exit 130), or ignored in a spawned worker.
+
+    A worker process started by ``spawn`` (Dask's, a process pool's) imports
+    this script again; Ctrl-C reaches it too but is for the parent, which
+    stops its workers. Returns whether a handler was put in place.
+    """
+    if threading.current_thread() is not threading.main_thread() or (
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        return False
+    child = multiprocessing.current_process().name != "MainProcess"  # spawn names the child before this import
+    signal.signal(signal.SIGINT, signal.SIG_IGN if child else _on_interrupt_while_importing)
+    return True
+
+
+_GUARDED = _guard_imports()
+
+import click  # noqa: E402
+
+from egov_abm.model import SEED_MAX, InputError  # noqa: E402
+
+if _GUARDED and not multiprocessing.current_process().name.startswith("Dask Worker"):
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a Dask worker keeps ignoring it (dask_setup)
+
+#: Type of every --seed option: results store the seed in a 64-bit signed integer column.
+SEED = click.IntRange(min=0, max=SEED_MAX)
+
+
+def _parse_set(values: tuple[str, ...], flags: dict[str, tuple[str, object]] | None = None) -> dict:
+    """``KEY=VALUE`` pairs from ``--set``; values are read as TOML scalars (numbers, true/false, "text").
+
+    A key given twice takes its last value. ``flags`` maps a parameter to its
+    dedicated option and that option's value: the parameter may be set by
+    ``--set`` only when the option is not given; the option's value, when
+    given, is added to the result.
+    """
     import tomllib
 
-    out = {}
+    out: dict = {}
+    for key, (flag, value) in (flags or {}).items():
+        if value is not None and any(item.partition("=")[0].strip() == key for item in values):
+            raise click.BadParameter(f"{key} is also given by {flag}; give it once", param_hint="'--set'")
     for item in values:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
@@ -30,6 +71,9 @@ def _parse_set(values: tuple[str, ...]) -> dict:
             out[key.strip()] = tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             out[key.strip()] = text.strip()
+    for key, (_, value) in (flags or {}).items():
+        if value is not None:
+            out[key] = value
     return out
 
 
@@ -46,7 +90,7 @@ def cli() -> None:
               help="Number of simulated adult citizens [default: the scenario's, 5000].")
 @click.option("--months", type=click.IntRange(min=0, max=2400), default=None, metavar="T",
               help="Months to simulate [default: the scenario's horizon].")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, metavar="S",
+@click.option("--seed", type=SEED, default=1, show_default=True, metavar="S",
               help="Root seed; replicate r uses a stream spawned from it.")
 @click.option("--replicates", type=click.IntRange(min=1, max=100_000), default=1, show_default=True,
               metavar="R", help="Independent replicates.")
@@ -65,7 +109,7 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
     from egov_abm.scenarios.runner import run_metadata, run_replicates, summarise, write_results
     from egov_abm.scenarios.scenario import load_scenario
 
-    scenario = load_scenario(scenario_ref).with_overrides(n_agents=agents, **_parse_set(sets))
+    scenario = load_scenario(scenario_ref).with_overrides(**_parse_set(sets, {"n_agents": ("--agents", agents)}))
     horizon = scenario.months if months is None else months
     out_dir = check_out_dir(out_dir or Path("results") / scenario.name, "run")
     start = time.perf_counter()
@@ -91,7 +135,7 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
 @click.option("--replicates", type=click.IntRange(min=1, max=10_000), default=10, show_default=True, metavar="R")
 @click.option("--agents", type=click.IntRange(min=100), default=None, metavar="N",
               help="Citizens per run [default: the scenarios' own, 5000].")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--seed", type=SEED, default=1, show_default=True)
 @click.option("--ensemble", is_flag=True, help="Replicate r runs posterior draw r in every scenario.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
               help="Parallel worker processes [default: number of CPUs].")
@@ -130,7 +174,7 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
               metavar="T", help="Months timed for the per-agent reference.")
 @click.option("--reference-max", type=click.IntRange(min=0), default=100_000, show_default=True, metavar="N",
               help="Largest N at which the per-agent reference is also timed.")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--seed", type=SEED, default=1, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Also write the figures as JSON.")
 @click.option("--sweep", "sweep_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -234,7 +278,7 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
     except SweepInterrupted as exc:
         bar.close()
         click.echo(f"egov-abm: {exc}", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(exc.exit_code) from None
     bar.close()
     if stats.computed == 0:
         click.echo(f"all {stats.runs:,} runs were already done in {out_dir}; nothing to compute")
@@ -330,7 +374,7 @@ def calibrate_sem_cmd(survey_path: Path, spec_path: Path, scale: tuple[float, fl
               help="Particles per generation.")
 @click.option("--agents", type=click.IntRange(min=100), default=10_000, show_default=True, metavar="N",
               help="Citizens per calibration run.")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Seed of the sampler.")
+@click.option("--seed", type=SEED, default=1, show_default=True, help="Seed of the sampler.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
               help="Parallel worker processes [default: number of CPUs].")
 @click.option("--tolerance", "min_tolerance", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
@@ -364,7 +408,7 @@ def calibrate_dynamics_cmd(budget: int, out_path: Path, population: int, agents:
 @click.option("--draws", type=click.IntRange(min=10), default=100, show_default=True, metavar="K",
               help="Posterior draws to run (one seed each).")
 @click.option("--agents", type=click.IntRange(min=100), default=10_000, show_default=True, metavar="N")
-@click.option("--seed", type=click.IntRange(min=0), default=7, show_default=True)
+@click.option("--seed", type=SEED, default=7, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
               help="Parallel worker processes [default: number of CPUs].")
 def calibrate_report_cmd(posterior_path: Path | None, out_dir: Path, draws: int, agents: int, seed: int,

@@ -11,8 +11,12 @@ per-agent reference, written the usual Mesa way, builds it with networkx.
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue as queue_module
 import resource
+import signal
 import time
+
+import click
 
 BENCH_STATE = {"share_access_initial": 0.6, "share_aware_initial": 0.5, "share_adopters_initial": 0.1}
 
@@ -37,15 +41,57 @@ def _measure(kind: str, n: int, months: int, seed: int, queue) -> None:
     queue.put({"build_s": build, "step_s": step, "peak_rss_mb": peak_mb})
 
 
+class BenchError(click.ClickException):
+    """A measurement's child process failed or was killed; the message is one line."""
+
+
+def _child(target, kind: str, n: int, months: int, seed: int, queue) -> None:
+    """Run ``target`` in the child; an exception is sent back as one line instead of a traceback."""
+    try:
+        target(kind, n, months, seed, queue)
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent as one line
+        queue.put({"error": " ".join(f"{type(exc).__name__}: {exc}".split())})
+
+
 def measure(kind: str, n: int, months: int, seed: int) -> dict:
-    """Run one measurement in a child process and return its figures."""
+    """Run one measurement in a child process and return its figures.
+
+    Raises:
+        BenchError: the child raised, exited without a result, or was killed
+            (by a signal, e.g. the kernel's out-of-memory killer).
+    """
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_measure, args=(kind, n, months, seed, queue))
+    proc = ctx.Process(target=_child, args=(_measure, kind, n, months, seed, queue))
+    what = f"bench: the {kind} run at {n:,} citizens"
     proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+    try:
+        result = None
+        while result is None:
+            try:
+                result = queue.get(timeout=0.5)
+            except queue_module.Empty:
+                if proc.is_alive():
+                    continue
+                try:  # the child may have put its result just before it ended
+                    result = queue.get(timeout=1.0)
+                except queue_module.Empty:
+                    code = proc.exitcode
+                    if code is not None and code < 0:
+                        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
+                        how = f"was killed by signal {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
+                    else:
+                        how = f"ended with exit status {code} and no result"
+                    raise BenchError(f"{what} {how}") from None
+        if "error" in result:
+            raise BenchError(f"{what} failed: {result['error']}")
+        proc.join()
+        return result
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
+        queue.close()
 
 
 def run_benchmark(sizes, *, months: int, reference_months: int, reference_max: int, seed: int,

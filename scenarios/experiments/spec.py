@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from egov_abm.model import InputError, Params
+from egov_abm.model import SEED_MAX, InputError, Params
 from egov_abm.scenarios import outcomes as registry
 
 METHODS = ("grid", "lhs", "sobol", "morris")
@@ -203,8 +203,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raise SweepError(f"{path}: name: expected a simple name (letters, digits, _ and -, not empty), "
                          f"got {raw['name']!r}")
     seed = raw.get("seed", 1)
-    if seed < 0:
-        raise SweepError(f"{path}: seed: expected a whole number >= 0, got {seed}")
+    if not 0 <= seed <= SEED_MAX:
+        raise SweepError(f"{path}: seed: expected a whole number in [0, 2**63 - 1], got {seed}")
     replicates = raw.get("replicates", 1)
     if not 1 <= replicates <= 10_000:
         raise SweepError(f"{path}: replicates: expected a whole number in [1, 10000], got {replicates}")
@@ -356,7 +356,7 @@ def _check_param_values(values: dict, where: str) -> None:
     for name in values:
         if name not in Params.fields():
             raise SweepError(f"{where}: unknown parameter '{name}' (known: {', '.join(Params.fields())})")
-    Params.from_mapping(values, where=where)
+    Params.check_values(values, where=where)
 
 
 def _check_lever(name: str, value: Any, where: str) -> None:
@@ -382,7 +382,7 @@ def _factor(name: str, entry: Any, method: str, where: str, lever: bool = False)
         if lever:
             _check_lever(name, value, f"{where}.{label}")
             return float(value)
-        return getattr(Params.from_mapping({name: value}, where=f"{where}.{label}"), name)
+        return Params.check_values({name: value}, where=f"{where}.{label}")[name]
 
     if "values" in entry:
         if method != "grid":

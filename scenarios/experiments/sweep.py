@@ -77,7 +77,39 @@ META_FIELDS = ("name", "method", "seed", "replicates", "months", "start_month", 
 
 
 class SweepInterrupted(RuntimeError):
-    """The sweep stopped early (Ctrl-C); what finished is on disk."""
+    """The sweep stopped early (Ctrl-C, SIGTERM, its cluster failed); what finished is on disk.
+
+    ``exit_code`` is what the command line exits with: 130 after Ctrl-C,
+    143 after SIGTERM, 1 when the cluster failed.
+    """
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it takes the path of Ctrl-C (finished runs are written)."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While the block runs, SIGTERM raises :class:`_Terminated` (main thread only; elsewhere a no-op)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,11 +220,13 @@ def _plain(value: Any) -> Any:
 
 def _scenario_key(base) -> str:
     """Hash of what the base scenario adds beyond its parameters: interventions and SEM file contents."""
+    from egov_abm.calibration import userfiles
     from egov_abm.calibration.defaults import DEFAULT_SEM_FILE
 
     sem_path = Path(base.sem_file or DEFAULT_SEM_FILE)
     policies = [dataclasses.asdict(p.intervention) for p in base.policies]
-    blob = json.dumps({"policies": policies, "sem": hashlib.sha256(sem_path.read_bytes()).hexdigest()},
+    sem_bytes = userfiles.read_bytes(sem_path, "the SEM parameters file")
+    blob = json.dumps({"policies": policies, "sem": hashlib.sha256(sem_bytes).hexdigest()},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -442,6 +476,77 @@ def check_dashboard() -> None:
                          "(pip install 'egov-abm[dashboard]'); run without --dashboard") from None
 
 
+def _start_local_cluster(workers: int, *, dashboard: bool = False):
+    """:func:`local_cluster`, with a failed start (a worker killed while starting) as one line.
+
+    Ctrl-C is held back while the cluster starts: the worker processes it
+    starts inherit that, so Ctrl-C never reaches them half-started (with a
+    traceback each); it takes effect as soon as the start is over.
+
+    Raises:
+        SweepInterrupted: the cluster did not start (exit code 1); nothing was run.
+        KeyboardInterrupt: Ctrl-C (or SIGTERM) while it started; what had started is closed.
+    """
+    import signal
+    import threading
+
+    from distributed.deploy.spec import SpecCluster
+
+    before = set(SpecCluster._instances)
+    hold = threading.current_thread() is threading.main_thread()
+    started = None
+    try:
+        if hold:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            started = local_cluster(workers, dashboard=dashboard)
+        finally:
+            if hold:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a Ctrl-C meanwhile is raised here
+        return started
+    except KeyboardInterrupt:
+        if started is not None:
+            _close_quietly(*started)
+        _abandon_clusters(SpecCluster, before)
+        raise
+    except Exception as exc:  # distributed raises RuntimeError ("Nanny failed to start"), OSError, TimeoutError
+        _abandon_clusters(SpecCluster, before)
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise SweepInterrupted(f"the local Dask cluster failed to start ({detail}); nothing was run; "
+                               "run the same command again", 1) from None
+
+
+def _abandon_clusters(spec_cluster: type, before: set) -> None:
+    """Close the clusters started since ``before`` as far as they go, and forget them.
+
+    A cluster interrupted half-way through its start cannot close cleanly;
+    left registered, distributed's exit hook would print a traceback.
+    """
+    _quiet_distributed()
+    for cluster in set(spec_cluster._instances) - before:
+        try:
+            cluster.close(timeout=5)
+        except (Exception, KeyboardInterrupt):  # noqa: BLE001 - half-started: close what can be closed
+            pass
+        spec_cluster._instances.discard(cluster)
+
+
+def _quiet_distributed() -> None:
+    """Silence distributed's loggers: after a failed start or an interrupt they would print tracebacks."""
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+def _close_quietly(client, cluster) -> None:
+    """Close a client and its local cluster; an interrupt or error while closing is not the user's concern."""
+    try:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - the sweep's own outcome is already decided
+        _quiet_distributed()
+
+
 #: How long to try to reach a scheduler given with ``--scheduler``.
 CONNECT_TIMEOUT = "10s"
 
@@ -490,7 +595,7 @@ def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = N
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     prepare_dir(plan, out_dir)
-    with folder_lock(out_dir):
+    with _sigterm_as_interrupt(), folder_lock(out_dir):
         return _run_locked(plan, out_dir, t0, client=client, workers=workers, scheduler=scheduler,
                            retry_failed=retry_failed, progress=progress, on_start=on_start, flush_runs=flush_runs,
                            flush_seconds=flush_seconds, dashboard=dashboard)
@@ -542,18 +647,29 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
         stats.seconds = time.perf_counter() - t0
         return stats
 
+    def stopped(exc: BaseException) -> SweepInterrupted:
+        how, code = ("terminated", 143) if isinstance(exc, _Terminated) else ("interrupted", 130)
+        return SweepInterrupted(f"{how}: {stats.skipped + stats.computed} of {stats.runs} runs are stored in "
+                                f"{out_dir}; run the same command again to finish", code)
+
     own = None
     if client is None:
         if scheduler is not None:
             client = connect(scheduler)
             own = (client, None)
         else:
-            client, cluster = local_cluster(workers or default_workers(), dashboard=dashboard is not None)
+            try:
+                client, cluster = _start_local_cluster(workers or default_workers(), dashboard=dashboard is not None)
+            except KeyboardInterrupt as exc:
+                raise stopped(exc) from None
             own = (client, cluster)
             if dashboard is not None:
                 dashboard(cluster.dashboard_link)
     try:
-        stats.workers = check_workers(client)
+        try:
+            stats.workers = check_workers(client)
+        except KeyboardInterrupt as exc:
+            raise stopped(exc) from None
         flush_runs = flush_runs or max(500, 50 * stats.workers)
         c0 = time.perf_counter()
         last_flush = time.perf_counter()
@@ -570,18 +686,15 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
                     if len(store.pending) >= flush_runs or time.perf_counter() - last_flush >= flush_seconds:
                         store.flush()
                         last_flush = time.perf_counter()
-            except KeyboardInterrupt:  # the runs in flight are cancelled; what finished is written below
+            except KeyboardInterrupt as exc:  # the runs in flight are cancelled; what finished is written below
                 runs.close()
-                raise SweepInterrupted(f"interrupted: {stats.skipped + stats.computed} of {stats.runs} runs are "
-                                       f"stored in {out_dir}; run the same command again to finish") from None
+                raise stopped(exc) from None
         store.flush()
         stats.compute_seconds = time.perf_counter() - c0
     finally:
         store.flush()
         if own is not None:
-            own[0].close()
-            if own[1] is not None:
-                own[1].close()
+            _close_quietly(*own)
     stats.files = store.written
     stats.seconds = time.perf_counter() - t0
     return stats
