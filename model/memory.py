@@ -18,19 +18,22 @@ The estimate is the sum of
   citizen and :data:`NETWORKX_TIE_BYTES` per tie, the CSR copy included);
   the ``complete`` graph is never built, but its neighbour sums are float64
   (:data:`COMPLETE_CITIZEN_BYTES`);
-- with interventions, this month's modifiers (:data:`INTERVENTION_CITIZEN_BYTES`)
-  and a target mask and temporaries per intervention (:data:`PER_INTERVENTION_BYTES`).
+- with interventions, this month's modifiers and the temporaries of applying
+  them (:data:`INTERVENTION_CITIZEN_BYTES`), and a target mask per
+  intervention (:data:`PER_INTERVENTION_BYTES`).
 
 The constants were fitted to peak resident memory (``ru_maxrss``, MiB) measured
 on the 2-core development machine (Python 3.11, numpy 2); the peak is reached
-while building, and the months add nothing on sparse graphs:
+while building, and without interventions the months add nothing on sparse graphs:
 
 ========================================================  ========  =========
 run                                                       measured  estimated
 ========================================================  ========  =========
 ``egov-abm run``, 1,000 citizens                               182        190
 ``egov-abm run``, 1,000,000 citizens                           368        381
-``egov-abm run``, citizen_centric (2 interventions), 1 M       383        400
+``run``, citizen_centric, 1 M, 24 months (a)                   383        561
+``compare`` worker, 2 policies and baseline, 1 M               555        561
+the same ``compare``, whole process tree, 2 workers           1105       1310
 model build + 3 months, 50,000 citizens                        172        200
 model build + 3 months, 200,000 citizens                       200        228
 model build + 3 months, 3,000,000 citizens                     772        762
@@ -43,7 +46,7 @@ model build + 3 months, 3,000,000 citizens                     772        762
 ``egov-abm bench``, 20,000,000 citizens (README)              3700       4005
 ========================================================  ========  =========
 
-The model builds ran without pandas and pyarrow (30 MiB less baseline), as
+(a) before most of its interventions act. The model builds ran without pandas and pyarrow (30 MiB less baseline), as
 ``egov-abm bench`` does. The estimate is within 0.95 to 1.25 times the
 measured peak, on the high side for small runs, where the baseline dominates.
 
@@ -71,8 +74,10 @@ REWIRED_TIE_BYTES = 160
 NETWORKX_NODE_BYTES = 575
 #: Per tie of a networkx graph (two adjacency entries, their dictionaries and the CSR copy).
 NETWORKX_TIE_BYTES = 420
-#: Per citizen when a run has interventions: this month's extra access, external influence and success arrays.
-INTERVENTION_CITIZEN_BYTES = 12
+#: Per citizen when a run has interventions: this month's extra access, external influence and success arrays
+#: (12 B) and the temporaries of applying an intervention to everyone (float64 draws, index arrays, the constructs
+#: recomputed for the citizens reached). Fitted to a ``compare`` worker of 1,000,000 citizens: 555 MiB.
+INTERVENTION_CITIZEN_BYTES = 180
 #: Per citizen and intervention: its target mask and the temporaries of applying it.
 PER_INTERVENTION_BYTES = 4
 

@@ -82,12 +82,14 @@ def sweep_bytes(tasks: Iterable) -> tuple[int, int]:
     return seen[largest], largest[0]
 
 
-def parallel_bytes(per_run: int, workers: int) -> int:
-    """Peak of ``workers`` worker processes each running a model, plus the process that waits for them.
+def parallel_bytes(per_run: int, workers: int, *, spawned: bool | None = None) -> int:
+    """Peak of ``workers`` processes each running a model, plus the process that waits for them.
 
-    One worker runs in the calling process itself.
+    By default one worker runs in the calling process itself (``spawned`` False), as
+    :func:`egov_abm.scenarios.parallel.map_runs` does; a Dask cluster always spawns its workers.
     """
-    return per_run if workers <= 1 else workers * per_run + BASELINE_BYTES
+    spawned = workers > 1 if spawned is None else spawned
+    return workers * per_run + BASELINE_BYTES if spawned else per_run
 
 
 def pool_workers(workers: int | None, runs: int) -> int:
@@ -99,7 +101,7 @@ def pool_workers(workers: int | None, runs: int) -> int:
 
 
 def check_memory(command: str, scenarios: Iterable, *, workers: int = 1, force: bool = False,
-                 available: int | None = None) -> int:
+                 available: int | None = None, remedy: str | None = None) -> int:
     """Refuse, with one line, runs whose estimated peak memory exceeds what is available; return the estimate.
 
     Args:
@@ -109,19 +111,35 @@ def check_memory(command: str, scenarios: Iterable, *, workers: int = 1, force: 
         workers: worker processes running at the same time (1: in this process).
         force: only compute and return the estimate.
         available: bytes available (default :func:`available_bytes`).
+        remedy: the advice that ends the message (default: the command line's ``--workers`` and ``--force``).
 
     Raises:
         MemoryGuardError: the estimate exceeds the memory available, and not ``force``.
     """
     largest = max(scenarios, key=run_bytes)
-    per_run = run_bytes(largest)
-    return check_bytes(command, per_run, largest.params.n_agents, workers=workers, force=force, available=available)
+    return check_bytes(command, run_bytes(largest), largest.params.n_agents, workers=workers, force=force,
+                       available=available, remedy=remedy)
+
+
+def check_sweep(plan, workers: int | None, *, force: bool = False, available: int | None = None) -> str:
+    """Check a sweep's local cluster of ``workers`` processes (default: one per CPU) as :func:`check_memory`.
+
+    Returns one line describing the estimate (``sweep --dry-run`` prints it).
+    """
+    from egov_abm.scenarios.parallel import default_workers
+
+    workers = workers or default_workers()
+    per_run, n_agents = sweep_bytes(plan.tasks)
+    needed = check_bytes("sweep", per_run, n_agents, workers=workers, force=force, available=available,
+                         spawned=True)
+    return (f"estimated peak memory: about {size(needed)} ({workers} worker(s) x {size(per_run)} for runs of "
+            f"up to {n_agents:,} citizens)")
 
 
 def check_bytes(command: str, per_run: int, n_agents: int, *, workers: int = 1, force: bool = False,
-                available: int | None = None) -> int:
+                available: int | None = None, spawned: bool | None = None, remedy: str | None = None) -> int:
     """As :func:`check_memory`, for a per-run estimate ``per_run`` of runs of ``n_agents`` citizens."""
-    needed = parallel_bytes(per_run, workers)
+    needed = parallel_bytes(per_run, workers, spawned=spawned)
     if force:
         return needed
     available = available_bytes() if available is None else available
@@ -131,7 +149,9 @@ def check_bytes(command: str, per_run: int, n_agents: int, *, workers: int = 1, 
     hint = "use --force to run anyway"
     if workers > 1:
         what = f"{workers} workers x {n_agents:,} citizens need"
-        fit = int((available - BASELINE_BYTES) // per_run) if available > BASELINE_BYTES else 0
+        fit = next((k for k in range(workers - 1, 0, -1)
+                    if parallel_bytes(per_run, k, spawned=spawned) <= available), 0)
         hint = (f"use --workers {fit}, or --force to run anyway" if fit >= 1
                 else "even one worker would not fit; use --force to run anyway")
-    raise MemoryGuardError(f"{command}: {what} about {size(needed)}, {size(available)} are available ({hint})")
+    raise MemoryGuardError(f"{command}: {what} about {size(needed)}, {size(available)} are available "
+                           f"({remedy or hint})")
