@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from egov_abm.scenarios.compare import compare_scenarios
+from egov_abm.scenarios.resources import check_memory, pool_workers
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz.controls import control
 
@@ -87,6 +88,8 @@ def run_comparison(form: CompareForm, *, workers: int | None = None, progress=No
     """Run the baseline and the chosen scenarios (same seeds) and summarise them against the baseline."""
     baseline, *chosen = [load_scenario(name).with_overrides(n_agents=form.n_agents)
                          for name in (BASELINE, *form.scenarios)]
+    check_memory("the comparison", [baseline, *chosen], workers=pool_workers(workers, form.n_runs),
+                 remedy="choose fewer citizens")
     result = compare_scenarios(chosen, baseline, seed=form.seed, replicates=form.replicates, ensemble=form.ensemble,
                                workers=workers, progress=progress, should_stop=should_stop)
     return CompareResult(form, result.runs, result.replicates, result.table)
