@@ -31,9 +31,8 @@ run                                                       measured  estimated
 ========================================================  ========  =========
 ``egov-abm run``, 1,000 citizens                               182        190
 ``egov-abm run``, 1,000,000 citizens                           368        381
-``run``, citizen_centric, 1 M, 24 months (a)                   383        561
-``compare`` worker, 2 policies and baseline, 1 M               555        561
-the same ``compare``, whole process tree, 2 workers           1105       1310
+``run``, citizen_centric / technology_only, 1 M (a)            385        404
+``compare`` of 3 policies and baseline, 300 k, 2 workers (b)   648        698
 model build + 3 months, 50,000 citizens                        172        200
 model build + 3 months, 200,000 citizens                       200        228
 model build + 3 months, 3,000,000 citizens                     772        762
@@ -46,9 +45,12 @@ model build + 3 months, 3,000,000 citizens                     772        762
 ``egov-abm bench``, 20,000,000 citizens (README)              3700       4005
 ========================================================  ========  =========
 
-(a) before most of its interventions act. The model builds ran without pandas and pyarrow (30 MiB less baseline), as
-``egov-abm bench`` does. The estimate is within 0.95 to 1.25 times the
-measured peak, on the high side for small runs, where the baseline dominates.
+(a) the whole horizon, two interventions. (b) the whole process tree; 748 MiB
+before the workers collected each finished model (``scenarios.compare``). The
+model builds ran without pandas and pyarrow (30 MiB less baseline), as
+``egov-abm bench`` does; ``egov-abm run`` of 20,000,000 citizens peaks at 3731 MiB.
+The estimate is within 0.95 to 1.25 times the measured peak, on the high side
+for small runs, where the baseline dominates.
 
 This module knows nothing of files, the machine or the command line: see
 :mod:`egov_abm.scenarios.resources` for the check against the memory available.
@@ -75,9 +77,8 @@ NETWORKX_NODE_BYTES = 575
 #: Per tie of a networkx graph (two adjacency entries, their dictionaries and the CSR copy).
 NETWORKX_TIE_BYTES = 420
 #: Per citizen when a run has interventions: this month's extra access, external influence and success arrays
-#: (12 B) and the temporaries of applying an intervention to everyone (float64 draws, index arrays, the constructs
-#: recomputed for the citizens reached). Fitted to a ``compare`` worker of 1,000,000 citizens: 555 MiB.
-INTERVENTION_CITIZEN_BYTES = 180
+#: (12 B) and the temporaries of applying them.
+INTERVENTION_CITIZEN_BYTES = 16
 #: Per citizen and intervention: its target mask and the temporaries of applying it.
 PER_INTERVENTION_BYTES = 4
 
