@@ -17,6 +17,7 @@ interval (5th-95th percentile over replicates) for extra adopters.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import time
 from collections.abc import Callable
@@ -52,7 +53,10 @@ class Comparison:
 
 def _job(args) -> pd.DataFrame:
     scenario, seed, replicate = args
-    return run_one(scenario, seed, replicate)
+    try:
+        return run_one(scenario, seed, replicate)
+    finally:
+        gc.collect()  # free the finished model (Mesa holds it in reference cycles) before the worker's next run
 
 
 def run_all(scenarios: list[Scenario], seed: int, replicates: int, *, ensemble: bool = False,

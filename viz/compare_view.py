@@ -25,6 +25,7 @@ import pandas as pd
 
 from egov_abm.scenarios.compare import compare_scenarios
 from egov_abm.scenarios.parallel import Cancelled, default_workers
+from egov_abm.scenarios.resources import check_memory, pool_workers
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz.controls import control
 
@@ -171,6 +172,9 @@ def run_comparison(form: CompareForm, *, workers: int | None = None, progress=No
     baseline, *chosen = [load_scenario(name).with_overrides(n_agents=form.n_agents)
                          for name in (BASELINE, *form.scenarios)]
     wanted = min(workers or gate.total, form.n_runs)
+    # the gate caps the workers of all sessions together, so one comparison's share is what to check
+    check_memory("the comparison", [baseline, *chosen], workers=pool_workers(wanted, form.n_runs),
+                 remedy="choose fewer citizens")
     with gate.hold(wanted, on_wait=on_wait, should_stop=should_stop) as granted:
         result = compare_scenarios(chosen, baseline, seed=form.seed, replicates=form.replicates,
                                    ensemble=form.ensemble, workers=granted, progress=progress,

@@ -77,6 +77,11 @@ def _parse_set(values: tuple[str, ...], flags: dict[str, tuple[str, object]] | N
     return out
 
 
+#: ``--force`` of the commands that run models: skip the memory guard (:mod:`egov_abm.scenarios.resources`).
+force_option = click.option("--force", is_flag=True,
+                            help="Run even if the estimated peak memory exceeds the memory available.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="egov-abm", prog_name="egov-abm")
 def cli() -> None:
@@ -100,16 +105,19 @@ def cli() -> None:
               help="Override any model parameter by name (repeatable), e.g. --set network=small_world.")
 @click.option("--ensemble", is_flag=True,
               help="Replicate r runs posterior draw r of the calibrated parameters (default: posterior medians).")
+@force_option
 def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, replicates: int,
-        out_dir: Path | None, sets: tuple[str, ...], ensemble: bool) -> None:
+        out_dir: Path | None, sets: tuple[str, ...], ensemble: bool, force: bool) -> None:
     """Run a scenario and write timeseries.parquet and run.json."""
     from tqdm import tqdm
 
     from egov_abm.scenarios.output import check_out_dir
+    from egov_abm.scenarios.resources import check_memory
     from egov_abm.scenarios.runner import run_metadata, run_replicates, summarise, write_results
     from egov_abm.scenarios.scenario import load_scenario
 
     scenario = load_scenario(scenario_ref).with_overrides(**_parse_set(sets, {"n_agents": ("--agents", agents)}))
+    check_memory("run", [scenario], force=force)
     horizon = scenario.months if months is None else months
     out_dir = check_out_dir(out_dir or Path("results") / scenario.name, "run")
     start = time.perf_counter()
@@ -141,13 +149,15 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
               help="Parallel worker processes [default: number of CPUs].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/compare"),
               show_default=True, metavar="DIR")
+@force_option
 def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, agents: int | None, seed: int,
-            ensemble: bool, workers: int | None, out_dir: Path) -> None:
+            ensemble: bool, workers: int | None, out_dir: Path, force: bool) -> None:
     """Run scenarios and their baseline on common random numbers and compare them ('all': every shipped policy)."""
     from tqdm import tqdm
 
     from egov_abm.scenarios.compare import compare_scenarios, format_table, write_comparison
     from egov_abm.scenarios.output import check_out_dir
+    from egov_abm.scenarios.resources import check_memory, pool_workers
     from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
 
     refs = list(scenario_refs)
@@ -155,6 +165,8 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
         refs = [str(p) for p in sorted((SCENARIO_DIR / "policies").glob("*.toml"))]
     base = load_scenario(baseline_ref).with_overrides(n_agents=agents)
     scenarios = [load_scenario(r).with_overrides(n_agents=agents) for r in refs]
+    check_memory("compare", [base, *scenarios], workers=pool_workers(workers, (len(refs) + 1) * replicates),
+                 force=force)
     check_out_dir(out_dir, "compare")
     with tqdm(total=(len(scenarios) + 1) * replicates, unit="run", desc="comparing", disable=None) as bar:
         result = compare_scenarios(scenarios, base, seed=seed, replicates=replicates, ensemble=ensemble,
@@ -219,11 +231,13 @@ def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Use an existing Dask cluster, e.g. tcp://10.0.0.5:8786, instead of a local one.")
 @click.option("--retry-failed", is_flag=True, help="Run again the runs stored as failed.")
-@click.option("--dry-run", is_flag=True, help="Check the sweep file and print the design size; run nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Check the sweep file and print the design size and memory estimate; run nothing.")
 @click.option("--dashboard", is_flag=True,
               help="Serve the local cluster's Dask dashboard on 127.0.0.1 and print its address (needs bokeh).")
+@force_option
 def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler: str | None, retry_failed: bool,
-          dry_run: bool, dashboard: bool) -> None:
+          dry_run: bool, dashboard: bool, force: bool) -> None:
     """Run a parameter sweep (grid, Latin hypercube, Sobol' or Morris design) on Dask; results as Parquet.
 
     SPEC is a sweep file, or the name of a shipped one (smoke, sobol_dynamics).
@@ -233,6 +247,7 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
     from egov_abm.scenarios.experiments.spec import load_sweep
     from egov_abm.scenarios.experiments.sweep import SweepInterrupted, check_dashboard, plan_sweep, run_sweep
     from egov_abm.scenarios.output import check_out_dir
+    from egov_abm.scenarios.resources import check_sweep
 
     if workers is not None and scheduler is not None:
         raise InputError("--workers sizes a local cluster; with --scheduler the cluster's own workers are used")
@@ -249,6 +264,10 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
     points = len(plan.design.points)
     click.echo(f"sweep {spec.name}: {spec.method} design, {points:,} points x {spec.replicates} replicate(s) = "
                f"{len(plan.tasks):,} runs of {plan.tasks[0].params['n_agents']:,} citizens over {plan.months} months")
+    if scheduler is None:  # a local cluster: its workers share this machine's memory
+        estimate = check_sweep(plan, workers, force=force or dry_run)
+        if dry_run:
+            click.echo(estimate)
     if dry_run:
         return
     bar = tqdm(unit="run", desc=spec.name, disable=None, dynamic_ncols=True)

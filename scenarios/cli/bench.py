@@ -94,6 +94,14 @@ def measure(kind: str, n: int, months: int, seed: int) -> dict:
         queue.close()
 
 
+def estimate_mb(n: int) -> float:
+    """The memory guard's estimate of the vectorised model's peak at ``n`` citizens, in MiB (as the peak)."""
+    from egov_abm.model import Params
+    from egov_abm.model.memory import MIB, estimate_peak_bytes
+
+    return estimate_peak_bytes(Params(n_agents=n)) / MIB
+
+
 def run_benchmark(sizes, *, months: int, reference_months: int, reference_max: int, seed: int,
                   echo=lambda s: None) -> list[dict]:
     """Figures for every size: vectorised always, the reference where ``n <= reference_max``."""
@@ -102,7 +110,7 @@ def run_benchmark(sizes, *, months: int, reference_months: int, reference_max: i
         echo(f"timing vectorised model at {n:,} citizens ({months} months)...")
         vec = measure("vectorised", n, months, seed)
         row = {"agents": n, "months": months, "vec_build_s": vec["build_s"], "vec_step_s": vec["step_s"],
-               "vec_peak_rss_mb": vec["peak_rss_mb"]}
+               "vec_peak_rss_mb": vec["peak_rss_mb"], "vec_estimate_mb": estimate_mb(n)}
         if n <= reference_max:
             echo(f"timing per-agent reference at {n:,} citizens ({reference_months} months)...")
             ref = measure("reference", n, reference_months, seed)
@@ -122,14 +130,15 @@ def _table(columns: list[tuple[str, int]], rows: list[list[str]]) -> str:
 
 def format_table(rows: list[dict]) -> str:
     """Plain-text table of the benchmark rows."""
-    columns = [("agents", 11), ("build s", 8), ("s/month", 9), ("peak MB", 8), ("|", 1),
+    columns = [("agents", 11), ("build s", 8), ("s/month", 9), ("peak MB", 8), ("est. MB", 8), ("|", 1),
                ("ref build s", 11), ("ref s/month", 11), ("ref peak MB", 11), ("speed-up", 9)]
     cells = []
     for r in rows:
         ref = ([f"{r['ref_build_s']:.2f}", f"{r['ref_step_s']:.4f}", f"{r['ref_peak_rss_mb']:.0f}",
                 f"{r['speedup']:.0f}x"] if "ref_step_s" in r else ["-"] * 4)
         cells.append([f"{r['agents']:,}", f"{r['vec_build_s']:.2f}", f"{r['vec_step_s']:.4f}",
-                      f"{r['vec_peak_rss_mb']:.0f}", "|", *ref])
+                      f"{r['vec_peak_rss_mb']:.0f}", f"{r['vec_estimate_mb']:.0f}" if "vec_estimate_mb" in r else "-",
+                      "|", *ref])
     return _table(columns, cells)
 
 

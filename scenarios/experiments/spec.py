@@ -82,6 +82,9 @@ LEVERS = {DOSE_SCALE: (*DOSE_RANGE, 1.0, "multiplier of every intervention's dos
 DEFAULT_SUMMARY = ("adoption", "share_ever_used", "months_to_50", "gap_urban_rural", "gap_young_old")
 DESIGN_STREAM = (0x5EED, 0)  # spawn key of the design's random stream, apart from the replicates' (r,)
 ANALYSIS_STREAM = (0x5EED, 1)  # spawn key of the analysis bootstrap's stream
+#: Most runs (design points x replicates) a sweep may hold: the plan keeps one task of a few kB per run.
+#: Checked from the factors (:func:`design_size`) before any design is built.
+MAX_RUNS = 100_000
 
 
 class SweepError(InputError):
@@ -285,11 +288,17 @@ def load_sweep(path: str | Path) -> SweepSpec:
     if not 1 <= every <= 2400:
         raise SweepError(f"{path}: outcomes.every: expected a whole number of months in [1, 2400], got {every}")
 
-    return SweepSpec(name=raw["name"], description=raw.get("description", ""), scenario=scenario, seed=seed,
+    spec = SweepSpec(name=raw["name"], description=raw.get("description", ""), scenario=scenario, seed=seed,
                      replicates=replicates, months=months, ensemble=raw.get("ensemble", False), fixed=dict(fixed),
                      method=method, samples=samples, second_order=design.get("second_order", False),
                      levels=levels, factors=factors, summary=summary, series=series, every=every, path=path,
                      raw=raw, fixed_levers=fixed_levers)
+    points = design_size(spec)
+    if points * replicates > MAX_RUNS:
+        raise SweepError(f"{path}: design: {points:,} points x {replicates:,} replicate(s) = "
+                         f"{points * replicates:,} runs, more than the {MAX_RUNS:,} a sweep may hold "
+                         f"(use fewer steps, values or samples, or split the sweep)")
+    return spec
 
 
 def check_outcomes(spec: SweepSpec, columns: list[str]) -> None:
