@@ -22,7 +22,7 @@ The estimate is the sum of
   them (:data:`INTERVENTION_CITIZEN_BYTES`), and a target mask per
   intervention (:data:`PER_INTERVENTION_BYTES`).
 
-The constants were fitted to peak resident memory (``ru_maxrss``, MiB) measured
+The constants were fitted to peak resident memory (of a process started from a shell, MiB) measured
 on the 2-core development machine (Python 3.11, numpy 2); the peak is reached
 while building, and without interventions the months add nothing on sparse graphs:
 
@@ -122,3 +122,23 @@ def estimate_peak_bytes(params: Any, n_interventions: int = 0) -> int:
     if n_interventions:
         total += n * (INTERVENTION_CITIZEN_BYTES + PER_INTERVENTION_BYTES * int(n_interventions))
     return int(total)
+
+
+def peak_resident_bytes() -> int:
+    """Peak resident memory of this process since it started its program (``VmHWM``).
+
+    ``ru_maxrss`` is not used: Linux carries it across ``exec``, so a child
+    started from a large process (a test runner) would report its parent's
+    size. ``VmHWM`` belongs to the program's own address space.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+

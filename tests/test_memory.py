@@ -16,14 +16,15 @@ from egov_abm.scenarios.experiments import spec as spec_module
 from egov_abm.scenarios.experiments import sweep as sweep_module
 
 MEASURE = """
-import json, resource, sys
+import json, sys
 from egov_abm.calibration.defaults import load_sem, population_spec
 from egov_abm.model import AdoptionModel
+from egov_abm.model.memory import peak_resident_bytes
 model = AdoptionModel(create_agents=False, sem=load_sem(), population=population_spec(), seed=1,
                       n_agents=int(sys.argv[1]), share_access_initial=0.6, share_aware_initial=0.5,
                       share_adopters_initial=0.1)
 model.run(2)
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+print(json.dumps(peak_resident_bytes()))
 """
 
 

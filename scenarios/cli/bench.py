@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_module
-import resource
 import signal
 import time
 
@@ -24,6 +23,7 @@ BENCH_STATE = {"share_access_initial": 0.6, "share_aware_initial": 0.5, "share_a
 def _measure(kind: str, n: int, months: int, seed: int, queue) -> None:
     from egov_abm.calibration.defaults import load_sem, population_spec
     from egov_abm.model import AdoptionModel
+    from egov_abm.model.memory import MIB, peak_resident_bytes
     from egov_abm.model.reference import ReferenceModel
 
     kwargs = dict(sem=load_sem(), population=population_spec(), seed=seed, n_agents=n, **BENCH_STATE)
@@ -37,7 +37,7 @@ def _measure(kind: str, n: int, months: int, seed: int, queue) -> None:
     for _ in range(months):
         model.step()
     step = (time.perf_counter() - start) / months
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak_mb = peak_resident_bytes() / MIB
     queue.put({"build_s": build, "step_s": step, "peak_rss_mb": peak_mb})
 
 
