@@ -40,6 +40,10 @@ class Cancelled(RuntimeError):
     """Runs stopped on request (``should_stop``) before all had finished."""
 
 
+class WorkerLost(RuntimeError):
+    """A worker process of the local pool died (killed, or out of memory) and took its runs with it."""
+
+
 def default_workers() -> int:
     """Worker processes to use by default: the CPUs this process may run on."""
     try:
@@ -115,7 +119,11 @@ def _iter_pool(fn, tasks, pool, progress, should_stop) -> Iterator[tuple[int, An
     done = 0
     try:
         for future in cf.as_completed(futures):
-            result = future.result()
+            try:
+                result = future.result()
+            except cf.process.BrokenProcessPool:
+                raise WorkerLost(f"a worker process died (killed, or out of memory?) after {done} of {total} runs; "
+                                 "nothing of the unfinished runs is kept: try fewer --workers or citizens") from None
             done += 1
             yield futures[future], result
             if progress is not None:

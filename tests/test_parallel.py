@@ -59,3 +59,14 @@ def test_dask_client_backend_gives_the_same_results():
 
 def test_default_workers_is_the_cpus_this_process_may_use():
     assert default_workers() == len(os.sched_getaffinity(0))
+
+
+def die(_task) -> None:
+    os._exit(9)  # as if the kernel killed the worker (out of memory)
+
+
+def test_a_dead_worker_is_one_clear_error():
+    from egov_abm.scenarios.parallel import WorkerLost
+
+    with pytest.raises(WorkerLost, match="a worker process died \\(killed, or out of memory\\?\\) after 0 of 4 runs"):
+        map_runs(die, range(4), workers=2)

@@ -41,6 +41,7 @@ _GUARDED = _guard_imports()
 import click  # noqa: E402
 
 from egov_abm.model import SEED_MAX, InputError  # noqa: E402
+from egov_abm.scenarios.parallel import WorkerLost  # noqa: E402
 
 if _GUARDED and not multiprocessing.current_process().name.startswith("Dask Worker"):
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a Dask worker keeps ignoring it (dask_setup)
@@ -499,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, click.Abort):
         click.echo("egov-abm: interrupted; results already written are kept", err=True)
         return 130
+    except WorkerLost as exc:
+        click.echo(f"egov-abm: error: {exc}", err=True)
+        return 1
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         click.echo(f"egov-abm: error: {where}{exc.strerror or exc}", err=True)
