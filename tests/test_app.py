@@ -467,6 +467,7 @@ def test_the_upload_widget_reads_the_file_in_memory(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------ server
+@pytest.mark.slow
 def test_app_server_listens_on_this_machine_only(listening):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

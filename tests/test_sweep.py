@@ -558,6 +558,7 @@ def test_damaged_sweep_folder_gives_one_line(client, tmp_path, capsys):
     assert "_sweep.json: method: required field is missing" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dashboard", [False, True], ids=["no_dashboard", "dashboard"])
 def test_local_sweep_listens_on_this_machine_only(tmp_path, listening, dashboard):
     if dashboard:
@@ -580,6 +581,7 @@ def test_local_sweep_listens_on_this_machine_only(tmp_path, listening, dashboard
         assert int(links[0].split(":")[2].split("/")[0]) in ports
 
 
+@pytest.mark.slow
 def test_cli_dashboard_flag(tmp_path, capsys, monkeypatch):
     spec = write_spec(tmp_path, SMALL.format(replicates=1, months=12, agents=300))
     assert main(["sweep", str(spec), "--scheduler", "tcp://127.0.0.1:1", "--dashboard"]) == 2
