@@ -74,6 +74,7 @@ def _stats(adj: Adjacency, block: np.ndarray) -> dict:
             "same_block": float((block[a.row] == block[a.col]).mean())}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["homophily", "small_world"])
 def test_direct_and_networkx_builders_give_the_same_graph_distribution(kind):
     """Degree distribution, clustering and homophily of both builders at 20,000 citizens.

@@ -496,6 +496,7 @@ def test_ctrl_c_on_the_command_line_keeps_finished_runs_and_a_rerun_completes(tm
     assert len(final) == 120 and final["run_id"].is_unique and (final["status"] == "ok").all()
 
 
+@pytest.mark.slow
 def test_bench_sweep_prints_direct_and_cluster_rows(tmp_path, capsys):
     spec = write_spec(tmp_path, SMALL.format(replicates=1, months=12, agents=200))
     code = main(["bench", "--sweep", str(spec), "--workers", "1", "--repeat", "1", "--json", str(tmp_path / "b.json")])
