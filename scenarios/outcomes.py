@@ -137,11 +137,6 @@ def column(name: str) -> Outcome:
     return Outcome(name, label, unit, direction, lambda frame: frame[name])
 
 
-def is_derived(name: str) -> bool:
-    """True if ``name`` is a derived outcome (a gap or ``months_to_NN``), computed rather than read."""
-    return name in DERIVED or MONTHS_TO.match(name) is not None
-
-
 def get(name: str, columns: Iterable[str] | None = None) -> Outcome:
     """The outcome called ``name``: derived, ``months_to_NN``, or a monthly column.
 
