@@ -95,7 +95,7 @@ def population_spec(data_dir: Path = DATA_DIR) -> PopulationSpec:
 
 @functools.lru_cache(maxsize=4)
 def demographic_constants(path: Path = DATA_DIR / "demographics.csv") -> dict[str, float]:
-    """Adult population 2012 and 2021 and adults per household (assumptions in demographics.csv).
+    """Adult population 2012 and 2021, adults per household and their use correlation (demographics.csv).
 
     The simulated citizens stand for the adults of 2021: capacities and costs
     are scaled with ``adult_population_2021``.
@@ -105,7 +105,8 @@ def demographic_constants(path: Path = DATA_DIR / "demographics.csv") -> dict[st
     out = {}
     for key, (variable, category) in (("adult_population_2012", ("adult_population", "2012")),
                                       ("adult_population_2021", ("adult_population", "2021")),
-                                      ("adults_per_household", ("adults_per_household", "2018-2020"))):
+                                      ("adults_per_household", ("adults_per_household", "2018-2020")),
+                                      ("household_icc", ("household_icc", "2018-2020"))):
         if (variable, category) not in values:
             raise InputError(f"{path}: no row for {variable} / {category}")
         out[key] = values[(variable, category)]

@@ -14,13 +14,18 @@ figure, with its source and noise):
     series from one source; adults are taken to stand for ages 6-74
     (assumption).
 ``registered_users``
-    share of simulated adults who ever used the portal in May 2012, times the
-    adult population of 2012 (assumption in ``demographics.csv``), against the
-    154,120 registered users reported then; noise on the log scale (SD 0.35),
-    since registering and using differ.
+    share of simulated adults who ever used the portal (``share_ever_used``)
+    in May 2012, times the adult population of 2012 (assumption in
+    ``demographics.csv``), against the 154,120 registered users reported then;
+    noise on the log scale (SD 0.35), since registering and using differ.
 ``households_using``
-    ``1 - (1 - u)^h`` with ``u`` the share of adults who are current users in
-    July and ``h`` adults per household (assumption), against the share of
+    share of households with at least one adult who used the portal in the
+    last 12 months, from ``u`` = ``adoption`` (the 12-month measure) in July:
+    the members' use is exchangeable with intra-class correlation ``rho``
+    (beta-binomial), so ``P(no member) = B(a, b + h) / B(a, b)``, ``a = u (1 -
+    rho) / rho``, ``b = (1 - u)(1 - rho) / rho``, with ``h`` adults per
+    household; ``rho = 0`` gives independent members, ``1 - (1 - u)^h``. ``h``
+    and ``rho`` are assumptions in ``demographics.csv``. Against the share of
     households that used e-government services 2018-2020 (secondary source,
     noise 5 points).
 
@@ -39,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from scipy.special import betaln
 
 from egov_abm.calibration import userfiles
 from egov_abm.model import InputError, month_index
@@ -87,8 +93,17 @@ def load_observations(path: Path = TARGETS_FILE) -> list[Observation]:
     return out
 
 
+def household_share(u: float, h: float, rho: float) -> float:
+    """Share of households of ``h`` adults with at least one user, members' use correlated ``rho``."""
+    u = min(max(float(u), 0.0), 1.0)
+    if rho <= 0.0 or u in (0.0, 1.0):
+        return 1.0 - (1.0 - u) ** h
+    a, b = u * (1.0 - rho) / rho, (1.0 - u) * (1.0 - rho) / rho
+    return float(1.0 - np.exp(betaln(a, b + h) - betaln(a, b)))
+
+
 def _households(frame_row, constants):
-    return 1.0 - (1.0 - frame_row["share_users"]) ** constants["adults_per_household"]
+    return household_share(frame_row["adoption"], constants["adults_per_household"], constants["household_icc"])
 
 
 #: Target name -> function of (a month's outcome row, demographic constants) giving the simulated figure.

@@ -25,7 +25,8 @@ from egov_abm.model.network import CHUNK, Adjacency, build_graph, ring_graph, to
 from egov_abm.model.outcomes import slug
 from egov_abm.model.params import Params
 from egov_abm.model.population import PopulationSpec, synth_population
-from egov_abm.model.processes import COUNTS, PROCESSES, SliceWork, adoption, opinion
+from egov_abm.model.measurement import item_scales
+from egov_abm.model.processes import COUNTS, PROCESSES, SliceWork, adoption, channel, opinion
 from egov_abm.model.sem import SEMParams
 from egov_abm.model.streams import seed_sequence, spawn_streams
 
@@ -93,6 +94,7 @@ class AdoptionModel(mesa.Model):
         del block
 
         # Every process creates its state, in the order the processes run.
+        self.item_scales = item_scales()
         for process in PROCESSES:
             process.init(self)
         self.counts = dict.fromkeys(COUNTS, 0)  # this month's named totals
@@ -108,6 +110,8 @@ class AdoptionModel(mesa.Model):
         self.extra_access = np.zeros(shape, dtype=np.float32)  # extra access hazard [1/year]
         self.extra_external = np.zeros(shape, dtype=np.float32)  # extra external influence (awareness, Bass p)
         self.p_success_i = np.full(shape, p.p_success, dtype=np.float32)  # success probability of a use
+        self.mandate_share = np.zeros(shape, dtype=np.float32)  # share of needs that can only be met online
+        self.assisted_extra = np.zeros(shape, dtype=np.float32)  # extra probability of service at a centre
         self.month_cost_kzt = 0.0
         self.month_cost_variable_kzt = 0.0  # the per-person part of this month's cost
         self.cost_kzt = 0.0
@@ -125,9 +129,9 @@ class AdoptionModel(mesa.Model):
         """Recompute readiness and intention from attitude and trust (all citizens, or ``idx``)."""
         opinion.recompute(self, idx)
 
-    def intention_multiplier(self, idx=None) -> np.ndarray:
-        """``m_i = 2 * logistic(slope * (intention_i - threshold))`` (all citizens, or ``idx``); 1 when slope is 0."""
-        return adoption.intention_multiplier(self, idx)
+    def intention_factor(self, idx=None) -> np.ndarray:
+        """Proportional-hazards factor of intention in adoption (all citizens, or ``idx``); 1 when the slope is 0."""
+        return adoption.intention_factor(self, idx)
 
     @property
     def state_code(self) -> np.ndarray:
@@ -164,7 +168,8 @@ class AdoptionModel(mesa.Model):
         columns[:, 3] = self.trust
         nb_sums = adj.column_sums(buf)
 
-        # 0. Interventions.
+        # 0. Dated events and interventions.
+        channel.set_month(self)
         if self.interventions:
             apply_all(self, self.month)
             self.cost_kzt += self.month_cost_kzt
@@ -179,7 +184,7 @@ class AdoptionModel(mesa.Model):
             work = SliceWork(sl, *(nb[:, k] * inv_degree for k in range(4)), access_share, extra, counts)
             for process in PROCESSES:
                 process.step(self, work)
-            parts.append(outcomes.tally(self, sl, self.used))  # while the slice is still in cache
+            parts.append(outcomes.tally(self, sl, self.used, self.month))  # while the slice is still in cache
         self.counts = counts
         self.month += 1
         self.record(parts)
@@ -205,7 +210,7 @@ class AdoptionModel(mesa.Model):
         if parts is None:
             # Month 0 has had no uses yet: report the share of current users.
             active = self.used if self.month > 0 else self.user
-            parts = [outcomes.tally(self, sl, active) for sl in self._slices()]
+            parts = [outcomes.tally(self, sl, active, self.month - 1) for sl in self._slices()]
         row = outcomes.row(self, parts, self.counts)
         self.outcomes.append(row)
         return row

@@ -30,6 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from egov_abm.model.calendar import DT_YEARS
+from egov_abm.model.measurement import bounds
 from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
 from egov_abm.model.processes import opinion
 
@@ -50,18 +51,31 @@ def _infrastructure(model, iv, target, rng) -> int:
     return int(reached.sum())
 
 
+def _persuade(model, construct: str, idx, shift: float) -> None:
+    """Move the construct and its anchor of citizens ``idx`` by ``shift`` latent SD, never out past a bound."""
+    lo, hi = getattr(model, f"{construct}_bounds")
+    for name in (construct, f"{construct}0"):
+        values = getattr(model, name)
+        x = values[idx]
+        if shift >= 0:
+            values[idx] = np.minimum(x + np.float32(shift), np.maximum(x, np.float32(hi)))
+        else:
+            values[idx] = np.maximum(x + np.float32(shift), np.minimum(x, np.float32(lo)))
+    opinion.recompute(model, idx)
+
+
 def _skills(model, iv, target, rng) -> int:
     idx = _limit(target & model.access & ~model.skill, iv.capacity, rng)
     model.skill[idx] = True
-    model.attitude[idx] += iv.dose
-    opinion.recompute(model, idx)
+    _persuade(model, "attitude", idx, iv.dose)
     return len(idx)
 
 
 def _trust(model, iv, target, rng) -> int:
-    model.trust[target] += iv.dose
-    opinion.recompute(model, np.flatnonzero(target))
-    return int(target.sum())
+    # The dose is reached by the programme's end: an equal share of it each month it runs.
+    idx = np.flatnonzero(target)
+    _persuade(model, "trust", idx, iv.dose / (iv.end - iv.start))
+    return len(idx)
 
 
 def _awareness(model, iv, target, rng) -> int:
@@ -75,19 +89,14 @@ def _service_quality(model, iv, target, rng) -> int:
 
 
 def _mandate(model, iv, target, rng) -> int:
-    forced = target & model.aware & model.access & model.skill & ~model.user & (rng.random(model.n) < iv.dose)
-    success = forced & (rng.random(model.n) < model.p_success_i)
-    model.user |= success
-    model.ever_user |= success
-    model.trust[forced & ~success] -= model.params.trust_loss_failure
-    opinion.recompute(model, np.flatnonzero(forced))
-    return int(forced.sum())
+    share = model.mandate_share
+    share[target] = 1.0 - (1.0 - share[target]) * (1.0 - iv.dose)
+    return int(target.sum())
 
 
 def _assisted(model, iv, target, rng) -> int:
-    idx = _limit(target & model.aware & ~model.user, iv.capacity, rng)
-    model.user[idx] = True
-    model.ever_user[idx] = True
+    idx = _limit(target & ~model.user, iv.capacity, rng)
+    model.assisted_extra[idx] = np.minimum(1.0, model.assisted_extra[idx] + np.float32(iv.dose))
     return len(idx)
 
 
@@ -100,6 +109,7 @@ class Effect:
     dose_is_probability: bool
     uses_capacity: bool
     doc: str  # the effect and what counts as reached
+    construct: str = ""  # the bounded construct the dose moves, if any (its range limits the dose)
 
     @property
     def uses_dose(self) -> bool:
@@ -112,25 +122,28 @@ EFFECTS: dict[str, Effect] = {
     "infrastructure": Effect(_infrastructure, "1/year", False, False,
                              "targeted citizens without internet access gain it with an extra hazard `dose`; "
                              "reached = newly connected"),
-    "skills": Effect(_skills, "latent SD", False, True,
+    "skills": Effect(_skills, "latent SD of attitude", False, True,
                      "up to `capacity` targeted citizens a month who are online without digital skill are trained: "
-                     "they gain skill and their attitude rises by `dose`, so readiness and intention follow "
-                     "through the SEM; reached = trainees"),
-    "trust": Effect(_trust, "latent SD per month", False, False,
-                    "trust of targeted citizens rises by `dose` each month; reached = targeted citizens"),
+                     "they gain skill, and their attitude and its anchor rise by `dose` (inside the bounds), so "
+                     "readiness and intention follow through the SEM; reached = trainees", "attitude"),
+    "trust": Effect(_trust, "latent SD of trust by the programme's end", False, False,
+                    "trust of targeted citizens and its anchor rise by `dose` over the programme, an equal share each "
+                    "month (inside the bounds); conformity with untargeted neighbours takes back up to "
+                    "conformity_weight of it; reached = targeted citizens", "trust"),
     "awareness": Effect(_awareness, "1/year", False, False,
                         "targeted citizens get `dose` more external influence: added to the awareness hazard and to "
                         "Bass p; reached = targeted citizens"),
     "service_quality": Effect(_service_quality, "probability", True, False,
                               "uses by targeted citizens succeed with p_success + `dose` (capped at 1); "
                               "reached = targeted users"),
-    "mandate": Effect(_mandate, "probability", True, False,
-                      "each month a targeted citizen who is aware, online and skilled but not a user must use the "
-                      "portal for a service with probability `dose`: success makes a user, failure costs trust "
-                      "like any failed use; reached = forced attempts"),
-    "assisted": Effect(_assisted, "", False, True,
-                       "up to `capacity` targeted aware non-users a month get a supported first use in a public "
-                       "service centre (no access or skill needed); reached = supported citizens"),
+    "mandate": Effect(_mandate, "share of service needs", True, False,
+                      "a share `dose` of targeted citizens' service needs can only be met online: users who are "
+                      "online and skilled use the portal, able non-users must try it (success makes a user), "
+                      "others ask a household member or go without; reached = targeted citizens"),
+    "assisted": Effect(_assisted, "probability", True, True,
+                       "public service centres serve `dose` more of the needs not met online of up to `capacity` "
+                       "targeted non-users a month (places, staff, opening hours), so fewer go unserved; staff do "
+                       "the e-service, counted as assisted; reached = citizens given a place"),
 }
 KINDS = tuple(EFFECTS)
 
@@ -207,6 +220,12 @@ class Intervention:
             raise ValueError(f"{where}: dose: the {self.kind} kind has no dose; remove the field")
         if effect.dose_is_probability and self.dose > 1:
             raise ValueError(f"{where}: dose: expected a probability in [0, 1], got {self.dose}")
+        if effect.construct:
+            lo, hi = bounds(effect.construct)
+            if self.dose > hi - lo:
+                raise ValueError(f"{where}: dose: {effect.construct} can move at most {hi - lo:.2f} latent SD on its "
+                                 f"bounded scale (from the lowest answer on every item to the highest), "
+                                 f"got {self.dose}")
         if self.capacity is not None:
             if not effect.uses_capacity:
                 users = ", ".join(k for k, e in EFFECTS.items() if e.uses_capacity)
@@ -265,13 +284,15 @@ def apply_all(model, month: int) -> None:
     """Apply every active intervention of ``model`` for ``month`` (step 0 of the month).
 
     Resets and then sets the month's per-citizen modifiers (``extra_access``,
-    ``extra_external``, ``p_success_i``); kinds that change state directly do
-    so. Adds reach and cost to ``model.intervention_log`` and
+    ``extra_external``, ``p_success_i``, ``mandate_share``, ``assisted_extra``);
+    kinds that change state directly (skills, trust) do so. Adds reach and cost to ``model.intervention_log`` and
     ``model.month_cost_kzt``.
     """
     model.extra_access[:] = 0.0
     model.extra_external[:] = 0.0
     model.p_success_i[:] = model.params.p_success
+    model.mandate_share[:] = 0.0
+    model.assisted_extra[:] = 0.0
     model.month_cost_kzt = 0.0
     model.month_cost_variable_kzt = 0.0
     for iv, target, rng in zip(model.interventions, model.target_masks, model.intervention_rngs, strict=True):

@@ -1,11 +1,20 @@
 """The month's outcomes: named totals over all citizens, one row per month.
 
-A row holds, in the units official statistics use where the model has them,
-``adoption`` (share of all simulated adults who used the portal that month;
-at month 0, the share of current users), the shares of current users, ever
-users, lapsed, aware, online and skilled, the constructs' means, the
-processes' counts (:data:`model.processes.COUNTS`), the month's intervention
-costs, and adoption by urban/rural, age band and region. Nothing copies the
+A row holds the measures official statistics use:
+
+- ``adoption``: share of adults who used the portal in the last 12 months
+  (the ITU / Eurostat indicator), the headline;
+- ``share_active_month``: share who used it this month (monthly active);
+- ``share_ever_used``: share who ever used it (registered);
+- ``share_assisted``: share served at a public service centre in the last 12 months;
+
+and the share of current users (the portal among their channels), lapsed,
+aware, online and skilled; the constructs' means (latent SD) and the mean
+implied item scores of attitude and trust on the survey's 1-5 scale
+(:mod:`model.measurement`); the processes' counts
+(:data:`model.processes.COUNTS`: uses, needs by channel, lapses ...); the
+month's intervention costs; and 12-month adoption by urban/rural, age band and
+region. Nothing copies the
 population: each slice of citizens is tallied while it is still in the cache,
 and the tallies are summed by name.
 """
@@ -21,12 +30,14 @@ from egov_abm.model.population import AGE_BANDS
 from egov_abm.model.processes import COUNTS
 
 #: The processes' counts, in the order of the outcome columns.
-COUNT_COLUMNS = ("n_uses", "n_failures", "n_new_users", "n_lapses")
+COUNT_COLUMNS = ("n_uses", "n_failures", "n_new_users", "n_lapses", "n_needs", "n_assisted", "n_proxy",
+                 "n_unserved", "n_forced")
 if sorted(COUNT_COLUMNS) != sorted(COUNTS):
     raise RuntimeError(f"outcome count columns {COUNT_COLUMNS} differ from the processes' counts {COUNTS}")
 
 #: Shares of all citizens, by the flag they count.
-SHARES = {"adoption": "active", "share_users": "user", "share_ever_used": "ever_user", "share_lapsed": "lapsed",
+SHARES = {"adoption": "active12", "share_active_month": "active", "share_assisted": "assisted12",
+          "share_users": "user", "share_ever_used": "ever_user", "share_lapsed": "lapsed",
           "share_aware": "aware", "internet_access": "access", "digital_literacy": "skill"}
 #: Population means of the constructs (latent SD units).
 MEANS = {"mean_attitude": "attitude", "mean_trust": "trust", "mean_readiness": "readiness",
@@ -39,7 +50,7 @@ def slug(name: str) -> str:
 
 
 class Groups:
-    """Adoption by urban/rural, age band and region, from one code per citizen (one bincount per slice)."""
+    """12-month adoption by urban/rural, age band and region, from one code per citizen (one bincount per slice)."""
 
     def __init__(self, model) -> None:
         pop = model.pop
@@ -66,15 +77,27 @@ class Groups:
         return out
 
 
-def tally(model, sl: slice, active: np.ndarray) -> dict:
-    """Named counts and sums over the citizens in ``sl``: the pieces of a month's row."""
+#: Mean implied item scores (1-5) of the constructs.
+SCORES = {"attitude_score": "attitude", "trust_score": "trust"}
+
+
+def tally(model, sl: slice, active: np.ndarray, month: int) -> dict:
+    """Named counts and sums over the citizens in ``sl``: the pieces of a month's row.
+
+    ``month`` is the month whose uses are counted: the last 12 months are
+    ``month - 11 .. month``.
+    """
     act, user, ever = active[sl], model.user[sl], model.ever_user[sl]
-    flags = {"active": act, "user": user, "ever_user": ever, "lapsed": ever & ~user, "aware": model.aware[sl],
+    active12 = model.last_use[sl] > month - 12
+    flags = {"active": act, "active12": active12, "assisted12": model.last_assisted[sl] > month - 12,
+             "user": user, "ever_user": ever, "lapsed": ever & ~user, "aware": model.aware[sl],
              "access": model.access[sl], "skill": model.skill[sl]}
     out: dict = {name: np.count_nonzero(f) for name, f in flags.items()}
     for name in MEANS.values():
         out[name] = float(getattr(model, name)[sl].sum(dtype=np.float64))
-    out["groups"] = np.bincount(model.groups.code[sl][act], minlength=model.groups.size)
+    for column, construct in SCORES.items():
+        out[column] = model.item_scales[construct].score_sum(getattr(model, construct)[sl])
+    out["groups"] = np.bincount(model.groups.code[sl][active12], minlength=model.groups.size)
     return out
 
 
@@ -86,6 +109,7 @@ def row(model, parts: list[dict], counts: dict[str, int]) -> dict:
     out = {"month": model.month, "date": model.date}
     out.update({column: totals[flag] / n for column, flag in SHARES.items()})
     out.update({column: totals[name] / n for column, name in MEANS.items()})
+    out.update({column: totals[column] / n for column in SCORES})
     out.update({name: int(counts.get(name, 0)) for name in COUNT_COLUMNS})
     out["cost_kzt"] = 0.0 if first else model.month_cost_kzt
     out["cost_per_person_part_kzt"] = 0.0 if first else model.month_cost_variable_kzt

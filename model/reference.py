@@ -22,6 +22,8 @@ from mesa.discrete_space import FixedAgent, Network
 
 from egov_abm.model.adoption import AdoptionModel
 from egov_abm.model.calendar import DT_YEARS
+from egov_abm.model.events import month_effects
+from egov_abm.model.processes.adoption import CLOGLOG_SCALE
 
 
 class RefCitizen(FixedAgent):
@@ -56,28 +58,53 @@ class RefCitizen(FixedAgent):
         if not aware:
             aware = self._hazard_draw(p.awareness_external_per_year + p.awareness_social_per_year * share_users)
 
-        attitude = self.attitude + (p.conformity_per_month * (att_nb - self.attitude)
-                                    + p.anchoring_per_month * (self.attitude0 - self.attitude)
-                                    + p.wom_attitude * wom)
-        trust = self.trust + (p.conformity_per_month * (trust_nb - self.trust)
-                              + p.anchoring_per_month * (self.trust0 - self.trust) + p.wom_trust * wom)
+        rng = self.model.rng
+        sat = self.satisfaction
+        lo, hi = self.model.attitude_bounds
+        target = (1 - p.conformity_weight) * self.attitude0 + p.conformity_weight * att_nb + (
+            p.wom_attitude * wom + p.experience_attitude * sat)
+        attitude = self.attitude + p.opinion_rate_per_month * (min(max(target, lo), hi) - self.attitude)
+        lo, hi = self.model.trust_bounds
+        target = (1 - p.conformity_weight) * self.trust0 + p.conformity_weight * trust_nb + (
+            p.wom_trust * wom + p.experience_trust * sat)
+        trust = self.trust + p.opinion_rate_per_month * (min(max(target, lo), hi) - self.trust)
         readiness = sem.readiness(attitude, trust, self.zeta_r)
         intention = sem.intention(readiness, attitude, trust, self.zeta_i)
 
-        if not user and aware and access and skill and trust > p.trust_lapse_threshold:
-            m = 1.0
-            if p.intention_slope != 0.0:
-                m = 2.0 / (1.0 + math.exp(-p.intention_slope * (intention - p.intention_threshold)))
-            user = self._hazard_draw((p.p_external_per_year + p.q_social_per_year * share_users) * m)
+        if not user and aware and access and skill:
+            factor = math.exp(CLOGLOG_SCALE * p.intention_slope * intention)
+            user = self._hazard_draw((p.p_external_per_year + p.q_social_per_year * share_users) * factor)
 
-        outcome = 0
-        if user and self.model.rng.random() < p.p_use_per_month:
-            outcome = 1 if self.model.rng.random() < p.p_success else -1
-            trust += p.trust_gain_success if outcome == 1 else -p.trust_loss_failure
-        if user and trust < p.trust_lapse_threshold:
-            user = False
+        # Channel: a need this month, met online, at a centre, by a household member, or not at all.
+        used = assisted = False
+        if rng.random() < self.need_rate:
+            able = access and skill
+            online_only = rng.random() < self.model.online_only
+            if online_only:
+                used = able and (user or aware)
+            elif user and able:
+                c = 0.5 * math.erfc(-(p.use_intercept + p.intention_slope * intention
+                                      + p.use_on_satisfaction * sat) / math.sqrt(2.0))
+                used = rng.random() < c
+            if not used and not online_only:
+                assisted = rng.random() < p.p_assisted
+        if assisted:
+            aware = True
+
+        outcome, last_use = 0, self.last_use
+        if used:
+            quality = p.p_success - self.model.emergency * max(0.0, p.p_success - p.emergency_p_success)
+            outcome = 1 if rng.random() < quality else -1
+            sat += p.satisfaction_rate * (outcome - sat)
+            last_use = self.model.month
+            user = user or outcome == 1
+        if user:
+            h = p.lapse_per_year * math.exp(-p.lapse_on_satisfaction * sat - p.lapse_on_trust * trust)
+            if self._hazard_draw(h):
+                user = False
         self.next = dict(access=access, skill=skill, aware=aware, attitude=attitude, trust=trust,
-                         user=user, ever_user=self.ever_user or user, last_outcome=outcome)
+                         user=user, ever_user=self.ever_user or used or user, last_outcome=outcome,
+                         satisfaction=sat, last_use=last_use)
 
     def advance(self) -> None:
         """Commit the state computed in :meth:`step`."""
@@ -104,7 +131,11 @@ class ReferenceModel(mesa.Model):
                        attitude=float(init.attitude[i]), trust=float(init.trust[i]),
                        attitude0=float(init.attitude0[i]), trust0=float(init.trust0[i]),
                        zeta_r=float(init.zeta_r[i]), zeta_i=float(init.zeta_i[i]),
-                       group_factor=float(init.group_factor[i]))
+                       group_factor=float(init.group_factor[i]), need_rate=float(init.need_rate[i]),
+                       satisfaction=0.0, last_use=int(init.last_use[i]))
+        self.attitude_bounds, self.trust_bounds = init.attitude_bounds, init.trust_bounds
+        self.start_month, self.month = init.params.start_month, 0
+        self.online_only = self.emergency = 0.0
         self.access_share = 0.0
         self.history: list[dict] = []
         self._record()
@@ -112,15 +143,20 @@ class ReferenceModel(mesa.Model):
     def step(self) -> None:
         """One month: every citizen computes its next state, then all commit."""
         self.access_share = sum(a.access for a in self.agents) / self.n
+        if self.params.dated_events != "none":
+            self.online_only, self.emergency = month_effects(self.start_month, self.month)
         self.agents.do("step")
         self.agents.do("advance")
+        self.month += 1
         self._record()
 
     def _record(self) -> None:
         users = sum(a.user for a in self.agents)
         used = sum(a.last_outcome != 0 for a in self.agents)
+        last12 = sum(a.last_use > self.month - 13 for a in self.agents)
         self.history.append({"month": len(self.history),
-                             "adoption": (used if self.history else users) / self.n,
+                             "adoption": last12 / self.n,
+                             "share_active_month": (used if self.history else users) / self.n,
                              "share_users": users / self.n,
                              "share_aware": sum(a.aware for a in self.agents) / self.n,
                              "internet_access": sum(a.access for a in self.agents) / self.n,

@@ -10,7 +10,8 @@ from egov_abm.calibration.posterior import DEFAULT_POSTERIOR, load_posterior, wr
 from egov_abm.calibration.priors import Prior
 from egov_abm.calibration.sampler import abc_smc
 from egov_abm.calibration.simulate import SimConfig, Simulator
-from egov_abm.calibration.targets import END_MONTH, START_MONTH, distance, load_observations, observe, residuals
+from egov_abm.calibration.targets import (END_MONTH, START_MONTH, distance, household_share, load_observations, observe,
+                                         residuals)
 from egov_abm.model import InputError, Params, month_index
 from egov_abm.scenarios.scenario import load_scenario
 
@@ -39,12 +40,17 @@ def test_observation_model_on_a_run():
     assert {o.target for o in obs} == {"internet_access", "digital_literacy", "registered_users", "households_using"}
     assert month_index("2012-05", START_MONTH) == 73 and month_index("2006-04", START_MONTH) == 0
     c = demographic_constants()
-    rows = [dict(internet_access=0.5, digital_literacy=0.4, share_ever_used=0.01, share_users=0.2)] * 200
+    rows = [dict(internet_access=0.5, digital_literacy=0.4, share_ever_used=0.01, adoption=0.2)] * 200
     sim = observe(rows, obs, c)
     reg = [k for k, o in enumerate(obs) if o.target == "registered_users"][0]
     assert sim[reg] == pytest.approx(0.01 * c["adult_population_2012"])
     hh = [k for k, o in enumerate(obs) if o.target == "households_using"][0]
-    assert sim[hh] == pytest.approx(1 - 0.8 ** c["adults_per_household"])
+    h, rho = c["adults_per_household"], c["household_icc"]
+    assert sim[hh] == pytest.approx(household_share(0.2, h, rho))
+    assert household_share(0.2, h, 0.0) == pytest.approx(1 - 0.8 ** h)  # independent members
+    # two adults, correlation rho: P(neither) = (1 - u) (1 - u + rho u)
+    assert household_share(0.2, 2.0, 0.3) == pytest.approx(1 - 0.8 * (0.8 + 0.3 * 0.2))
+    assert household_share(0.2, h, 0.3) < household_share(0.2, h, 0.0)
     # residuals are in noise units; counts on the log scale
     exact = np.array([o.value for o in obs])
     assert distance(exact, obs) == pytest.approx(0.0)

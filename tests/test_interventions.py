@@ -29,11 +29,11 @@ CASES = {
     # kind: (dose, capacity, metric(model, group mask) -> float, minimum effect inside)
     "infrastructure": (1.0, None, lambda m, g: m.access[g].mean(), 0.05),
     "skills": (0.5, 200, lambda m, g: m.skill[g].mean(), 0.05),
-    "trust": (0.05, None, lambda m, g: m.trust[g].mean(), 0.2),
+    "trust": (1.0, None, lambda m, g: m.trust[g].mean(), 0.5),
     "awareness": (2.0, None, lambda m, g: m.aware[g].mean(), 0.1),
     "service_quality": (0.15, None, lambda m, g: -failure_rate(m, g), 0.05),
     "mandate": (0.3, None, lambda m, g: m.user[g].mean(), 0.02),
-    "assisted": (0.0, 50, lambda m, g: m.ever_user[g].mean(), 0.05),  # no dose
+    "assisted": (1.0, 400, lambda m, g: (m.last_assisted[g] > m.month - 13).mean(), 0.008),
 }
 
 
@@ -110,7 +110,7 @@ BAD_POLICIES = {
     "before_scenario": (dict(start="2001-01"), "start: 2001-01 is before the scenario's start 2006-04"),
     "unknown_field": (dict(extra="budget = 5"), "unknown field 'budget'"),
     "capacity_ignored": (dict(extra="capacity = 100"), "capacity: the trust kind has no capacity"),
-    "dose_ignored": (dict(kind="assisted", extra="capacity = 100"), "dose: the assisted kind has no dose"),
+    "dose_beyond_scale": (dict(dose=9), "dose: trust can move at most"),
     "bad_month": (dict(start="May 2010"), "start: expected a month as YYYY-MM"),
 }
 
@@ -136,7 +136,7 @@ def test_scenario_interventions_scale_capacity_and_cost(tmp_path):
 
     path = tmp_path / "s.toml"
     path.write_text('name = "s"\ninclude = "baseline"\nmonths = 36\n'
-                    + IV.format(kind="assisted", start="2007-01", end="2008-12", dose=0,
+                    + IV.format(kind="assisted", start="2007-01", end="2008-12", dose=0.5,
                                 extra="capacity = 26000\ncost_per_person_kzt = 1000\ncost_fixed_per_month_kzt = 10"))
     scenario = load_scenario(path).with_overrides(n_agents=5000)
     adults = demographic_constants()["adult_population_2021"]
@@ -184,23 +184,13 @@ def test_capacity_on_a_kind_without_one_is_refused(kind):
         Intervention(kind=kind, start=0, end=3, dose=0.1, capacity=100)
 
 
-def test_assisted_needs_no_dose_in_a_scenario_file(tmp_path):
-    from egov_abm.scenarios.scenario import load_scenario
-
-    path = tmp_path / "s.toml"
-    path.write_text('name = "s"\ninclude = "baseline"\n[[interventions]]\nkind = "assisted"\nstart = "2010-01"\n'
-                    'end = "2010-12"\ncapacity = 1000\n')
-    (iv,) = load_scenario(path).interventions()
-    assert (iv.kind, iv.dose) == ("assisted", 0.0)
-
-
 def test_effects_registry_drives_validation():
     from egov_abm.model.interventions import EFFECTS, KINDS
 
     assert KINDS == tuple(EFFECTS)
-    assert {k for k, e in EFFECTS.items() if e.dose_is_probability} == {"service_quality", "mandate"}
+    assert {k for k, e in EFFECTS.items() if e.dose_is_probability} == {"service_quality", "mandate", "assisted"}
     assert {k for k, e in EFFECTS.items() if e.uses_capacity} == {"skills", "assisted"}
-    assert {k for k, e in EFFECTS.items() if not e.uses_dose} == {"assisted"}
+    assert {k for k, e in EFFECTS.items() if e.construct} == {"skills", "trust"}
     capped = Intervention(kind="service_quality", start=0, end=3, dose=0.6).scaled(2.0)
     assert capped.dose == 1.0
     assert Intervention(kind="trust", start=0, end=3, dose=0.6).scaled(2.0).dose == 1.2

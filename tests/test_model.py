@@ -73,16 +73,27 @@ def test_gates_no_access_means_no_adoption(sem, spec):
 
 
 def test_failures_erode_trust_and_users_lapse(sem, spec):
-    m = build(sem, spec, seed=5, p_success=0.0, trust_loss_failure=0.5, trust_lapse_threshold=-1.0,
-              anchoring_per_month=0.0, conformity_per_month=0.0, create_agents=False)
+    m = build(sem, spec, seed=5, p_success=0.0, need_per_month=1.0, use_intercept=10.0, experience_trust=0.5,
+              lapse_per_year=2.0, share_access_initial=1.0, share_skill_initial=1.0, share_aware_initial=1.0,
+              share_adopters_initial=0.3, dated_events="none", create_agents=False)
     users0 = m.user.copy()
+    trust0 = m.trust.copy()
     m.step()
-    # Every user used the portal (p_use = 1) and every use failed.
-    assert m.outcomes[-1]["n_failures"] == m.outcomes[-1]["n_uses"] > 0
+    # Every user (and every new one) needed a service and used the portal (continued use Phi(10) = 1);
+    # every use failed.
+    row = m.outcomes[-1]
+    assert row["n_failures"] == row["n_uses"] == users0.sum() + row["n_new_users"]
     m.run(12)
     frame = m.outcomes_frame()
-    assert frame["n_lapses"].sum() > 0
-    assert (m.trust[m.user] >= -1.0).all()  # nobody below the threshold keeps using
+    assert frame["n_lapses"].sum() > 0.3 * users0.sum()
+    # every use failed: after k uses satisfaction is exactly -(1 - 0.7^k), and every first user used it at least once
+    k = np.log1p(m.satisfaction.astype(np.float64)) / np.log(0.7)
+    assert np.allclose(k, np.round(k), atol=1e-3)
+    assert m.satisfaction[users0].max() <= -0.3 + 1e-6
+    assert m.trust[users0].mean() < trust0[users0].mean() - 0.1
+    lo, hi = m.trust_bounds
+    inside = (trust0 >= lo) & (trust0 <= hi)
+    assert m.trust[inside].min() >= lo and m.trust[inside].max() <= hi  # what is inside stays inside
     assert ((m.ever_user & ~m.user) | m.user)[users0].all()
 
 
@@ -99,19 +110,27 @@ def test_policy_on_use_does_not_move_unrelated_draws(sem, spec):
 
 
 def test_outcome_columns_and_group_breakdowns(sem, spec):
-    m = build(sem, spec, seed=6, create_agents=False)
-    m.run(3)
+    m = build(sem, spec, seed=6, create_agents=False, share_adopters_initial=0.2, share_aware_initial=0.5,
+              share_access_initial=0.6)
+    m.run(15)
     row = m.outcomes[-1]
-    assert row["adoption"] == pytest.approx(m.used.mean())
+    # the month just recorded is month 14: the last 12 months are months 3..14
+    last12 = m.last_use >= 3
+    assert row["adoption"] == pytest.approx(last12.mean())
+    assert row["share_active_month"] == pytest.approx(m.used.mean())
+    assert row["share_assisted"] == pytest.approx((m.last_assisted >= 3).mean())
+    assert row["share_ever_used"] >= row["adoption"] > row["share_active_month"] > 0
     assert "adoption_region_almaty_city" in row and "adoption_age_60plus" in row
     urban = m.pop.urban
-    assert row["adoption_urban"] == pytest.approx(m.used[urban].mean())
-    assert row["adoption_rural"] == pytest.approx(m.used[~urban].mean())
-    assert str(row["date"]) == "2006-07-01"
+    assert row["adoption_urban"] == pytest.approx(last12[urban].mean())
+    assert row["adoption_rural"] == pytest.approx(last12[~urban].mean())
+    assert str(row["date"]) == "2007-07-01"
+    assert row["trust_score"] == pytest.approx(m.item_scales["trust"].expected_score(m.trust).mean(), abs=1e-4)
+    assert 1.0 < row["attitude_score"] < 5.0
 
 
 def test_intention_scales_the_hazard(sem, spec):
-    # With a steep intention multiplier, high-intention citizens adopt first.
+    # With a steep intention slope, high-intention citizens adopt first.
     m = build(sem, spec, seed=10, intention_slope=3.0, share_adopters_initial=0.0, share_aware_initial=1.0,
               share_access_initial=1.0, share_skill_initial=1.0, create_agents=False, n_agents=5000)
     m.run(12)

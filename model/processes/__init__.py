@@ -66,9 +66,9 @@ class Process:
 
 
 def _load() -> tuple[Process, ...]:
-    from egov_abm.model.processes import access, adoption, awareness, lapse, opinion, use
+    from egov_abm.model.processes import access, adoption, awareness, channel, lapse, opinion, use
 
-    return tuple(m.PROCESS for m in (access, awareness, opinion, adoption, use, lapse))
+    return tuple(m.PROCESS for m in (access, awareness, opinion, adoption, channel, use, lapse))
 
 
 #: The processes of a month, in the order they run.
@@ -77,10 +77,11 @@ PROCESSES: tuple[Process, ...] = _load()
 #: The month's named totals the processes count (a column each in the outcomes).
 COUNTS: tuple[str, ...] = tuple(c for p in PROCESSES for c in p.counts)
 
-INTERVENTIONS_STEP = ("Interventions", "every active policy intervention is applied (model/interventions.py, "
+INTERVENTIONS_STEP = ("Interventions and events", "every active policy intervention is applied (model/interventions.py, "
                       "one registry of effects): it sets this month's extra access hazard, extra external "
-                      "influence and service quality of its target group, or changes state directly (training, "
-                      "trust, forced or assisted use).")
+                      "influence, service quality, online-only share of needs and extra centre capacity of its "
+                      "target group, or moves state directly (training, persuasion); the dated events "
+                      "(model/events.py) set the share of the month's needs that can only be met online.")
 RECORD_STEP = ("Record", "the month's aggregate outcomes are appended (model/outcomes.py): no per-citizen copy.")
 INTERVENTIONS_STEP = (INTERVENTIONS_STEP[0], INTERVENTIONS_STEP[1] + " *Draws from: one stream per intervention.*")
 
@@ -95,5 +96,5 @@ def step_order() -> str:
     lines.append("")
     lines.append("Before step 0 the neighbours' state is read once (users, last month's outcome, attitude, trust); "
                  "every neighbour read of the month uses it (synchronous update), so the order of citizens does "
-                 "not matter. Steps 1-6 run over slices of citizens, each stream drawn in index order.")
+                 "not matter. Steps 1-7 run over slices of citizens, each stream drawn in index order.")
     return "\n".join(lines)

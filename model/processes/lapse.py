@@ -1,40 +1,54 @@
-"""Lapse: users whose trust has fallen below a threshold stop using the portal.
+"""Lapse: users drop the portal, more often when they are dissatisfied and distrustful.
 
-Lapsed citizens may adopt again (Adoption) once their trust is back above
-``trust_lapse_threshold``.
+A user stops counting the portal among their channels with probability
+``1 - exp(-h_i * dt)``, ``h_i = lapse_per_year * exp(-lapse_on_satisfaction * S_i
+- lapse_on_trust * trust_i)``: discontinuance falls with satisfaction (the
+expectation-confirmation model, Bhattacherjee 2001) and with trust. A lapsed
+citizen needs the centres again, and may take the portal up again
+(:mod:`model.processes.adoption`).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from egov_abm.model.fields import parameter
+from egov_abm.model.calendar import DT_YEARS
+from egov_abm.model.fields import ASSUMPTION, parameter
 from egov_abm.model.processes import Process, SliceWork
 
 PARAMETERS = {
-    "trust_lapse_threshold": parameter(-2.0, unit="latent SD", range=(-math.inf, math.inf),
-                                       doc="users whose trust falls below this stop using the portal; "
-                                           "lapsed citizens may adopt again once trust is back above it",
-                                       prior=(-3.0, -0.5, False, "trust below which users stop (lapse)")),
+    "lapse_per_year": parameter(0.08, unit="1/year", range=(0.0, 10.0),
+                                doc="hazard of dropping the portal for a user with neutral satisfaction and the "
+                                    "survey's mean trust",
+                                prior=(0.01, 0.4, True, "users dropping the portal (discontinuance)")),
+    "lapse_on_satisfaction": parameter(1.0, unit="log hazard per unit satisfaction", range=(0.0, 10.0),
+                                       doc="fall of the lapse hazard with satisfaction (in [-1, 1])",
+                                       source=ASSUMPTION + ": direction from the expectation-confirmation model "
+                                              "(Bhattacherjee 2001); size not measured for Kazakhstan"),
+    "lapse_on_trust": parameter(0.5, unit="log hazard per latent SD", range=(0.0, 10.0),
+                                doc="fall of the lapse hazard with trust", source=ASSUMPTION),
 }
 
 
 def init(model) -> None:
-    """Nothing to set up: lapse reads the users and their trust."""
+    """Nothing to set up: lapse reads the users, their satisfaction and trust."""
 
 
 def step(model, work: SliceWork) -> None:
-    """Lapse for one slice."""
-    user = model.user[work.sl]
-    lapse = user & (model.trust[work.sl] < model.params.trust_lapse_threshold)
-    user &= ~lapse
-    work.counts["n_lapses"] += int(np.count_nonzero(lapse))
+    """Lapse for one slice (one full-length draw in index order)."""
+    p, sl = model.params, work.sl
+    u = model.streams["lapse"].random(work.size)
+    user = model.user[sl]
+    idx = np.flatnonzero(user)
+    h = p.lapse_per_year * np.exp(-p.lapse_on_satisfaction * model.satisfaction[sl][idx]
+                                  - p.lapse_on_trust * model.trust[sl][idx])
+    lapse = idx[u[idx] < -np.expm1(-h * DT_YEARS)]
+    user[lapse] = False
+    work.counts["n_lapses"] += len(lapse)
 
 
 PROCESS = Process(
     name="lapse", title="Lapse",
-    summary="users whose trust is now below trust_lapse_threshold stop using the portal (they are lapsed, and may "
-            "adopt again once their trust recovers).",
-    parameters=PARAMETERS, states=(), streams=(), init=init, step=step, counts=("n_lapses",))
+    summary="users drop the portal with hazard lapse_per_year x exp(-lapse_on_satisfaction x S_i - lapse_on_trust x "
+            "trust_i); lapsed citizens may take it up again.",
+    parameters=PARAMETERS, states=(), streams=("lapse",), init=init, step=step, counts=("n_lapses",))

@@ -1,39 +1,70 @@
-"""Opinion: attitude and trust move with neighbours, anchors and word of mouth; the SEM follows.
+"""Opinion: attitude and trust move toward a bounded target; nothing accumulates without bound.
 
-Attitude and trust move toward the neighbours' mean (``conformity_per_month``)
-and back toward the citizen's own initial value (``anchoring_per_month``:
-Friedkin-Johnsen anchoring), and shift with word of mouth: the share of
-neighbours whose use succeeded last month minus the share whose use failed,
-times ``wom_attitude`` / ``wom_trust``. Readiness and intention are not free
-state: they are recomputed through the structural equations
-(:class:`model.sem.SEMParams`) whenever attitude or trust change.
+Each month a citizen's attitude (and likewise trust) moves a share
+``opinion_rate_per_month`` of the way toward a **target**::
+
+    target_i = clip((1 - w) * anchor_i + w * neighbours_i + wom * wom_i + experience * S_i, low, high)
+    x_i     <- x_i + rate * (target_i - x_i)
+
+``anchor_i`` is the citizen's own standing view (the initial draw, moved only
+by programmes that persuade: :mod:`model.interventions`); ``neighbours_i`` the
+mean of the neighbours at the start of the month; ``w`` is
+``conformity_weight``; ``wom_i`` in [-1, 1] is the share of neighbours whose
+last use succeeded minus the share whose use failed (word of mouth); ``S_i`` in
+[-1, 1] the citizen's own satisfaction with the portal (:mod:`model.processes.use`).
+``low`` and ``high`` are the construct's bounds on the survey's items
+(:func:`model.measurement.bounds`: where the mean expected item score reaches
+1.1 and 4.9). Because the new value is a weighted mean of the old value and a
+target inside the bounds, attitude and trust never move outward beyond them,
+and a value inside stays inside; because the evidence terms are bounded
+(``|wom_i|, |S_i| <= 1``), the target is the anchor plus at most ``wom +
+experience`` latent SD, not a running sum.
+
+Readiness and intention are not free state: they are recomputed through the
+structural equations (:class:`model.sem.SEMParams`) whenever attitude or
+trust change.
 
 At month 0 (attitude, trust) are drawn from the SEM's joint distribution,
 shifted by group (:func:`model.population.construct_shift`), with the SEM's
-disturbances ``zeta_r``, ``zeta_i``. State is float32.
+disturbances ``zeta_r``, ``zeta_i``: the SEM's normal distribution, whose
+upper tail (about 8 % of survey respondents) lies beyond the items' upper
+bound. Those citizens answer at the scale's end either way; their values move
+toward the bound as their targets are held inside it. State is float32.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from egov_abm.model.fields import ASSUMPTION, FIXED, parameter
+from egov_abm.model.fields import FIXED, parameter
+from egov_abm.model.measurement import bounds
 from egov_abm.model.population import construct_shift
 from egov_abm.model.processes import Process, SliceWork
 
 PARAMETERS = {
-    "conformity_per_month": parameter(0.02, unit="share per month", range=(0.0, 1.0),
-                                      doc="pull of attitude and trust toward the neighbours' mean", source=FIXED),
-    "anchoring_per_month": parameter(0.05, unit="share per month", range=(0.0, 1.0),
-                                     doc="pull of attitude and trust back to the citizen's own initial value",
-                                     source=ASSUMPTION + " (Friedkin-Johnsen anchoring)"),
-    "wom_trust": parameter(0.1, unit="latent SD per unit share", range=(0.0, 5.0),
-                           doc="trust change per unit (success share - failure share) of neighbours' uses last month",
+    "opinion_rate_per_month": parameter(0.1, unit="share per month", range=(0.0, 1.0),
+                                        doc="share of the way attitude and trust move toward their target each "
+                                            "month (0.1: half-way in about 6.6 months)",
+                                        source=FIXED),
+    "conformity_weight": parameter(0.3, unit="weight", range=(0.0, 1.0),
+                                   doc="weight of the neighbours' mean in the target (the rest is the citizen's "
+                                       "own anchor: Friedkin-Johnsen)",
+                                   source=FIXED),
+    "wom_trust": parameter(0.2, unit="latent SD per unit share", range=(0.0, 2.0),
+                           doc="trust target shift per unit (success share - failure share) of neighbours' last "
+                               "uses (word of mouth)",
                            prior=(0.0, 0.5, False, "trust moved by neighbours' experiences (word of mouth)")),
-    "wom_attitude": parameter(0.05, unit="latent SD per unit share", range=(0.0, 5.0),
-                              doc="attitude change per unit (success share - failure share) "
-                                  "of neighbours' uses last month",
+    "wom_attitude": parameter(0.1, unit="latent SD per unit share", range=(0.0, 2.0),
+                              doc="attitude target shift per unit (success share - failure share) of neighbours' "
+                                  "last uses",
                               source=FIXED),
+    "experience_trust": parameter(0.3, unit="latent SD per unit satisfaction", range=(0.0, 2.0),
+                                  doc="trust target shift per unit of the citizen's own satisfaction with the "
+                                      "portal (in [-1, 1])",
+                                  prior=(0.0, 0.6, False, "trust moved by one's own experience of the portal")),
+    "experience_attitude": parameter(0.15, unit="latent SD per unit satisfaction", range=(0.0, 2.0),
+                                     doc="attitude target shift per unit of the citizen's own satisfaction",
+                                     source=FIXED),
 }
 
 
@@ -46,13 +77,14 @@ def recompute(model, idx=None) -> None:
 
 
 def init(model) -> None:
-    """Constructs at month 0 from the SEM, shifted by group; float32 (half the memory traffic of float64)."""
+    """Constructs at month 0 from the SEM, shifted by group; float32."""
     n = model.n
     shift_att, shift_trust = construct_shift(model.spec, model.pop)
     att, trust, zeta_r, zeta_i = model.sem.draw(n, model.streams["constructs"], shift_att, shift_trust)
     del shift_att, shift_trust
+    model.attitude_bounds, model.trust_bounds = bounds("attitude"), bounds("trust")
     model.attitude, model.trust = att.astype(np.float32), trust.astype(np.float32)
-    model.attitude0, model.trust0 = model.attitude.copy(), model.trust.copy()
+    model.attitude0, model.trust0 = model.attitude.copy(), model.trust.copy()  # the anchors
     model.zeta_r, model.zeta_i = zeta_r.astype(np.float32), zeta_i.astype(np.float32)
     del att, trust, zeta_r, zeta_i
     model.readiness = np.empty(n, dtype=np.float32)
@@ -60,23 +92,30 @@ def init(model) -> None:
     recompute(model)
 
 
+def _move(x, anchor, nb, evidence, p, lo_hi) -> None:
+    target = (1.0 - p.conformity_weight) * anchor + p.conformity_weight * nb + evidence
+    np.clip(target, *lo_hi, out=target)
+    x += p.opinion_rate_per_month * (target - x)
+
+
 def step(model, work: SliceWork) -> None:
-    """Conformity, anchoring and word of mouth for one slice; then the SEM."""
+    """Attitude and trust toward their targets for one slice; then the SEM."""
     p, sl = model.params, work.sl
-    att, trust = model.attitude[sl], model.trust[sl]
-    att += (p.conformity_per_month * (work.attitude_nb - att)
-            + p.anchoring_per_month * (model.attitude0[sl] - att) + p.wom_attitude * work.wom)
-    trust += (p.conformity_per_month * (work.trust_nb - trust)
-              + p.anchoring_per_month * (model.trust0[sl] - trust) + p.wom_trust * work.wom)
+    sat = model.satisfaction[sl]
+    _move(model.attitude[sl], model.attitude0[sl], work.attitude_nb,
+          p.wom_attitude * work.wom + p.experience_attitude * sat, p, model.attitude_bounds)
+    _move(model.trust[sl], model.trust0[sl], work.trust_nb,
+          p.wom_trust * work.wom + p.experience_trust * sat, p, model.trust_bounds)
     recompute(model, sl)
 
 
 PROCESS = Process(
     name="opinion", title="Opinion",
-    summary="attitude and trust move toward the neighbours' mean (conformity_per_month) and back toward the "
-            "citizen's own initial value (anchoring_per_month), and shift with word of mouth: the share of "
-            "neighbours whose use succeeded last month minus the share whose use failed, times wom_attitude / "
-            "wom_trust. Readiness and intention are then recomputed through the structural equations.",
+    summary="attitude and trust each move a share opinion_rate_per_month of the way toward a target: "
+            "(1 - conformity_weight) x own anchor + conformity_weight x neighbours' mean + wom x (success share - "
+            "failure share of neighbours' last uses) + experience x own satisfaction, held inside the construct's "
+            "bounds on the survey items (mean expected item score 1.1 to 4.9). Readiness and intention are then "
+            "recomputed through the structural equations.",
     parameters=PARAMETERS,
     states=("attitude", "trust", "attitude0", "trust0", "zeta_r", "zeta_i", "readiness", "intention"),
     streams=(), init=init, step=step)

@@ -1,0 +1,162 @@
+"""Channel: how a citizen who needs a public service this month gets it.
+
+Each month citizen ``i`` needs a public service with probability ``nu_i``
+(heterogeneous: Beta with mean ``need_per_month`` and concentration
+``need_concentration``, drawn once). A need is met through one channel:
+
+1. **online only**: with probability ``m_i`` the service can only be had
+   online that month: a digital-only mandate (:mod:`model.interventions`) or
+   a dated event such as the 2020 state of emergency (:mod:`model.events`). A
+   user who is online and skilled uses the portal; a non-user who is aware,
+   online and skilled must try it (a forced first use); anyone else asks a
+   household member (proxy, ``p_proxy``) or goes without;
+2. otherwise a **user** who is online and skilled uses the portal with the
+   continued-use probability ``Phi(use_intercept + intention_slope *
+   intention_i + use_on_satisfaction * S_i)`` (a probit in intention and
+   satisfaction: the expectation-confirmation model of IS continuance,
+   Bhattacherjee 2001);
+3. a need not met online goes to a **public service centre** with probability
+   ``p_assisted`` (plus an ``assisted`` intervention's extra), where staff do
+   the service, often as an e-service on the citizen's behalf: counted as
+   assisted, not as the citizen's own portal use. Being served there makes the
+   citizen aware of the portal (assumption). Otherwise a household member does
+   it (``p_proxy``), or the need goes unserved.
+
+One uniform number per citizen and month (stream ``channel``, in index order)
+decides the channel by successive conditioning, so adding a channel's
+probability moves no other stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+
+from egov_abm.model.events import month_effects
+from egov_abm.model.fields import ASSUMPTION, FIXED, parameter
+from egov_abm.model.processes import Process, SliceWork
+
+NEED_SOURCE = ("derived: 35 million transactions a year went through the public service centres in 2018, 76 % of "
+               "public services (smartgov.consulting case study, calibration/data/egov_usage.csv), so about 46 "
+               "million services a year, or 0.30 a month for each of 13 million adults (assumption: one service is "
+               "one adult's need)")
+
+PARAMETERS = {
+    "need_per_month": parameter(0.30, unit="probability", range=(0.0, 1.0),
+                                doc="mean monthly probability that a citizen needs a public service",
+                                source=NEED_SOURCE),
+    "need_concentration": parameter(2.0, unit="Beta concentration", range=(0.01, 1e6),
+                                    doc="how alike citizens' needs are (Beta(mean x c, (1 - mean) x c)); "
+                                        "small = very unequal",
+                                    source=FIXED),
+    "use_intercept": parameter(1.0, unit="probit", range=(-10.0, 10.0),
+                               doc="continued-use probit intercept: a user with the survey's mean intention and no "
+                                   "experience uses the portal for a need with Phi(1.0) = 0.84",
+                               source=FIXED),
+    "use_on_satisfaction": parameter(0.5, unit="probit per unit satisfaction", range=(0.0, 10.0),
+                                     doc="continued-use probit slope on satisfaction (in [-1, 1])",
+                                     source=ASSUMPTION + ": sign and role from the expectation-confirmation model "
+                                            "(Bhattacherjee 2001, MIS Quarterly 25(3):351-370); size not measured "
+                                            "for Kazakhstan"),
+    "p_assisted": parameter(0.85, unit="probability", range=(0.0, 1.0),
+                            doc="probability that a need not met online is met at a public service centre",
+                            source=ASSUMPTION + ": consistent with 76 % of public services through the centres "
+                                   "in 2018 (calibration/data/egov_usage.csv)"),
+    "p_proxy": parameter(0.5, unit="probability", range=(0.0, 1.0),
+                         doc="probability that a need met neither online nor at a centre is met by a household "
+                             "member", source=ASSUMPTION),
+    "dated_events": parameter("kazakhstan", unit="events", choices=("kazakhstan", "none"),
+                              doc="apply the baseline's dated events (model/events.py: the 2020 state of "
+                                  "emergency), or none", source="model/events.py"),
+}
+
+
+def init(model) -> None:
+    """Each citizen's need rate; no use or assisted service yet."""
+    p, n = model.params, model.n
+    mean, conc = p.need_per_month, p.need_concentration
+    if 0.0 < mean < 1.0:
+        model.need_rate = model.streams["need"].beta(mean * conc, (1.0 - mean) * conc, n).astype(np.float32)
+    else:
+        model.need_rate = np.full(n, mean, dtype=np.float32)
+    never = np.iinfo(np.int16).min
+    model.last_use = np.full(n, never, dtype=np.int16)  # month of the last own portal use
+    model.last_use[model.user] = -1  # users at month 0 used it the month before
+    model.last_assisted = np.full(n, never, dtype=np.int16)  # month of the last service at a centre
+    model.used = np.zeros(n, dtype=bool)  # used the portal this month
+    model.online_only = 0.0  # share of this month's needs that dated events make online-only
+    model.emergency = 0.0  # share of this month's days under a dated event
+
+
+def set_month(model) -> None:
+    """This month's dated events: ``model.online_only`` (share of needs) and ``model.emergency`` (share of days)."""
+    if model.params.dated_events == "none":
+        model.online_only, model.emergency = 0.0, 0.0
+    else:
+        model.online_only, model.emergency = month_effects(model.params.start_month, model.month)
+
+
+def step(model, work: SliceWork) -> None:
+    """Needs and their channels for one slice."""
+    p, s, sl, m = model.params, model.streams, work.sl, work.size
+    used = model.used[sl]
+    used[:] = False
+    u_need = s["use"].random(m)
+    u = s["channel"].random(m)
+    need = np.flatnonzero(u_need < model.need_rate[sl])
+    u = u[need]
+    gi = need + sl.start
+    user = model.user[gi]
+    able = model.access[gi] & model.skill[gi]
+    can_portal = user & able
+
+    mandate = model.online_only
+    if work.extra:
+        mandate = mandate + (1.0 - mandate) * model.mandate_share[gi]
+    mandate = np.broadcast_to(np.asarray(mandate, dtype=np.float64), u.shape)
+    online_only = u < mandate
+    v = np.where(online_only, u / np.where(mandate > 0, mandate, 1.0), (u - mandate) / (1.0 - mandate))
+
+    forced = online_only & able & ~user & model.aware[gi]
+    portal = online_only & (can_portal | forced)
+    # continued use of users, for needs that are not online-only
+    c = np.zeros(len(need))
+    free_user = ~online_only & can_portal
+    if free_user.any():
+        c[free_user] = ndtr(p.use_intercept + p.intention_slope * model.intention[gi[free_user]]
+                            + p.use_on_satisfaction * model.satisfaction[gi[free_user]])
+    chose = free_user & (v < c)
+    portal |= chose
+    w = np.where(free_user, (v - c) / np.maximum(1.0 - c, 1e-12), v)
+
+    a = np.full(len(need), p.p_assisted)
+    if work.extra:
+        a = np.minimum(1.0, a + model.assisted_extra[gi])
+    a[online_only] = 0.0
+    rest = ~portal
+    assisted = rest & (w < a)
+    w2 = (w - a) / np.maximum(1.0 - a, 1e-12)
+    proxy = rest & ~assisted & (np.where(online_only, v, w2) < p.p_proxy)
+    unserved = rest & ~assisted & ~proxy
+
+    used[need[portal]] = True
+    model.last_assisted[gi[assisted]] = model.month
+    model.aware[gi[assisted]] = True
+    work.counts["n_needs"] += len(need)
+    work.counts["n_assisted"] += int(np.count_nonzero(assisted))
+    work.counts["n_proxy"] += int(np.count_nonzero(proxy))
+    work.counts["n_unserved"] += int(np.count_nonzero(unserved))
+    work.counts["n_forced"] += int(np.count_nonzero(forced))
+
+
+PROCESS = Process(
+    name="channel", title="Channel",
+    summary="each citizen needs a public service with probability nu_i (Beta-distributed around need_per_month). "
+            "A need that can only be met online (a digital-only mandate, or a dated event such as the 2020 state "
+            "of emergency) takes users who are online and skilled to the portal and makes able non-users try "
+            "it; otherwise a user who is online and skilled uses the portal with probability Phi(use_intercept + "
+            "intention_slope x intention_i + use_on_satisfaction x S_i). A need not met online goes to a public "
+            "service centre (p_assisted: counted as assisted, not as own use; the citizen becomes aware of the "
+            "portal), else to a household member (p_proxy), else unserved.",
+    parameters=PARAMETERS, states=("need_rate", "last_use", "last_assisted", "used"), streams=("use", "channel"),
+    init=init, step=step, counts=("n_needs", "n_assisted", "n_proxy", "n_unserved", "n_forced"))
