@@ -103,9 +103,16 @@ DERIVED: dict[str, Outcome] = {o.name: o for o in (
 
 #: Labels, units and directions of the monthly columns most often reported; others get generic ones.
 _COLUMNS = {
-    "adoption": ("Adoption (used the portal this month)", "share of adults", "max"),
-    "share_users": ("Current users", "share of adults", "max"),
-    "share_ever_used": ("Ever used the portal", "share of adults", "max"),
+    "adoption": ("Adoption (used the portal in the last 12 months)", "share of adults", "max"),
+    "share_active_month": ("Used the portal this month", "share of adults", "max"),
+    "share_ever_used": ("Ever used the portal (registered)", "share of adults", "max"),
+    "share_assisted": ("Served at a public service centre in the last 12 months", "share of adults", None),
+    "share_users": ("Portal among their channels (current users)", "share of adults", "max"),
+    "n_uses": ("Portal uses this month (simulated citizens)", "uses", "max"),
+    "uses_national": ("Portal uses this month, national", "uses", "max"),
+    "n_unserved": ("Service needs unmet this month (simulated citizens)", "needs", "min"),
+    "attitude_score": ("Mean attitude, item score", "1-5", "max"),
+    "trust_score": ("Mean trust, item score", "1-5", "max"),
     "share_lapsed": ("Lapsed users", "share of adults", "min"),
     "share_aware": ("Aware of the portal", "share of adults", "max"),
     "internet_access": ("Internet access", "share of adults", "max"),

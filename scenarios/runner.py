@@ -37,7 +37,11 @@ def package_version() -> str:
 
 
 def sem_for(scenario: Scenario) -> SEMParams:
-    """The SEM parameters a scenario runs with (its ``sem_file`` or the shipped default)."""
+    """The SEM parameters a scenario runs with: its ensemble member, its ``sem_file`` or the shipped default."""
+    if scenario.sem_member is not None:
+        from egov_abm.calibration.sem_ensemble import load_sem_ensemble
+
+        return load_sem_ensemble()[scenario.sem_member]
     return load_sem(scenario.sem_file or DEFAULT_SEM_FILE)
 
 
@@ -82,6 +86,7 @@ def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | 
     frame["cost_kzt_national"] = frame["cost_per_person_part_kzt"] * scale + (
         frame["cost_kzt"] - frame["cost_per_person_part_kzt"])
     frame["cumulative_cost_kzt_national"] = frame["cost_kzt_national"].cumsum()
+    frame["uses_national"] = frame["n_uses"] * scale  # this month's portal uses, scaled to the adults of 2021
     return frame
 
 
@@ -90,13 +95,14 @@ def run_replicates(scenario: Scenario, seed: int, replicates: int, *, months: in
     """Run ``replicates`` independent replicates (streams spawned from ``seed``) and stack them.
 
     With ``ensemble``, replicate ``r`` also takes posterior draw ``r`` of the
-    calibrated parameters (:meth:`Scenario.ensemble`), so the spread over
-    replicates carries both chance and calibration uncertainty.
+    calibrated parameters and member ``r mod N`` of the SEM ensemble
+    (:meth:`Scenario.variants`), so the spread over replicates carries chance,
+    calibration and SEM uncertainty.
     """
-    sem = sem_for(scenario)
     population = population_spec()
     variants = scenario.variants(replicates, seed, ensemble)
-    frames = [run_one(variant, seed, r, months=months, sem=sem, population=population, progress=progress)
+    frames = [run_one(variant, seed, r, months=months, sem=sem_for(variant), population=population,
+                      progress=progress)
               for r, variant in enumerate(variants)]
     return pd.concat(frames, ignore_index=True)
 
@@ -107,6 +113,7 @@ def run_metadata(scenario: Scenario, seed: int, replicates: int, months: int, en
         "posterior_file": str(scenario.posterior) if scenario.posterior else None,
         "ensemble": ensemble,
         "posterior_draws": [draw for _, draw in scenario.ensemble(replicates, seed)] if ensemble else None,
+        "sem_members": scenario.sem_members(replicates) if ensemble else None,
         "scenario": scenario.name,
         "description": scenario.description,
         "scenario_file": str(scenario.path) if scenario.path else None,
@@ -145,8 +152,8 @@ def write_results(out_dir: Path, frame: pd.DataFrame, meta: dict) -> tuple[Path,
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Per-replicate summary at the horizon plus the mean over replicates."""
     last = frame[frame["month"] == frame["month"].max()]
-    cols = ["adoption", "share_ever_used", "share_aware", "internet_access", "digital_literacy",
-            "adoption_urban", "adoption_rural", "adoption_age_18_29", "adoption_age_60plus"]
+    cols = ["adoption", "share_active_month", "share_ever_used", "share_assisted", "internet_access",
+            "digital_literacy", "adoption_urban", "adoption_rural", "adoption_age_18_29", "adoption_age_60plus"]
     table = last[["replicate", *cols]].set_index("replicate")
     if len(table) > 1:
         table.loc["mean"] = table.mean()

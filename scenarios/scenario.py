@@ -56,6 +56,7 @@ class Scenario:
     overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     posterior: Path | None = None
     policies: tuple = ()  # scenarios.policy.PolicySpec, national capacities
+    sem_member: int | None = None  # member of the SEM ensemble this run takes (None: the SEM file)
 
     def interventions(self, n_agents: int | None = None, dose_scale: float = 1.0) -> list:
         """The scenario's interventions for a model of ``n_agents`` citizens (capacities scaled).
@@ -77,10 +78,27 @@ class Scenario:
         return dataclasses.replace(self, params=params, overrides={**self.overrides, **changes})
 
     def variants(self, replicates: int, seed: int, ensemble: bool = False) -> list[Scenario]:
-        """The scenario each replicate runs: itself, or with posterior draw ``r`` applied (``ensemble``)."""
+        """The scenario each replicate runs: itself, or its ensemble member ``r`` (``ensemble``).
+
+        With ``ensemble``, replicate ``r`` takes posterior draw ``r`` and, unless
+        the scenario names its own SEM file, member ``r mod N`` of the SEM
+        ensemble (``calibration/params/sem_ensemble.json``): a scenario and its
+        baseline take the same draws and members, so their difference is paired.
+        """
         if not ensemble:
             return [self] * replicates
-        return [dataclasses.replace(self, params=params) for params, _ in self.ensemble(replicates, seed)]
+        members = self.sem_members(replicates)
+        return [dataclasses.replace(self, params=params, sem_member=member)
+                for (params, _), member in zip(self.ensemble(replicates, seed), members, strict=True)]
+
+    def sem_members(self, replicates: int) -> list[int | None]:
+        """The SEM ensemble member of each replicate (``None`` when the scenario names its own SEM file)."""
+        if self.sem_file is not None:
+            return [None] * replicates
+        from egov_abm.calibration.sem_ensemble import load_sem_ensemble
+
+        n = len(load_sem_ensemble())
+        return [r % n for r in range(replicates)]
 
     def ensemble(self, replicates: int, seed: int) -> list[tuple[Params, dict[str, float]]]:
         """Per replicate: parameters with posterior draw ``r`` applied, and the draw itself.
