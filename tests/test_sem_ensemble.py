@@ -65,14 +65,17 @@ def test_members_span_the_split(doc, members):
 def test_default_member_is_the_shipped_reconstruction(doc):
     default = next(m for m in doc["members"] if m["name"] == "default")
     shipped = json.loads((E.PARAMS_DIR / "sem_default.json").read_text(encoding="utf-8"))["sem"]
-    for key in ("readiness_on_attitude", "readiness_on_trust", "intention_on_readiness", "cov_attitude_trust"):
-        assert default["sem"][key] == pytest.approx(shipped[key], abs=0.002), key
+    # population stage vs the Likert data's fit: paths within 0.002, the attitude-trust correlation within 0.003
+    for key, tol in (("readiness_on_attitude", 0.002), ("readiness_on_trust", 0.002),
+                     ("intention_on_readiness", 0.002), ("cov_attitude_trust", 0.003)):
+        assert default["sem"][key] == pytest.approx(shipped[key], abs=tol), key
 
 
-@pytest.mark.parametrize("index", range(15))
+N_MEMBERS = len(json.loads(E.DEFAULT_SEM_ENSEMBLE_FILE.read_text(encoding="utf-8"))["members"])
+
+
+@pytest.mark.parametrize("index", range(N_MEMBERS))
 def test_every_member_meets_the_bar(doc, index):
-    if index >= len(doc["members"]):
-        pytest.skip("fewer members")
     m = doc["members"][index]
     for model, target in TABLE1.items():
         fit = m["fit"][model]
