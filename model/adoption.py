@@ -21,11 +21,11 @@ from egov_abm.model import outcomes
 from egov_abm.model.calendar import month_date
 from egov_abm.model.citizen import Citizen, CitizenViews
 from egov_abm.model.interventions import Intervention, apply_all, intervention_streams
+from egov_abm.model.measurement import item_scales
 from egov_abm.model.network import CHUNK, Adjacency, build_graph, ring_graph, to_adjacency
 from egov_abm.model.outcomes import slug
 from egov_abm.model.params import Params
 from egov_abm.model.population import PopulationSpec, synth_population
-from egov_abm.model.measurement import item_scales
 from egov_abm.model.processes import COUNTS, PROCESSES, SliceWork, adoption, channel, opinion
 from egov_abm.model.sem import SEMParams
 from egov_abm.model.streams import seed_sequence, spawn_streams

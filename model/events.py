@@ -28,7 +28,7 @@ from egov_abm.model.calendar import month_date
 
 @dataclasses.dataclass(frozen=True)
 class Event:
-    """A dated event: from ``first`` to ``last`` (inclusive) a share ``online_only`` of needs could only be met online."""
+    """A dated event: from ``first`` to ``last`` (inclusive) a share ``online_only`` of needs was online-only."""
 
     name: str
     first: _dt.date

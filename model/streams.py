@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 STREAMS = ("population", "constructs", "network", "initial", "access", "awareness",
-           "adoption", "use", "experience", "mesa", "interventions", "skill", "channel", "lapse", "need")  # append only: keeps earlier streams
+           "adoption", "use", "experience", "mesa", "interventions", "skill",
+           "channel", "lapse", "need")  # append only: keeps earlier streams
 # ("interventions" is no longer drawn from: each intervention has its own stream.)
 
 

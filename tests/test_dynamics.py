@@ -10,8 +10,15 @@ from egov_abm.calibration.posterior import DEFAULT_POSTERIOR, load_posterior, wr
 from egov_abm.calibration.priors import Prior
 from egov_abm.calibration.sampler import abc_smc
 from egov_abm.calibration.simulate import SimConfig, Simulator
-from egov_abm.calibration.targets import (END_MONTH, START_MONTH, distance, household_share, load_observations, observe,
-                                         residuals)
+from egov_abm.calibration.targets import (
+    END_MONTH,
+    START_MONTH,
+    distance,
+    household_share,
+    load_observations,
+    observe,
+    residuals,
+)
 from egov_abm.model import InputError, Params, month_index
 from egov_abm.scenarios.scenario import load_scenario
 

@@ -88,7 +88,8 @@ def ExploreStatus(model: ExploreModel):
     with solara.Row(style={"flex-wrap": "wrap", "gap": "24px", "align-items": "baseline"}):
         heading(3, f"{model.date:%B %Y}")
         solara.Text(f"month {model.month} of {model.horizon}", classes=["explore-month"])
-        solara.Text(f"Using the portal this month: {100 * row['adoption']:.1f} % of adults",
+        solara.Text(f"Used the portal in the last 12 months: {100 * row['adoption']:.1f} % of adults "
+                    f"({100 * row['share_active_month']:.1f} % this month)",
                     classes=["explore-adoption"])
         solara.Text(f"Ever used: {100 * row['share_ever_used']:.1f} %")
         solara.Text(f"Online: {100 * row['internet_access']:.1f} %")

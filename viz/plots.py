@@ -94,7 +94,7 @@ def adoption_figure(model: AdoptionModel) -> Figure:
     left.plot(dates, series("adoption_rural"), color="#E69F00", lw=1.4, ls="--", label="rural")
     for band, colour, style in zip(AGE_BANDS, AGE_COLOURS, ("-", "--", "-.", ":"), strict=True):
         right.plot(dates, series(f"adoption_age_{slug(band)}"), color=colour, lw=1.4, ls=style, label=f"aged {band}")
-    left.set_ylabel("used the portal this month (% of adults)", fontsize=8)
+    left.set_ylabel("used the portal in the last 12 months (% of adults)", fontsize=8)
     left.set_title("Adoption, overall and urban / rural", fontsize=9)
     right.set_title("Adoption by age band", fontsize=9)
     for ax in (left, right):
@@ -159,7 +159,7 @@ def compare_figure(runs: pd.DataFrame, baseline: str = "baseline") -> Figure:
             t = table[table["scenario"] == name]
             ax.plot(t["date"], t["median"], color=colours[name], lw=2 if name == baseline else 1.4, label=name)
             ax.fill_between(t["date"], t["lo"], t["hi"], color=colours[name], alpha=0.18, lw=0)
-    level.set_ylabel("used the portal this month (% of adults)", fontsize=8)
+    level.set_ylabel("used the portal in the last 12 months (% of adults)", fontsize=8)
     level.set_title("Adoption: median and 90 % band over replicates", fontsize=9)
     diff.set_ylabel("difference from baseline (percentage points)", fontsize=8)
     diff.set_title("Effect against the baseline (same seeds)", fontsize=9)

@@ -77,11 +77,12 @@ PROCESSES: tuple[Process, ...] = _load()
 #: The month's named totals the processes count (a column each in the outcomes).
 COUNTS: tuple[str, ...] = tuple(c for p in PROCESSES for c in p.counts)
 
-INTERVENTIONS_STEP = ("Interventions and events", "every active policy intervention is applied (model/interventions.py, "
-                      "one registry of effects): it sets this month's extra access hazard, extra external "
-                      "influence, service quality, online-only share of needs and extra centre capacity of its "
-                      "target group, or moves state directly (training, persuasion); the dated events "
-                      "(model/events.py) set the share of the month's needs that can only be met online.")
+INTERVENTIONS_STEP = ("Interventions and events",
+                      "every active policy intervention is applied (model/interventions.py, one registry of "
+                      "effects): it sets this month's extra access hazard, extra external influence, service "
+                      "quality, online-only share of needs and extra centre capacity of its target group, or moves "
+                      "state directly (training, persuasion); the dated events (model/events.py) set the share of "
+                      "the month's needs that can only be met online.")
 RECORD_STEP = ("Record", "the month's aggregate outcomes are appended (model/outcomes.py): no per-citizen copy.")
 INTERVENTIONS_STEP = (INTERVENTIONS_STEP[0], INTERVENTIONS_STEP[1] + " *Draws from: one stream per intervention.*")
 
