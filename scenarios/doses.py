@@ -13,6 +13,8 @@ kind can act and its direct effect can be read:
   events; the national-access and neighbour-use feedbacks on access and
   awareness are off (``access_social_per_year = awareness_social_per_year =
   0``), so the extra hazard is read without what it sets off;
+- ``users`` setting (service_quality): as ``online`` with 60 % online, 60 %
+  aware and 40 % users, so there are many uses to count;
 - ``offline`` setting (mandate, assisted): nobody online at any time, so no
   portal use moves the channels of needs and the share of needs a mandate or a
   centre moves is read from the counts of needs by channel.
@@ -39,6 +41,8 @@ from egov_abm.model.interventions import EFFECTS
 SETTINGS: dict[str, dict] = {
     "online": dict(share_access_initial=0.5, share_aware_initial=0.3, share_adopters_initial=0.05,
                    access_social_per_year=0.0, awareness_social_per_year=0.0, dated_events="none"),
+    "users": dict(share_access_initial=0.6, share_aware_initial=0.6, share_adopters_initial=0.4,
+                  access_social_per_year=0.0, awareness_social_per_year=0.0, dated_events="none"),
     "offline": dict(share_access_initial=0.0, access_external_per_year=0.0, access_social_per_year=0.0,
                     share_aware_initial=0.3, share_adopters_initial=0.0, dated_events="none"),
 }
@@ -126,7 +130,7 @@ CASES: dict[str, Case] = {
                    target=Target(age_bands=("60+",)), watch=_watch_trainees),
     "trust": Case(0.6, "online", 12, "mean trust of the target (all adults) at the programme's end (12 months) "
                   "minus the baseline's", _trust),
-    "service_quality": Case(0.1, "online", 12, "success rate of the target's (all adults') portal uses, "
+    "service_quality": Case(0.1, "users", 12, "success rate of the target's (all adults') portal uses, "
                             "scenario minus baseline", _service_quality),
     "mandate": Case(0.05, "offline", 12, "share of needs made online-only: 1 - centre-served needs (scenario / "
                     "baseline), nobody online so nothing else moves", _mandate),
