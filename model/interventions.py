@@ -45,7 +45,8 @@ def _limit(candidates: np.ndarray, capacity: int | None, rng: np.random.Generato
 
 # Each effect applies one intervention for one month and returns the number of citizens it reached.
 def _infrastructure(model, iv, target, rng) -> int:
-    model.extra_access[target] += iv.dose
+    # One draw of its own with the extra hazard, before the access process (which draws the model's own hazard):
+    # the two are independent, so a targeted citizen offline stays offline with exp(-(h + dose) dt).
     reached = target & ~model.access & (rng.random(model.n) < -np.expm1(-iv.dose * DT_YEARS))
     model.access |= reached
     return int(reached.sum())
@@ -95,8 +96,11 @@ def _mandate(model, iv, target, rng) -> int:
 
 
 def _assisted(model, iv, target, rng) -> int:
+    # A centre serves a need not met online with a = p_assisted + extra; the dose is the share of the rest
+    # (1 - a: a household member or unserved) it serves: a' = a + dose (1 - a), so doses compose.
     idx = _limit(target & ~model.user, iv.capacity, rng)
-    model.assisted_extra[idx] = np.minimum(1.0, model.assisted_extra[idx] + np.float32(iv.dose))
+    rest = np.float32(1.0 - model.params.p_assisted) - model.assisted_extra[idx]
+    model.assisted_extra[idx] += np.float32(iv.dose) * np.maximum(rest, np.float32(0.0))
     return len(idx)
 
 
@@ -119,31 +123,39 @@ class Effect:
 
 #: The kinds of intervention and their effects (dose units in the ``dose_unit`` column).
 EFFECTS: dict[str, Effect] = {
-    "infrastructure": Effect(_infrastructure, "1/year", False, False,
-                             "targeted citizens without internet access gain it with an extra hazard `dose`; "
-                             "reached = newly connected"),
-    "skills": Effect(_skills, "latent SD of attitude", False, True,
+    "infrastructure": Effect(_infrastructure, "extra access hazard, 1/year", False, False,
+                             "targeted citizens without internet access gain it with an extra hazard `dose` on top "
+                             "of the model's own (a share 1 - exp(-dose x T) of those who would otherwise stay "
+                             "offline over T years); reached = newly connected"),
+    "skills": Effect(_skills, "latent SD of attitude among trainees, at training", False, True,
                      "up to `capacity` targeted citizens a month who are online without digital skill are trained: "
                      "they gain skill, and their attitude and its anchor rise by `dose` (inside the bounds), so "
-                     "readiness and intention follow through the SEM; reached = trainees", "attitude"),
-    "trust": Effect(_trust, "latent SD of trust by the programme's end", False, False,
+                     "readiness and intention follow through the SEM; conformity with untrained neighbours takes "
+                     "back up to conformity_weight of it in the months after (a tenth of the way a month); "
+                     "reached = trainees", "attitude"),
+    "trust": Effect(_trust, "latent SD of trust among all of the target, by the programme's end", False, False,
                     "trust of targeted citizens and its anchor rise by `dose` over the programme, an equal share each "
-                    "month (inside the bounds); conformity with untargeted neighbours takes back up to "
-                    "conformity_weight of it; reached = targeted citizens", "trust"),
-    "awareness": Effect(_awareness, "1/year", False, False,
-                        "targeted citizens get `dose` more external influence: added to the awareness hazard and to "
-                        "Bass p; reached = targeted citizens"),
-    "service_quality": Effect(_service_quality, "probability", True, False,
+                    "month (inside the bounds, so citizens at the top of the scale gain less); delivered in full "
+                    "when the target is everyone: with a partial target, conformity with untargeted neighbours "
+                    "takes back up to conformity_weight of it; reached = targeted citizens", "trust"),
+    "awareness": Effect(_awareness, "extra external influence, 1/year", False, False,
+                        "targeted citizens get `dose` more external influence: added to the awareness hazard of the "
+                        "unaware (a share 1 - exp(-dose x T) of those who would otherwise stay unaware over T "
+                        "years hear of the portal) and to Bass p; reached = targeted citizens"),
+    "service_quality": Effect(_service_quality, "probability of success, added", True, False,
                               "uses by targeted citizens succeed with p_success + `dose` (capped at 1); "
                               "reached = targeted users"),
-    "mandate": Effect(_mandate, "share of service needs", True, False,
-                      "a share `dose` of targeted citizens' service needs can only be met online: users who are "
-                      "online and skilled use the portal, able non-users must try it (success makes a user), "
-                      "others ask a household member or go without; reached = targeted citizens"),
-    "assisted": Effect(_assisted, "probability", True, True,
-                       "public service centres serve `dose` more of the needs not met online of up to `capacity` "
-                       "targeted non-users a month (places, staff, opening hours), so fewer go unserved; staff do "
-                       "the e-service, counted as assisted; reached = citizens given a place"),
+    "mandate": Effect(_mandate, "share of service needs made online-only", True, False,
+                      "a share `dose` of targeted citizens' service needs can only be met online (with a dated "
+                      "online-only share e: 1 - (1 - e)(1 - dose)); no centre serves them: users who are online "
+                      "and skilled use the portal, able non-users must try it (success makes a user), others ask a "
+                      "household member or go without; reached = targeted citizens"),
+    "assisted": Effect(_assisted, "share of needs otherwise met by a household member or unserved", True, True,
+                       "public service centres serve a share `dose` of the needs of up to `capacity` targeted "
+                       "non-users a month (places, staff, opening hours) that would otherwise go to a household "
+                       "member or unserved: a centre takes a need not met online with p_assisted + dose x "
+                       "(1 - p_assisted); staff do the e-service, counted as assisted; reached = citizens given "
+                       "a place"),
 }
 KINDS = tuple(EFFECTS)
 

@@ -224,6 +224,18 @@ def bench(sizes: tuple[int, ...], months: int, reference_months: int, reference_
 
 
 @cli.command()
+@click.option("--agents", type=click.IntRange(min=1000, max=1_000_000), default=20_000, show_default=True,
+              metavar="N", help="Simulated citizens in each run.")
+@click.option("--seed", type=SEED, default=1, show_default=True, metavar="S",
+              help="Seed of every run (scenario and baseline share it).")
+def doses(agents: int, seed: int) -> None:
+    """Measure what each intervention kind delivers against its stated dose, in the dose's unit."""
+    from egov_abm.scenarios.doses import format_table, measure_doses
+
+    click.echo(format_table(measure_doses(n_agents=agents, seed=seed)))
+
+
+@cli.command()
 @click.argument("spec_path", type=click.Path(path_type=Path), metavar="SPEC.toml|NAME")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
               help="Results folder [default: results/sweeps/<sweep name>]. Re-running into it resumes.")
