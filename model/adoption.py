@@ -3,7 +3,7 @@
 One step is one month. The order of work is written once, as the ordered list
 of processes :data:`model.processes.PROCESSES` (one module each, under
 ``model/processes/``); ``egov_abm.model.processes.step_order()`` prints it,
-and docs/ODD.md section 3 is that text. The model builds the population and
+and docs/ODD.md section I.3 is that text. The model builds the population and
 the social graph, lets every process create its state in that order, and
 each month reads the neighbours, applies the interventions
 (:mod:`model.interventions`), runs the processes over slices of citizens and

@@ -15,7 +15,7 @@ base rate runs from about 1.15 (rate .5) to 2.1 (rate .05). Intention is in unit
 (mean 0), so ``p`` and ``q`` are the hazards of a citizen with the survey's
 mean intention. The slope carries a prior from the intention-behaviour
 literature (:data:`SLOPE_EVIDENCE`); with ``d = 0`` and the constructs held
-fixed on a complete graph this is the Bass (1969) model (docs/ODD.md, 7.7).
+fixed on a complete graph this is the Bass (1969) model (docs/ODD.md, III.4.9).
 
 Trust reaches adoption through intention (the SEM), not through a gate.
 At month 0 users are drawn among the eligible so that their share of all
