@@ -63,7 +63,7 @@ def test_odd_generated_blocks_are_current():
     for block in (step_order(), effects_table(), markdown_table()):
         assert block in odd, "docs/ODD.md is out of date: run python docs/refresh_generated.py"
     titles = [line.split("**")[1] for line in step_order().splitlines() if line[:1].isdigit()]
-    assert titles == ["Interventions", *(p.title for p in PROCESSES), "Record"]
+    assert titles == ["Interventions and events", *(p.title for p in PROCESSES), "Record"]
 
 
 def test_every_parameter_is_declared_once_by_its_owner():
