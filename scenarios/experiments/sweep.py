@@ -128,6 +128,7 @@ class RunTask:
     series: tuple[str, ...]
     every: int
     base: Any  # scenarios.scenario.Scenario: policies, SEM file, name
+    sem_member: int | None = None  # SEM ensemble member (ensemble sweeps), else the SEM file
 
     def id_row(self) -> dict[str, Any]:
         """The columns that identify this run in the results."""
@@ -136,7 +137,7 @@ class RunTask:
 
     def scenario(self):
         """The base scenario with this run's full parameters."""
-        return dataclasses.replace(self.base, params=Params(**self.params))
+        return dataclasses.replace(self.base, params=Params(**self.params), sem_member=self.sem_member)
 
 
 @dataclasses.dataclass
@@ -184,6 +185,8 @@ def plan_sweep(spec: SweepSpec) -> Plan:
     design = make_design(spec)
     draws = ([draw for _, draw in base.ensemble(spec.replicates, spec.seed)] if spec.ensemble
              else [{}] * spec.replicates)
+    members = base.sem_members(spec.replicates) if spec.ensemble else [None] * spec.replicates
+    members_key = _ensemble_key() if any(m is not None for m in members) else None
     scenario_key = _scenario_key(base)
     outcomes_key = [list(spec.summary), list(spec.series), spec.every]
     names = spec.names
@@ -200,10 +203,12 @@ def plan_sweep(spec: SweepSpec) -> Plan:
             full = params.to_dict()
             key = {"params": full, "dose_scale": dose, "months": months, "seed": spec.seed, "replicate": r,
                    "scenario": scenario_key, "outcomes": outcomes_key}
+            if members[r] is not None:
+                key["sem_member"] = [members[r], members_key]
             run_id = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
             tasks.append(RunTask(run_id=run_id, point=int(row.point), replicate=r, seed=spec.seed, params=full,
                                  dose_scale=dose, months=months, values=values, summary=spec.summary,
-                                 series=spec.series, every=spec.every, base=base))
+                                 series=spec.series, every=spec.every, base=base, sem_member=members[r]))
     fields = [pa.field(*f) for f in ID_FIELDS]
     fields += [pa.field(f.name, ARROW_KIND[f.kind]) for f in spec.factors]
     fields += [pa.field(n, pa.float64()) for n in spec.summary]
@@ -231,12 +236,28 @@ def _scenario_key(base) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _ensemble_key() -> str:
+    """Hash of the SEM ensemble file's contents (a run of member r depends on them)."""
+    from egov_abm.calibration import userfiles
+    from egov_abm.calibration.sem_ensemble import DEFAULT_SEM_ENSEMBLE_FILE
+
+    data = userfiles.read_bytes(Path(DEFAULT_SEM_ENSEMBLE_FILE), "the SEM ensemble file")
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 # ------------------------------------------------------------- on the worker
 @functools.lru_cache(maxsize=8)
 def _sem(path: str):
     from egov_abm.calibration.defaults import load_sem
 
     return load_sem(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _sem_member(member: int):
+    from egov_abm.calibration.sem_ensemble import load_sem_ensemble
+
+    return load_sem_ensemble()[member]
 
 
 @functools.lru_cache(maxsize=1)
@@ -254,9 +275,10 @@ def execute(task: RunTask) -> dict[str, Any]:
     start = time.perf_counter()
     row = task.id_row()
     try:
-        frame = run_one(task.scenario(), task.seed, task.replicate, months=task.months,
-                        sem=_sem(str(task.base.sem_file or DEFAULT_SEM_FILE)), population=_population(),
-                        dose_scale=task.dose_scale)
+        sem = (_sem_member(task.sem_member) if task.sem_member is not None
+               else _sem(str(task.base.sem_file or DEFAULT_SEM_FILE)))
+        frame = run_one(task.scenario(), task.seed, task.replicate, months=task.months, sem=sem,
+                        population=_population(), dose_scale=task.dose_scale)
         row.update(outcome_row(frame, task.summary, task.series, task.every))
         row.update(status="ok", error=None)
     except Exception as exc:  # recorded, not raised: one bad run must not stop a sweep
