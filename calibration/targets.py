@@ -44,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.special import betaln
 
 from egov_abm.calibration import userfiles
@@ -93,13 +94,23 @@ def load_observations(path: Path = TARGETS_FILE) -> list[Observation]:
     return out
 
 
-def household_share(u: float, h: float, rho: float) -> float:
-    """Share of households of ``h`` adults with at least one user, members' use correlated ``rho``."""
-    u = min(max(float(u), 0.0), 1.0)
-    if rho <= 0.0 or u in (0.0, 1.0):
-        return 1.0 - (1.0 - u) ** h
-    a, b = u * (1.0 - rho) / rho, (1.0 - u) * (1.0 - rho) / rho
-    return float(1.0 - np.exp(betaln(a, b + h) - betaln(a, b)))
+def household_share(u, h: float, rho: float):
+    """Share of households of ``h`` adults with at least one user, members' use correlated ``rho``.
+
+    ``u`` may be a number or an array (or Series) of shares; the result has its shape.
+    """
+    u_arr = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+    independent = 1.0 - (1.0 - u_arr) ** h
+    if rho <= 0.0:
+        out = independent
+    else:
+        inner = (u_arr > 0.0) & (u_arr < 1.0)
+        uu = np.where(inner, u_arr, 0.5)
+        a, b = uu * (1.0 - rho) / rho, (1.0 - uu) * (1.0 - rho) / rho
+        out = np.where(inner, 1.0 - np.exp(betaln(a, b + h) - betaln(a, b)), independent)
+    if isinstance(u, pd.Series):
+        return pd.Series(out, index=u.index)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def _households(frame_row, constants):
