@@ -29,7 +29,8 @@ def parameter(default: Any, *, unit: str, doc: str, source: str | None = None, r
         unit: unit of the value (``1/year``, ``probability``, ``latent SD`` ...).
         doc: what the parameter means, in a few words.
         source: where the value comes from (a statistic with its source, or
-            :data:`ASSUMPTION` / :data:`FIXED`); derived when ``prior`` is given.
+            :data:`ASSUMPTION` / :data:`FIXED`); with ``prior``, the evidence the
+            prior rests on (optional), followed by the calibration's statement.
         range: ``(low, high)`` of allowed values, inclusive.
         choices: allowed values of a text parameter.
         prior: ``(low, high, log, meaning)``: the parameter is an uncertain input
@@ -39,8 +40,9 @@ def parameter(default: Any, *, unit: str, doc: str, source: str | None = None, r
     if prior is not None:
         low, high, log, meaning = prior
         prior = Prior("", low, high, log, meaning)
-        source = (f"calibrated: {prior.describe()} prior; scenarios with a posterior (the baseline) use the "
-                  "ABC-SMC posterior (docs/calibration/report.md); the default is the uncalibrated starting value")
+        calibrated = (f"calibrated: {prior.describe()} prior; scenarios with a posterior (the baseline) use the "
+                      "ABC-SMC posterior (docs/calibration/report.md); the default is the uncalibrated starting value")
+        source = f"{source}; {calibrated}" if source else calibrated
     if source is None:
         raise ValueError("a parameter needs a source or a prior")
     return dataclasses.field(

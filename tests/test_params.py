@@ -80,7 +80,7 @@ def test_every_parameter_is_declared_once_by_its_owner():
 def test_fields_labelled_calibrated_are_exactly_the_calibrated_ones():
     from egov_abm.calibration.priors import PRIORS
 
-    labelled = {name for name, f in Params.fields().items() if f.metadata["source"].startswith("calibrated")}
+    labelled = {name for name, f in Params.fields().items() if "calibrated: " in f.metadata["source"]}
     declared = {name for name, f in Params.fields().items() if f.metadata["prior"] is not None}
     assert labelled == declared == {p.name for p in PRIORS}
     skill = Params.fields()["skill_per_year"].metadata

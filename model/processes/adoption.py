@@ -60,7 +60,8 @@ PARAMETERS = {
     "intention_slope": parameter(0.6, unit="latent SD per SD of intention", range=(0.0, 3.0),
                                  doc="effect of intention on the propensity to take up and to keep using the "
                                      "portal: x pi/sqrt(6) in the adoption hazard, a probit slope in continued use",
-                                 prior=(0.3, 1.0, False, "intention-behaviour slope (" + SLOPE_EVIDENCE + ")")),
+                                 source="prior from " + SLOPE_EVIDENCE,
+                                 prior=(0.3, 1.0, False, "intention-behaviour slope")),
 }
 
 
