@@ -148,8 +148,8 @@ EFFECTS: dict[str, Effect] = {
     "mandate": Effect(_mandate, "share of service needs made online-only", True, False,
                       "a share `dose` of targeted citizens' service needs can only be met online (with a dated "
                       "online-only share e: 1 - (1 - e)(1 - dose)); no centre serves them: users who are online "
-                      "and skilled use the portal, able non-users must try it (success makes a user), others ask a "
-                      "household member or go without; reached = targeted citizens"),
+                      "and skilled use the portal; others ask a household member (p_proxy), else try the portal "
+                      "if able (success makes a user), else go without; reached = targeted citizens"),
     "assisted": Effect(_assisted, "share of needs otherwise met by a household member or unserved", True, True,
                        "public service centres serve a share `dose` of the needs of up to `capacity` targeted "
                        "non-users a month (places, staff, opening hours) that would otherwise go to a household "

@@ -81,7 +81,10 @@ class RefCitizen(FixedAgent):
             able = access and skill
             online_only = rng.random() < self.model.online_only
             if online_only:
-                used = able and (user or aware)
+                if user and able:
+                    used = True
+                elif rng.random() >= p.p_proxy:  # no household member does it: try the portal if able
+                    used = able and aware
             elif user and able:
                 c = 0.5 * math.erfc(-(p.use_intercept + p.intention_slope * intention
                                       + p.use_on_satisfaction * sat) / math.sqrt(2.0))

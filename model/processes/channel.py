@@ -7,9 +7,10 @@ Each month citizen ``i`` needs a public service with probability ``nu_i``
 1. **online only**: with probability ``m_i`` the service can only be had
    online that month: a digital-only mandate (:mod:`model.interventions`) or
    a dated event such as the 2020 state of emergency (:mod:`model.events`). A
-   user who is online and skilled uses the portal; a non-user who is aware,
-   online and skilled must try it (a forced first use); anyone else asks a
-   household member (proxy, ``p_proxy``) or goes without;
+   user who is online and skilled uses the portal; anyone else first asks a
+   household member (proxy, ``p_proxy``: non-users lean on family for online
+   errands, assumption); failing that, a non-user who is aware, online and
+   skilled must try the portal (a forced first use), and others go without;
 2. otherwise a **user** who is online and skilled uses the portal with the
    continued-use probability ``Phi(use_intercept + intention_slope *
    intention_i + use_on_satisfaction * S_i)`` (a probit in intention and
@@ -117,7 +118,9 @@ def step(model, work: SliceWork) -> None:
     online_only = u < mandate
     v = np.where(online_only, u / np.where(mandate > 0, mandate, 1.0), (u - mandate) / (1.0 - mandate))
 
-    forced = online_only & able & ~user & model.aware[gi]
+    # an online-only need of a non-user goes first to a household member (proxy), else the citizen tries the portal
+    asks = online_only & ~can_portal & (v < p.p_proxy)
+    forced = online_only & ~can_portal & ~asks & able & model.aware[gi]
     portal = online_only & (can_portal | forced)
     # continued use of users, for needs that are not online-only
     c = np.zeros(len(need))
@@ -136,7 +139,7 @@ def step(model, work: SliceWork) -> None:
     rest = ~portal
     assisted = rest & (w < a)
     w2 = (w - a) / np.maximum(1.0 - a, 1e-12)
-    proxy = rest & ~assisted & (np.where(online_only, v, w2) < p.p_proxy)
+    proxy = rest & ~assisted & np.where(online_only, asks, w2 < p.p_proxy)
     unserved = rest & ~assisted & ~proxy
 
     used[need[portal]] = True
@@ -153,8 +156,8 @@ PROCESS = Process(
     name="channel", title="Channel",
     summary="each citizen needs a public service with probability nu_i (Beta-distributed around need_per_month). "
             "A need that can only be met online (a digital-only mandate, or a dated event such as the 2020 state "
-            "of emergency) takes users who are online and skilled to the portal and makes able non-users try "
-            "it; otherwise a user who is online and skilled uses the portal with probability Phi(use_intercept + "
+            "of emergency) takes users who are online and skilled to the portal; others ask a household member "
+            "(p_proxy) and, failing that, try the portal themselves if they are aware, online and skilled; otherwise a user who is online and skilled uses the portal with probability Phi(use_intercept + "
             "intention_slope x intention_i + use_on_satisfaction x S_i). A need not met online goes to a public "
             "service centre (p_assisted: counted as assisted, not as own use; the citizen becomes aware of the "
             "portal), else to a household member (p_proxy), else unserved.",
