@@ -157,7 +157,8 @@ PROCESS = Process(
     summary="each citizen needs a public service with probability nu_i (Beta-distributed around need_per_month). "
             "A need that can only be met online (a digital-only mandate, or a dated event such as the 2020 state "
             "of emergency) takes users who are online and skilled to the portal; others ask a household member "
-            "(p_proxy) and, failing that, try the portal themselves if they are aware, online and skilled; otherwise a user who is online and skilled uses the portal with probability Phi(use_intercept + "
+            "(p_proxy) and, failing that, try the portal themselves if they are aware, online and skilled; "
+            "otherwise a user who is online and skilled uses the portal with probability Phi(use_intercept + "
             "intention_slope x intention_i + use_on_satisfaction x S_i). A need not met online goes to a public "
             "service centre (p_assisted: counted as assisted, not as own use; the citizen becomes aware of the "
             "portal), else to a household member (p_proxy), else unserved.",
