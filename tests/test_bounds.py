@@ -13,7 +13,8 @@ from egov_abm.model.measurement import bounds, item_scales
 from egov_abm.scenarios.runner import build_model, run_replicates
 from egov_abm.scenarios.scenario import load_scenario, shipped_scenarios
 
-POLICIES = sorted(name for name, path in shipped_scenarios().items() if path.parent.name == "policies" and "/" not in name)
+POLICIES = sorted(name for name, path in shipped_scenarios().items()
+                  if path.parent.name == "policies" and "/" not in name)  # each once, not also as policies/name
 
 
 def check(frame, label):
