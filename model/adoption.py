@@ -107,7 +107,6 @@ class AdoptionModel(mesa.Model):
         self.intervention_rngs = intervention_streams(self.root_seed, self.interventions)
         # this month's per-citizen modifiers, set by the interventions (allocated only when there are any)
         shape = n if self.interventions else 0
-        self.extra_access = np.zeros(shape, dtype=np.float32)  # extra access hazard [1/year]
         self.extra_external = np.zeros(shape, dtype=np.float32)  # extra external influence (awareness, Bass p)
         self.p_success_i = np.full(shape, p.p_success, dtype=np.float32)  # success probability of a use
         self.mandate_share = np.zeros(shape, dtype=np.float32)  # share of needs that can only be met online

@@ -295,12 +295,11 @@ def intervention_streams(root: np.random.SeedSequence, interventions) -> list[np
 def apply_all(model, month: int) -> None:
     """Apply every active intervention of ``model`` for ``month`` (step 0 of the month).
 
-    Resets and then sets the month's per-citizen modifiers (``extra_access``,
-    ``extra_external``, ``p_success_i``, ``mandate_share``, ``assisted_extra``);
-    kinds that change state directly (skills, trust) do so. Adds reach and cost to ``model.intervention_log`` and
-    ``model.month_cost_kzt``.
+    Resets and then sets the month's per-citizen modifiers (``extra_external``,
+    ``p_success_i``, ``mandate_share``, ``assisted_extra``); kinds that change
+    state directly (infrastructure, skills, trust) do so. Adds reach and cost to
+    ``model.intervention_log`` and ``model.month_cost_kzt``.
     """
-    model.extra_access[:] = 0.0
     model.extra_external[:] = 0.0
     model.p_success_i[:] = model.params.p_success
     model.mandate_share[:] = 0.0

@@ -78,8 +78,6 @@ def step(model, work: SliceWork) -> None:
     """Access, then skill, for the citizens of one slice."""
     p, s, sl, m = model.params, model.streams, work.sl, work.size
     h_access = (p.access_external_per_year + p.access_social_per_year * work.access_share) * model.group_factor[sl]
-    if work.extra:
-        h_access += model.extra_access[sl]
     access = model.access[sl]
     access |= s["access"].random(m) < -np.expm1(-h_access * DT_YEARS)
     skill = model.skill[sl]
