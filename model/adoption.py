@@ -5,8 +5,8 @@ of processes :data:`model.processes.PROCESSES` (one module each, under
 ``model/processes/``); ``egov_abm.model.processes.step_order()`` prints it,
 and docs/ODD.md section I.3 is that text. The model builds the population and
 the social graph, lets every process create its state in that order, and
-each month reads the neighbours, applies the interventions
-(:mod:`model.interventions`), runs the processes over slices of citizens and
+each month applies the interventions (:mod:`model.interventions`), runs the
+processes fused in one compiled pass per citizen (:mod:`model.kernel`) and
 records the outcomes (:mod:`model.outcomes`).
 """
 
@@ -17,16 +17,16 @@ import datetime as _dt
 import mesa
 import numpy as np
 
-from egov_abm.model import outcomes
-from egov_abm.model.calendar import month_date
+from egov_abm.model import kernel, outcomes
+from egov_abm.model.calendar import DT_YEARS, month_date
 from egov_abm.model.citizen import Citizen, CitizenViews
 from egov_abm.model.interventions import Intervention, apply_all, intervention_streams
 from egov_abm.model.measurement import item_scales
-from egov_abm.model.network import CHUNK, Adjacency, build_graph, ring_graph, to_adjacency
+from egov_abm.model.network import Adjacency, build_graph, ring_graph, to_adjacency
 from egov_abm.model.outcomes import slug
 from egov_abm.model.params import Params
 from egov_abm.model.population import PopulationSpec, synth_population
-from egov_abm.model.processes import COUNTS, PROCESSES, SliceWork, adoption, channel, opinion
+from egov_abm.model.processes import COUNTS, PROCESSES, adoption, channel, opinion
 from egov_abm.model.sem import SEMParams
 from egov_abm.model.streams import seed_sequence, spawn_streams
 
@@ -117,7 +117,7 @@ class AdoptionModel(mesa.Model):
         self.intervention_log: list[dict] = []
         self.outcomes: list[dict] = []
         self.groups = outcomes.Groups(self)
-        self._nb_buffer = self.adjacency.new_buffer(4)  # working memory of the step, mapped now
+        self._prepare_kernel()
         self.citizens = CitizenViews(self)
         if create_agents:
             self.citizens.create_all()
@@ -133,6 +133,16 @@ class AdoptionModel(mesa.Model):
         return adoption.intention_factor(self, idx)
 
     @property
+    def group_factor(self) -> np.ndarray:
+        """Each citizen's group factor ``g_i`` of the access and skill hazards (:mod:`model.processes.access`)."""
+        return self.group_levels.astype(np.float32)[self.level]
+
+    @property
+    def p_skill(self) -> np.ndarray:
+        """Each citizen's monthly probability of acquiring digital skill once online."""
+        return self.p_skill_levels.astype(np.float32)[self.level]
+
+    @property
     def state_code(self) -> np.ndarray:
         """0 unaware, 1 aware non-user, 2 adopter (current user), 3 lapsed (former user)."""
         code = np.where(self.aware, 1, 0).astype(np.int8)
@@ -146,47 +156,105 @@ class AdoptionModel(mesa.Model):
         return month_date(self.params.start_month, self.month)
 
     # --------------------------------------------------------------------- step
+    def _prepare_kernel(self) -> None:
+        """The kernel's inputs that last the run: ties, scalars, the score tables and the next month's buffers."""
+        p, sem, adj, n = self.params, self.sem, self.adjacency, self.n
+        empty_rows, empty_cols = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+        if adj.complete:
+            self._ties = (0, empty_rows, empty_cols, empty_rows, empty_cols)
+        elif adj.ring is not None:
+            r = adj.ring
+            self._ties = (r.half, r.add_rows, r.add_cols, r.rem_rows, r.rem_cols)
+        else:  # compressed sparse rows: every tie is an added one
+            mat = adj.matrix
+            rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(mat.indptr))
+            self._ties = (0, rows, mat.indices, empty_rows, empty_cols)
+        scales = self.item_scales
+        grid = scales["attitude"].grid
+        self._tables = (scales["attitude"].table.astype(np.float64), scales["trust"].table.astype(np.float64))
+        values = dict(
+            dt=DT_YEARS, aware_external=p.awareness_external_per_year, aware_social=p.awareness_social_per_year,
+            opinion_rate=p.opinion_rate_per_month, conformity=p.conformity_weight, wom_attitude=p.wom_attitude,
+            wom_trust=p.wom_trust, experience_attitude=p.experience_attitude, experience_trust=p.experience_trust,
+            attitude_lo=self.attitude_bounds[0], attitude_hi=self.attitude_bounds[1],
+            trust_lo=self.trust_bounds[0], trust_hi=self.trust_bounds[1],
+            r0=sem.readiness_intercept, r_att=sem.readiness_on_attitude, r_trust=sem.readiness_on_trust,
+            i0=sem.intention_intercept, i_ready=sem.intention_on_readiness, i_att=sem.intention_on_attitude,
+            i_trust=sem.intention_on_trust, p_external=p.p_external_per_year, q_social=p.q_social_per_year,
+            adopt_slope=adoption.CLOGLOG_SCALE * p.intention_slope, use_intercept=p.use_intercept,
+            use_slope=p.intention_slope, use_on_sat=p.use_on_satisfaction, p_assisted=p.p_assisted,
+            p_proxy=p.p_proxy, p_success=p.p_success, satisfaction_rate=p.satisfaction_rate,
+            lapse_base=p.lapse_per_year, lapse_on_sat=p.lapse_on_satisfaction, lapse_on_trust=p.lapse_on_trust,
+            grid_lo=float(grid[0]), grid_inv_step=float((len(grid) - 1) / (grid[-1] - grid[0])),
+            access_base=0.0, online_only=0.0, quality_drop=0.0)  # the last three change by month
+        self._scalars = np.array([values[name] for name in kernel.SCALARS], dtype=np.float64)
+        # What neighbours read, one row per citizen: user, last outcome, attitude, trust (mapped now, not in month 1).
+        self._public = np.zeros((n, 4), dtype=np.int32)
+
     def step(self) -> None:
         """Advance one month (the order of work: :func:`model.processes.step_order`).
 
-        After the neighbourhood reads and the interventions, the processes are
-        per citizen, so they run over slices of :data:`CHUNK` citizens whose
-        arrays stay in the processor's cache. Every random stream is drawn in
-        index order, one number per citizen, so the result does not depend on
-        the slice size.
+        The interventions and dated events are applied first, over all
+        citizens. Then every process runs fused, one pass per citizen, in
+        :func:`model.kernel.month_block`: neighbours are read from the state at
+        the start of that pass (synchronous update), each stream gives one
+        number per citizen in index order, and the totals are integers, so the
+        result depends neither on the slice size nor on the number of threads.
         """
-        adj = self.adjacency
-
-        # Neighbourhood reads at the start of the month (synchronous update). One pass over four
-        # columns: users, last month's outcome (+1 success, -1 failure, 0), attitude and trust. The
-        # mean outcome is the share of neighbours whose use succeeded minus the share whose use failed.
-        buf, columns = self._nb_buffer
-        columns[:, 0] = self.user
-        columns[:, 1] = self.last_outcome
-        columns[:, 2] = self.attitude
-        columns[:, 3] = self.trust
-        nb_sums = adj.column_sums(buf)
-
-        # 0. Dated events and interventions.
+        p, n = self.params, self.n
+        parts = kernel.blocks(n)
+        self._each_block(parts, lambda b, lo, hi: kernel.snapshot(lo, hi, self.user, self.last_outcome, self.attitude,
+                                                                 self.trust, self._public))
         channel.set_month(self)
         if self.interventions:
             apply_all(self, self.month)
             self.cost_kzt += self.month_cost_kzt
 
-        access_share = np.count_nonzero(self.access) / self.n
-        counts = dict.fromkeys(COUNTS, 0)
+        k = self._scalars
+        access_share = np.count_nonzero(self.access) / n
+        access_hazard = p.access_external_per_year + p.access_social_per_year * access_share
+        p_access_levels = -np.expm1(-access_hazard * self.group_levels * DT_YEARS)
+        k[kernel.K_ONLINE_ONLY] = self.online_only
+        k[kernel.K_QUALITY_DROP] = self.emergency * max(0.0, p.p_success - p.emergency_p_success)
+        complete = self.adjacency.complete
+        nb_totals = np.zeros(4, dtype=np.int64)
+        if complete:  # everyone's neighbours are all the others: population totals minus the citizen
+            nb_totals[:] = self._public.sum(axis=0, dtype=np.int64)
+        half, add_rows, add_cols, rem_rows, rem_cols = self._ties
         extra = bool(self.interventions)
-        parts = []
-        for sl in self._slices():
-            inv_degree = adj.inv_degree[sl]
-            nb = nb_sums[sl]
-            work = SliceWork(sl, *(nb[:, k] * inv_degree for k in range(4)), access_share, extra, counts)
-            for process in PROCESSES:
-                process.step(self, work)
-            parts.append(outcomes.tally(self, sl, self.used, self.month))  # while the slice is still in cache
-        self.counts = counts
+        streams = [self.streams[name] for name in ("access", "awareness", "use", "experience")]
+        totals = np.zeros((len(parts), len(kernel.TOTALS)), dtype=np.int64)
+        groups = np.zeros((len(parts), self.groups.size), dtype=np.int64)
+
+        # the streams' states at each block's first citizen (one draw per citizen and stream)
+        rng = [np.stack([kernel.stream_state(g, lo) for g in streams]) for lo, _ in parts]
+
+        def run(b: int, lo: int, hi: int) -> None:
+            kernel.month_block(
+                lo, hi, self.month, k, complete, nb_totals, self._public, half, add_rows, add_cols,
+                np.searchsorted(add_rows, lo), rem_rows, rem_cols, np.searchsorted(rem_rows, lo), rng[b],
+                self.access, self.skill, self.aware, self.user, self.ever_user, self.used, self.attitude, self.trust,
+                self.attitude0, self.trust0, self.zeta_r, self.zeta_i, self.readiness, self.intention,
+                self.satisfaction, self.last_outcome, self.last_use, self.last_assisted, self.need_rate,
+                self.level, p_access_levels, self.p_skill_levels, self.groups.code, extra, self.extra_external,
+                self.p_success_i, self.mandate_share, self.assisted_extra, *self._tables, totals[b], groups[b],
+                kernel.SUB, kernel.GATHER)
+
+        self._each_block(parts, run)
+        for g, state in zip(streams, rng[-1], strict=True):  # the last block ends where the month's draws end
+            kernel.set_stream_state(g, state)
+        total = totals.sum(axis=0)
+        self.counts = {name: int(total[kernel.TOTALS.index(name)]) for name in COUNTS}
         self.month += 1
-        self.record(parts)
+        self.record(self._part(total, groups.sum(axis=0)))
+
+    @staticmethod
+    def _each_block(parts: list[tuple[int, int]], work) -> None:
+        """``work(b, lo, hi)`` for every block, on the kernel's threads when there are several."""
+        if len(parts) == 1:
+            work(0, *parts[0])
+        else:
+            list(kernel.pool().map(lambda b: work(b, *parts[b]), range(len(parts))))
 
     def run(self, months: int, progress=None) -> None:
         """Run ``months`` steps; ``progress(1)`` is called after each if given."""
@@ -195,22 +263,31 @@ class AdoptionModel(mesa.Model):
             if progress is not None:
                 progress(1)
 
-    def _slices(self):
-        """Consecutive slices of at most :data:`CHUNK` citizens covering everyone."""
-        return (slice(lo, min(self.n, lo + CHUNK)) for lo in range(0, self.n, CHUNK))
-
     # ----------------------------------------------------------------- outcomes
-    def record(self, parts: list[dict] | None = None) -> dict:
+    @staticmethod
+    def _part(total: np.ndarray, groups: np.ndarray) -> dict:
+        """The kernel's totals by name (real values back from fixed point), for :func:`model.outcomes.row`."""
+        part = {name: (value / kernel.FIXED_SCALE if name in kernel.REAL_TOTALS else int(value))
+                for name, value in zip(kernel.TOTALS, total.tolist(), strict=True)}
+        part["groups"] = groups
+        return part
+
+    def record(self, part: dict | None = None) -> dict:
         """Append and return this month's aggregate outcomes (no per-citizen copies).
 
-        ``parts`` are the :func:`model.outcomes.tally` of every slice when the
-        step has gathered them; otherwise they are computed here.
+        ``part`` is the month's tally when the step has made it; otherwise
+        (month 0) it is made here, with the current users as the month's active.
         """
-        if parts is None:
-            # Month 0 has had no uses yet: report the share of current users.
+        if part is None:
+            total = np.zeros(len(kernel.TOTALS), dtype=np.int64)
+            groups = np.zeros(self.groups.size, dtype=np.int64)
             active = self.used if self.month > 0 else self.user
-            parts = [outcomes.tally(self, sl, active, self.month - 1) for sl in self._slices()]
-        row = outcomes.row(self, parts, self.counts)
+            kernel.tally_block(0, self.n, self.month - 1, self._scalars, active, self.user, self.ever_user,
+                               self.aware, self.access, self.skill, self.attitude, self.trust, self.readiness,
+                               self.intention, self.last_use, self.last_assisted, self.groups.code, *self._tables,
+                               total, groups)
+            part = self._part(total, groups)
+        row = outcomes.row(self, [part], self.counts)
         self.outcomes.append(row)
         return row
 

@@ -64,6 +64,11 @@ class ItemScale:
         return _bounds(self)
 
     @property
+    def grid(self) -> np.ndarray:
+        """The latent values of :attr:`table` (evenly spaced)."""
+        return _GRID
+
+    @property
     def table(self) -> np.ndarray:
         """The score on :data:`_GRID` (float32), for a fast lookup over many citizens."""
         return _table(self)

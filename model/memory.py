@@ -65,13 +65,13 @@ MIB = 1 << 20
 
 #: Resident memory of a process that has imported the model, pandas and pyarrow (``egov-abm run`` of 1,000
 #: citizens peaks at 182 MiB).
-BASELINE_BYTES = 190 * MIB
+BASELINE_BYTES = 265 * MIB
 #: Per citizen, on a sparse graph: the state arrays (about 100 B) plus the temporaries of the build.
-CITIZEN_BYTES = 120
+CITIZEN_BYTES = 97
 #: Per citizen on the complete graph instead: float64 neighbour sums and their copy.
 COMPLETE_CITIZEN_BYTES = 176
 #: Per rewired tie of the direct ring builder (``n * (mean_degree // 2) * p_rewire`` ties).
-REWIRED_TIE_BYTES = 160
+REWIRED_TIE_BYTES = 170
 #: Per citizen of a networkx graph (node dictionaries; homophily also relabels a copy).
 NETWORKX_NODE_BYTES = 575
 #: Per tie of a networkx graph (two adjacency entries, their dictionaries and the CSR copy).

@@ -28,10 +28,10 @@ Builders (``Params.graph_builder``):
     (:func:`ring_graph`): the ring runs along the citizens' index order and
     only the rewired ties are stored. For ``homophily`` the model numbers its
     citizens by (region, urban) block, so the ring's order is the index order
-    and a citizen's ring neighbours sit next to it in memory. Neighbour sums
-    read the ring as shifted slices and the rewired ties by one gather each
-    (:class:`RingGraph`), which is what makes 20 million citizens fit on a
-    laptop.
+    and a citizen's ring neighbours sit next to it in memory. The monthly
+    kernel (:mod:`model.kernel`) slides a window along the ring and reads the
+    rewired ties from a sorted list (:class:`RingGraph`), which is what makes
+    20 million citizens fit on a laptop.
 ``networkx``
     The networkx generators, held as compressed sparse rows: the reference the
     direct builder is tested against (same degree distribution, clustering and
@@ -41,21 +41,12 @@ Builders (``Params.graph_builder``):
 from __future__ import annotations
 
 import dataclasses
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
 from egov_abm.model.params import NETWORKX_MAX
-
-CHUNK = 1 << 15  # citizens per slice of the ring sums: small enough that the slices stay in cache
-# From this many citizens on, the neighbour sums of a ring graph run on THREADS threads (numpy releases
-# the interpreter lock in them). Below it a run stays on one core, as sweeps running one model per core need.
-THREADED_MIN = 1_000_000
-THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-_POOL: ThreadPoolExecutor | None = None
 
 
 @dataclasses.dataclass
@@ -75,8 +66,6 @@ class RingGraph:
     add_cols: np.ndarray  # int32
     rem_rows: np.ndarray  # intp, sorted
     rem_cols: np.ndarray  # int32
-    _padded_cols: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
-    _work: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # column count → buffers
 
     def degree(self) -> np.ndarray:
         """Ties per citizen (int32)."""
@@ -103,107 +92,6 @@ class RingGraph:
                                    np.concatenate([cols, self.add_cols, self.rem_cols]))), shape=(n, n)).tocsr()
         mat.eliminate_zeros()
         return _compact(mat)
-
-    def neighbour_sum(self, values: np.ndarray) -> np.ndarray:
-        """Sum over each citizen's neighbours of ``values`` (shape (n,) or (n, m)), in float32."""
-        flat = values.ndim == 1
-        cols = values.reshape(self.n, -1)
-        buf = np.empty((self.n + 2 * self.half, cols.shape[1]), dtype=np.float32)
-        buf[self.half:self.half + self.n] = cols
-        out = self.sum_columns(buf).copy()  # the caller's own: the next call reuses the work buffer
-        return out[:, 0] if flat else out
-
-    def prepare(self, m: int) -> tuple:
-        """The working arrays of :meth:`sum_columns` for ``m`` columns, allocated and touched once.
-
-        Kept between months: writing fresh pages costs more than the random reads themselves.
-        """
-        if self._padded_cols is None:  # the gather's indices: rows of the padded buffer
-            self._padded_cols = (self.add_cols.astype(np.intp) + self.half,
-                                 self.rem_cols.astype(np.intp) + self.half)
-        if m not in self._work:
-            self._work[m] = (_touched((self.n, m)), _touched((len(self.add_cols), m)),
-                             _touched((len(self.rem_cols), m)))
-        return (self._work[m][0], *self._padded_cols, *self._work[m][1:])
-
-    def sum_columns(self, buf: np.ndarray) -> np.ndarray:
-        """Neighbour sums of the columns of ``buf[half:half + n]``.
-
-        ``buf`` is float32, C-ordered, shape ``(n + 2 * half, m)``; its first and
-        last ``half`` rows are overwritten with the wrap-around of the ring.
-        Returns an ``(n, m)`` float32 array that the next call reuses.
-        """
-        n, h = self.n, self.half
-        m = buf.shape[1]
-        buf[:h] = buf[n:n + h]
-        buf[n + h:] = buf[h:2 * h]
-        out, add_cols, rem_cols, added, removed = self.prepare(m)
-        pool = _pool() if n >= THREADED_MIN and THREADS > 1 else None
-        # Ring: the sum of the 2h shifted slices, one cache-sized slice of citizens at a time.
-        if pool is None:
-            self._window(buf, out, range(0, n, CHUNK))
-        else:
-            middle = (n // CHUNK // 2) * CHUNK
-            list(pool.map(lambda part: self._window(buf, out, part),
-                          (range(0, middle, CHUNK), range(middle, n, CHUNK))))
-        # Rewired ties: one gather of whole rows (random reads overlap in memory), then per-column adds.
-        rows = _row_view(buf)
-
-        def gather(cols_into) -> None:
-            cols, into = cols_into
-            np.take(rows, cols, out=_row_view(into), mode="clip")  # "clip": no checking copy; cols are valid
-
-        pairs = ((add_cols, added), (rem_cols, removed))
-        if pool is None:
-            for pair in pairs:
-                gather(pair)
-        else:
-            list(pool.map(gather, pairs))
-
-        def column(k: int) -> None:  # the add and subtract of one column never run at the same time
-            np.add.at(out[:, k], self.add_rows, added[:, k])
-            np.subtract.at(out[:, k], self.rem_rows, removed[:, k])
-
-        if pool is None:
-            for k in range(m):
-                column(k)
-        else:
-            list(pool.map(column, range(m)))
-        return out
-
-    def _window(self, buf: np.ndarray, out: np.ndarray, starts: range) -> None:
-        """Ring part of the sums for the slices of citizens beginning at ``starts``."""
-        n, h, m = self.n, self.half, buf.shape[1]
-        src, dst = buf.reshape(-1), out.reshape(-1)
-        for lo in starts:
-            hi = min(n, lo + CHUNK)
-            acc = dst[m * lo:m * hi]
-            np.add(src[m * (lo + h + 1):m * (hi + h + 1)], src[m * (lo + h - 1):m * (hi + h - 1)], out=acc)
-            for j in range(2, h + 1):
-                acc += src[m * (lo + h + j):m * (hi + h + j)]
-                acc += src[m * (lo + h - j):m * (hi + h - j)]
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The threads of the large-graph neighbour sums (created on first use)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="egov-abm-network")
-    return _POOL
-
-
-def _touched(shape: tuple[int, int]) -> np.ndarray:
-    """A float32 array whose memory pages are already mapped (written once)."""
-    out = np.empty(shape, dtype=np.float32)
-    out.fill(0.0)
-    return out
-
-
-def _row_view(buf: np.ndarray) -> np.ndarray:
-    """``buf`` (C-ordered, 2-D) as a 1-D array with one element per row, for fast fancy-index gathers."""
-    width = buf.shape[1] * buf.itemsize
-    kind = {8: np.float64, 16: np.complex128}.get(width, np.dtype((np.void, width)))
-    return buf.view(kind).reshape(-1)
 
 
 class Adjacency:
@@ -252,9 +140,7 @@ class Adjacency:
         """Sum over each citizen's neighbours of ``values`` (shape (n,) or (n, m))."""
         if self.complete:
             return values.sum(axis=0) - values
-        if self.ring is not None:
-            return self.ring.neighbour_sum(values)
-        return self._matrix @ values
+        return self.matrix @ values
 
     def neighbour_mean(self, values: np.ndarray) -> np.ndarray:
         """Mean over neighbours; 0 for a citizen with no neighbours."""
@@ -262,23 +148,6 @@ class Adjacency:
         inv = self.inv_degree
         total *= inv[:, None] if total.ndim == 2 else inv
         return total
-
-    def column_sums(self, buf: np.ndarray) -> np.ndarray:
-        """Neighbour sums of the columns of the buffer from :meth:`new_buffer` (shape (n, m))."""
-        if self.ring is not None:
-            return self.ring.sum_columns(buf)
-        return self.neighbour_sum(buf)
-
-    def new_buffer(self, m: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(buffer, view)``: a buffer for :meth:`column_sums` and its ``(n, m)`` part to fill."""
-        pad = 0
-        if self.ring is not None:
-            pad = self.ring.half
-            self.ring.prepare(m)
-        buf = np.zeros((self.n + 2 * pad, m), dtype=self.dtype)
-        buf.fill(0)  # map the pages now, while building, not in the first month
-        _ = self.inv_degree  # and the degrees the means divide by
-        return buf, buf[pad:pad + self.n]
 
     def neighbours(self, i: int) -> np.ndarray:
         """Indices of citizen ``i``'s neighbours."""

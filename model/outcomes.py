@@ -81,26 +81,6 @@ class Groups:
 SCORES = {"attitude_score": "attitude", "trust_score": "trust"}
 
 
-def tally(model, sl: slice, active: np.ndarray, month: int) -> dict:
-    """Named counts and sums over the citizens in ``sl``: the pieces of a month's row.
-
-    ``month`` is the month whose uses are counted: the last 12 months are
-    ``month - 11 .. month``.
-    """
-    act, user, ever = active[sl], model.user[sl], model.ever_user[sl]
-    active12 = model.last_use[sl] > month - 12
-    flags = {"active": act, "active12": active12, "assisted12": model.last_assisted[sl] > month - 12,
-             "user": user, "ever_user": ever, "lapsed": ever & ~user, "aware": model.aware[sl],
-             "access": model.access[sl], "skill": model.skill[sl]}
-    out: dict = {name: np.count_nonzero(f) for name, f in flags.items()}
-    for name in MEANS.values():
-        out[name] = float(getattr(model, name)[sl].sum(dtype=np.float64))
-    for column, construct in SCORES.items():
-        out[column] = model.item_scales[construct].score_sum(getattr(model, construct)[sl])
-    out["groups"] = np.bincount(model.groups.code[sl][active12], minlength=model.groups.size)
-    return out
-
-
 def row(model, parts: list[dict], counts: dict[str, int]) -> dict:
     """The month's outcome row from the tallies of every slice and the processes' counts."""
     n = model.n

@@ -7,15 +7,17 @@ Each process module (as a Starsim ``Module``) declares
 - its **states**: the per-citizen arrays it creates and owns;
 - its **streams**: the named random streams it draws from (:mod:`model.streams`);
 - the **counts** it adds to the month's totals (``n_uses`` ...);
-- ``init(model)``, which creates its states at month 0, and
-  ``step(model, work)``, which advances the citizens of one slice.
+- ``init(model)``, which creates its states at month 0.
+
+The monthly rules of all processes run fused, one pass per citizen, in
+:func:`model.kernel.month_block` (compiled with numba), in this order.
 
 :data:`PROCESSES` is the one ordered list the model steps through and the
 documentation prints (:func:`step_order`, pasted into docs/ODD.md). A month is
 
-0. the neighbour reads (state at the start of the month) and the active
-   interventions (:mod:`model.interventions`), over all citizens;
-1. ... the processes below, over slices of citizens that stay in the cache;
+0. the active interventions (:mod:`model.interventions`) and the dated
+   events, over all citizens;
+1. ... the processes below, citizen by citizen in index order;
 then the month's outcomes are recorded (:mod:`model.outcomes`).
 """
 
@@ -23,31 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-
-import numpy as np
-
-
-@dataclasses.dataclass
-class SliceWork:
-    """What a process sees of the month for one slice of citizens ``sl``.
-
-    The neighbour means are read at the start of the month (synchronous
-    update); ``counts`` collects the month's named totals.
-    """
-
-    sl: slice
-    share_users_nb: np.ndarray  # share of neighbours who were users
-    wom: np.ndarray  # share of neighbours whose use succeeded minus the share whose use failed, last month
-    attitude_nb: np.ndarray  # neighbours' mean attitude
-    trust_nb: np.ndarray  # neighbours' mean trust
-    access_share: float  # national share with internet access at the start of the month
-    extra: bool  # interventions set per-citizen modifiers this run
-    counts: dict[str, int]
-
-    @property
-    def size(self) -> int:
-        """Citizens in the slice."""
-        return self.sl.stop - self.sl.start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +38,6 @@ class Process:
     states: tuple[str, ...]
     streams: tuple[str, ...]
     init: Callable
-    step: Callable
     counts: tuple[str, ...] = ()
 
 
@@ -95,7 +71,10 @@ def step_order() -> str:
     steps = [INTERVENTIONS_STEP, *((p.title, p.summary + drawn(p)) for p in PROCESSES), RECORD_STEP]
     lines = [f"{k}. **{title}** — {text}" for k, (title, text) in enumerate(steps)]
     lines.append("")
-    lines.append("Before step 0 the neighbours' state is read once (users, last month's outcome, attitude, trust); "
+    lines.append("After step 0 the neighbours' state is read once (users, last month's outcome, attitude, trust); "
                  "every neighbour read of the month uses it (synchronous update), so the order of citizens does "
-                 "not matter. Steps 1-7 run over slices of citizens, each stream drawn in index order.")
+                 "not matter. Steps 1-7 run fused, one pass per citizen (model/kernel.py). Each stream gives "
+                 "one number per citizen and month, drawn in index order whatever the citizen's state, split into "
+                 "two uniforms: access (access, skill), awareness (awareness, adoption), use (need, channel), "
+                 "experience (success, lapse).")
     return "\n".join(lines)

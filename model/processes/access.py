@@ -20,7 +20,7 @@ from scipy.special import expit
 
 from egov_abm.model.calendar import DT_YEARS
 from egov_abm.model.fields import parameter
-from egov_abm.model.processes import Process, SliceWork
+from egov_abm.model.processes import Process
 
 PARAMETERS = {
     "share_access_initial": parameter(0.0327, unit="share of adults", range=(0.0, 1.0),
@@ -59,29 +59,20 @@ def calibrated_logistic(share: float, levels: np.ndarray, counts: np.ndarray, in
 
 
 def init(model) -> None:
-    """Group factor, monthly skill probability, and who has access and skill at month 0."""
+    """Group factor and monthly skill probability by level, each citizen's level, and who has access and skill."""
     p, n = model.params, model.n
     # The group factor takes one value per (rural, age band, education) group: computed per group.
     levels, inverse = np.unique(model.pop.divide, return_inverse=True)
     level_counts = np.bincount(inverse, minlength=len(levels))
     g = np.exp(levels.astype(np.float64))
     g /= (g * level_counts).sum() / n
-    model.group_factor = g.astype(np.float32)[inverse]
-    model.p_skill = (-np.expm1(-p.skill_per_year * g * DT_YEARS)).astype(np.float32)[inverse]  # monthly, fixed
+    model.group_levels = g  # the group factor of each level
+    model.p_skill_levels = -np.expm1(-p.skill_per_year * g * DT_YEARS)  # monthly, fixed
+    model.level = inverse.astype(np.uint8 if len(levels) <= 256 else np.int32)  # each citizen's level
     initial = model.streams["initial"]
     offsets = levels.astype(np.float64), level_counts, inverse
     model.access = calibrated_logistic(p.share_access_initial, *offsets, initial.random(n))
     model.skill = model.access & calibrated_logistic(p.share_skill_initial, *offsets, initial.random(n))
-
-
-def step(model, work: SliceWork) -> None:
-    """Access, then skill, for the citizens of one slice."""
-    p, s, sl, m = model.params, model.streams, work.sl, work.size
-    h_access = (p.access_external_per_year + p.access_social_per_year * work.access_share) * model.group_factor[sl]
-    access = model.access[sl]
-    access |= s["access"].random(m) < -np.expm1(-h_access * DT_YEARS)
-    skill = model.skill[sl]
-    skill |= access & (s["skill"].random(m) < model.p_skill[sl])
 
 
 PROCESS = Process(
@@ -90,5 +81,5 @@ PROCESS = Process(
             "access share) x g_i, plus any intervention's extra hazard; citizens online without digital skill "
             "acquire it with hazard skill_per_year x g_i, where g_i = exp(divide_i) / mean(exp(divide)) is the "
             "citizen's group factor (rural, older and less educated citizens are slower).",
-    parameters=PARAMETERS, states=("access", "skill", "group_factor", "p_skill"), streams=("access", "skill"),
-    init=init, step=step)
+    parameters=PARAMETERS, states=("access", "skill", "level"), streams=("access",),
+    init=init)

@@ -28,9 +28,8 @@ import math
 
 import numpy as np
 
-from egov_abm.model.calendar import DT_YEARS
 from egov_abm.model.fields import parameter
-from egov_abm.model.processes import Process, SliceWork
+from egov_abm.model.processes import Process
 
 #: Scale of the complementary log-log link: SD of the standard Gumbel latent error.
 CLOGLOG_SCALE = math.pi / math.sqrt(6.0)
@@ -85,30 +84,10 @@ def init(model) -> None:
     model.ever_user = model.user.copy()
 
 
-def step(model, work: SliceWork) -> None:
-    """Adoption for one slice.
-
-    The hazard is computed for the eligible only; the draw stays full-length
-    (one number per citizen, in index order) for common random numbers.
-    """
-    p, sl = model.params, work.sl
-    user = model.user[sl]
-    eligible = np.flatnonzero(~user & model.aware[sl] & model.access[sl] & model.skill[sl])
-    u_adopt = model.streams["adoption"].random(work.size)
-    h_adopt = p.p_external_per_year + p.q_social_per_year * work.share_users_nb[eligible]
-    if work.extra:
-        h_adopt += model.extra_external[sl][eligible]
-    h_adopt *= intention_factor(model, eligible + sl.start)
-    new_users = eligible[u_adopt[eligible] < -np.expm1(-h_adopt * DT_YEARS)]
-    user[new_users] = True
-    model.ever_user[sl][new_users] = True
-    work.counts["n_new_users"] += len(new_users)
-
-
 PROCESS = Process(
     name="adoption", title="Adoption",
     summary="non-users who are aware, online and skilled take up the portal with probability 1 - exp(-h_i dt), "
             "h_i = (p + q x u_i) x exp(pi/sqrt(6) x intention_slope x intention_i): a Bass hazard with intention "
             "as a proportional-hazards term; an intervention's extra external influence adds to p.",
-    parameters=PARAMETERS, states=("user", "ever_user"), streams=("adoption",), init=init, step=step,
+    parameters=PARAMETERS, states=("user", "ever_user"), streams=("awareness",), init=init,
     counts=("n_new_users",))

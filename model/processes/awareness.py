@@ -8,11 +8,8 @@ the start of the month. At month 0 a share ``share_aware_initial`` is aware.
 
 from __future__ import annotations
 
-import numpy as np
-
-from egov_abm.model.calendar import DT_YEARS
 from egov_abm.model.fields import FIXED, parameter
-from egov_abm.model.processes import Process, SliceWork
+from egov_abm.model.processes import Process
 
 PARAMETERS = {
     "share_aware_initial": parameter(0.02, unit="share of adults", range=(0.0, 1.0),
@@ -31,19 +28,9 @@ def init(model) -> None:
     model.aware = model.streams["initial"].random(model.n) < model.params.share_aware_initial
 
 
-def step(model, work: SliceWork) -> None:
-    """Awareness for the citizens of one slice."""
-    p, sl = model.params, work.sl
-    h_aware = p.awareness_external_per_year + p.awareness_social_per_year * work.share_users_nb
-    if work.extra:
-        h_aware += model.extra_external[sl]
-    aware = model.aware[sl]
-    aware |= model.streams["awareness"].random(work.size) < -np.expm1(-h_aware * DT_YEARS)
-
-
 PROCESS = Process(
     name="awareness", title="Awareness",
     summary="unaware citizens hear of the portal with hazard awareness_external + awareness_social x u_i (plus any "
             "intervention's extra external influence), u_i the share of their neighbours who were users at the "
             "start of the month.",
-    parameters=PARAMETERS, states=("aware",), streams=("awareness",), init=init, step=step)
+    parameters=PARAMETERS, states=("aware",), streams=("awareness",), init=init)

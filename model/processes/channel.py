@@ -31,11 +31,10 @@ probability moves no other stream.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr
 
 from egov_abm.model.events import month_effects
 from egov_abm.model.fields import ASSUMPTION, FIXED, parameter
-from egov_abm.model.processes import Process, SliceWork
+from egov_abm.model.processes import Process
 
 NEED_SOURCE = ("derived: 35 million transactions a year went through the public service centres in 2018, 76 % of "
                "public services (smartgov.consulting case study, calibration/data/egov_usage.csv), so about 46 "
@@ -97,61 +96,6 @@ def set_month(model) -> None:
         model.online_only, model.emergency = month_effects(model.params.start_month, model.month)
 
 
-def step(model, work: SliceWork) -> None:
-    """Needs and their channels for one slice."""
-    p, s, sl, m = model.params, model.streams, work.sl, work.size
-    used = model.used[sl]
-    used[:] = False
-    u_need = s["use"].random(m)
-    u = s["channel"].random(m)
-    need = np.flatnonzero(u_need < model.need_rate[sl])
-    u = u[need]
-    gi = need + sl.start
-    user = model.user[gi]
-    able = model.access[gi] & model.skill[gi]
-    can_portal = user & able
-
-    mandate = model.online_only
-    if work.extra:
-        mandate = mandate + (1.0 - mandate) * model.mandate_share[gi]
-    mandate = np.broadcast_to(np.asarray(mandate, dtype=np.float64), u.shape)
-    online_only = u < mandate
-    v = np.where(online_only, u / np.where(mandate > 0, mandate, 1.0), (u - mandate) / (1.0 - mandate))
-
-    # an online-only need of a non-user goes first to a household member (proxy), else the citizen tries the portal
-    asks = online_only & ~can_portal & (v < p.p_proxy)
-    forced = online_only & ~can_portal & ~asks & able & model.aware[gi]
-    portal = online_only & (can_portal | forced)
-    # continued use of users, for needs that are not online-only
-    c = np.zeros(len(need))
-    free_user = ~online_only & can_portal
-    if free_user.any():
-        c[free_user] = ndtr(p.use_intercept + p.intention_slope * model.intention[gi[free_user]]
-                            + p.use_on_satisfaction * model.satisfaction[gi[free_user]])
-    chose = free_user & (v < c)
-    portal |= chose
-    w = np.where(free_user, (v - c) / np.maximum(1.0 - c, 1e-12), v)
-
-    a = np.full(len(need), p.p_assisted)
-    if work.extra:
-        a = np.minimum(1.0, a + model.assisted_extra[gi])
-    a[online_only] = 0.0
-    rest = ~portal
-    assisted = rest & (w < a)
-    w2 = (w - a) / np.maximum(1.0 - a, 1e-12)
-    proxy = rest & ~assisted & np.where(online_only, asks, w2 < p.p_proxy)
-    unserved = rest & ~assisted & ~proxy
-
-    used[need[portal]] = True
-    model.last_assisted[gi[assisted]] = model.month
-    model.aware[gi[assisted]] = True
-    work.counts["n_needs"] += len(need)
-    work.counts["n_assisted"] += int(np.count_nonzero(assisted))
-    work.counts["n_proxy"] += int(np.count_nonzero(proxy))
-    work.counts["n_unserved"] += int(np.count_nonzero(unserved))
-    work.counts["n_forced"] += int(np.count_nonzero(forced))
-
-
 PROCESS = Process(
     name="channel", title="Channel",
     summary="each citizen needs a public service with probability nu_i (Beta-distributed around need_per_month). "
@@ -162,5 +106,5 @@ PROCESS = Process(
             "intention_slope x intention_i + use_on_satisfaction x S_i). A need not met online goes to a public "
             "service centre (p_assisted: counted as assisted, not as own use; the citizen becomes aware of the "
             "portal), else to a household member (p_proxy), else unserved.",
-    parameters=PARAMETERS, states=("need_rate", "last_use", "last_assisted", "used"), streams=("use", "channel"),
-    init=init, step=step, counts=("n_needs", "n_assisted", "n_proxy", "n_unserved", "n_forced"))
+    parameters=PARAMETERS, states=("need_rate", "last_use", "last_assisted", "used"), streams=("use",),
+    init=init, counts=("n_needs", "n_assisted", "n_proxy", "n_unserved", "n_forced"))

@@ -10,11 +10,8 @@ citizen needs the centres again, and may take the portal up again
 
 from __future__ import annotations
 
-import numpy as np
-
-from egov_abm.model.calendar import DT_YEARS
 from egov_abm.model.fields import ASSUMPTION, parameter
-from egov_abm.model.processes import Process, SliceWork
+from egov_abm.model.processes import Process
 
 PARAMETERS = {
     "lapse_per_year": parameter(0.08, unit="1/year", range=(0.0, 10.0),
@@ -34,21 +31,8 @@ def init(model) -> None:
     """Nothing to set up: lapse reads the users, their satisfaction and trust."""
 
 
-def step(model, work: SliceWork) -> None:
-    """Lapse for one slice (one full-length draw in index order)."""
-    p, sl = model.params, work.sl
-    u = model.streams["lapse"].random(work.size)
-    user = model.user[sl]
-    idx = np.flatnonzero(user)
-    h = p.lapse_per_year * np.exp(-p.lapse_on_satisfaction * model.satisfaction[sl][idx]
-                                  - p.lapse_on_trust * model.trust[sl][idx])
-    lapse = idx[u[idx] < -np.expm1(-h * DT_YEARS)]
-    user[lapse] = False
-    work.counts["n_lapses"] += len(lapse)
-
-
 PROCESS = Process(
     name="lapse", title="Lapse",
     summary="users drop the portal with hazard lapse_per_year x exp(-lapse_on_satisfaction x S_i - lapse_on_trust x "
             "trust_i); lapsed citizens may take it up again.",
-    parameters=PARAMETERS, states=(), streams=("lapse",), init=init, step=step, counts=("n_lapses",))
+    parameters=PARAMETERS, states=(), streams=("experience",), init=init, counts=("n_lapses",))

@@ -39,7 +39,7 @@ import numpy as np
 from egov_abm.model.fields import FIXED, parameter
 from egov_abm.model.measurement import bounds
 from egov_abm.model.population import construct_shift
-from egov_abm.model.processes import Process, SliceWork
+from egov_abm.model.processes import Process
 
 PARAMETERS = {
     "opinion_rate_per_month": parameter(0.1, unit="share per month", range=(0.0, 1.0),
@@ -98,17 +98,6 @@ def _move(x, anchor, nb, evidence, p, lo_hi) -> None:
     x += p.opinion_rate_per_month * (target - x)
 
 
-def step(model, work: SliceWork) -> None:
-    """Attitude and trust toward their targets for one slice; then the SEM."""
-    p, sl = model.params, work.sl
-    sat = model.satisfaction[sl]
-    _move(model.attitude[sl], model.attitude0[sl], work.attitude_nb,
-          p.wom_attitude * work.wom + p.experience_attitude * sat, p, model.attitude_bounds)
-    _move(model.trust[sl], model.trust0[sl], work.trust_nb,
-          p.wom_trust * work.wom + p.experience_trust * sat, p, model.trust_bounds)
-    recompute(model, sl)
-
-
 PROCESS = Process(
     name="opinion", title="Opinion",
     summary="attitude and trust each move a share opinion_rate_per_month of the way toward a target: "
@@ -118,4 +107,4 @@ PROCESS = Process(
             "recomputed through the structural equations.",
     parameters=PARAMETERS,
     states=("attitude", "trust", "attitude0", "trust0", "zeta_r", "zeta_i", "readiness", "intention"),
-    streams=(), init=init, step=step)
+    streams=(), init=init)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from egov_abm.model.fields import ASSUMPTION, FIXED, parameter
-from egov_abm.model.processes import Process, SliceWork
+from egov_abm.model.processes import Process
 
 PARAMETERS = {
     "p_success": parameter(0.85, unit="probability", range=(0.0, 1.0),
@@ -39,35 +39,11 @@ def init(model) -> None:
     model.last_outcome = np.zeros(model.n, dtype=np.int8)  # +1 success, -1 failure, 0 no use
 
 
-def step(model, work: SliceWork) -> None:
-    """Success or failure of this month's uses, satisfaction, and new users from forced uses."""
-    p, s, sl, m = model.params, model.streams, work.sl, work.size
-    used = model.used[sl]
-    u_success = s["experience"].random(m)
-    quality = model.p_success_i[sl] if work.extra else p.p_success
-    if model.emergency > 0.0:  # share of the month's days under the 2020 emergency
-        quality = quality - model.emergency * max(0.0, p.p_success - p.emergency_p_success)
-    success = used & (u_success < quality)
-    outcome = model.last_outcome[sl]
-    np.subtract(success.view(np.int8), (used & ~success).view(np.int8), out=outcome)
-    users = np.flatnonzero(used)
-    sat = model.satisfaction[sl]
-    sat[users] += p.satisfaction_rate * (outcome[users] - sat[users])
-    model.last_use[sl][users] = model.month
-    user = model.user[sl]
-    new = users[success[users] & ~user[users]]
-    user[new] = True
-    model.ever_user[sl][users] = True
-    work.counts["n_new_users"] += len(new)
-    work.counts["n_uses"] += len(users)
-    work.counts["n_failures"] += len(users) - int(np.count_nonzero(success[users]))
-
-
 PROCESS = Process(
     name="use", title="Use and experience",
     summary="each portal use succeeds with p_success (or the quality an intervention sets for the citizen's group; "
             "emergency_p_success on the days of the 2020 emergency). Satisfaction moves satisfaction_rate of the "
             "way toward +1 after a success, -1 after a failure; a non-user whose forced use succeeds becomes a "
             "user.",
-    parameters=PARAMETERS, states=("satisfaction", "last_outcome"), streams=("experience",), init=init, step=step,
+    parameters=PARAMETERS, states=("satisfaction", "last_outcome"), streams=("experience",), init=init,
     counts=("n_uses", "n_failures"))

@@ -1,0 +1,495 @@
+"""The fused monthly kernel: every process of the month in one pass per citizen.
+
+The rules are those of the process modules (:mod:`model.processes`), each
+documented there and in docs/ODD.md; this module runs them, in the order of
+:data:`model.processes.PROCESSES`, as one compiled loop over the citizens
+(numba), so a citizen's state is read once, updated in registers and written
+once a month:
+
+0. neighbour reads: the share of neighbours who were users, the word of mouth
+   of their last uses, and their mean attitude and trust, from a snapshot of
+   the state at the start of the month (:func:`snapshot`, one 16-byte row per
+   citizen, so a tie far along the ring costs one memory read: synchronous
+   update);
+1. access and skill, 2. awareness, 3. opinion and the structural equations,
+4. adoption, 5. channel, 6. use and experience, 7. lapse;
+8. the month's tally: counts, fixed-point sums of the constructs and of their
+   item scores, and 12-month use by group.
+
+**Random numbers.** Four of the run's named streams (:mod:`model.streams`)
+each give one double per citizen per month, drawn in index order whatever the
+citizen's state (common random numbers). A double carries 53 random bits; each
+is split into two uniforms (26 and 27 bits: resolution 1.5e-8, below any
+monthly probability the model uses), one for each of two processes:
+
+=============  ==========================  ==========================
+stream         first uniform (26 bits)     second uniform (27 bits)
+=============  ==========================  ==========================
+``access``     access                      skill
+``awareness``  awareness                   adoption
+``use``        need                        channel
+``experience`` success of a use            lapse
+=============  ==========================  ==========================
+
+Drawing half as many numbers halves the kernel's largest cost. Changing one
+process's rule still moves no other process's numbers.
+
+**Threads.** Citizens are processed in blocks of whole :data:`CHUNK` slices;
+at :data:`THREADED_MIN` citizens or more the two halves run on two threads.
+The second block starts its streams at the state a single thread would reach
+at its first citizen (``PCG64.advance``), so it draws exactly the same
+numbers. Neighbour sums and totals are integers (fixed point:
+:data:`PUBLIC_SCALE`, :data:`FIXED_SCALE`), so the outcome does not depend on
+the number of threads, the block boundaries or the gather size, to the last
+bit (tested).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+#: Citizens per slice; thread blocks are made of whole slices.
+CHUNK = 1 << 15
+#: From this many citizens on, a month runs on :data:`THREADS` threads; below, on one core, as sweeps running one
+#: model per core need.
+THREADED_MIN = 1_000_000
+THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+#: Citizens per step of the gather of added ties, and the most added ties gathered at once.
+SUB = 2048
+GATHER = 8192
+#: Fixed-point scale of the sums of real values (2**28: 3.7e-9 per value; 50 M values of |x| < 100 fit in int64).
+FIXED_SCALE = float(1 << 28)
+#: Fixed-point scale of attitude and trust as neighbours read them (2**20: to 1e-6 latent SD, |x| < 2048).
+PUBLIC_SCALE = float(1 << 20)
+
+#: The month's scalars, in the order of the kernel's ``k`` vector.
+SCALARS = ("dt", "aware_external", "aware_social", "opinion_rate", "conformity",
+           "wom_attitude", "wom_trust", "experience_attitude", "experience_trust", "attitude_lo", "attitude_hi",
+           "trust_lo", "trust_hi", "r0", "r_att", "r_trust", "i0", "i_ready", "i_att", "i_trust",
+           "p_external", "q_social", "adopt_slope", "online_only", "use_intercept", "use_slope", "use_on_sat",
+           "p_assisted", "p_proxy", "p_success", "quality_drop", "satisfaction_rate", "lapse_base",
+           "lapse_on_sat", "lapse_on_trust", "grid_lo", "grid_inv_step")
+(K_DT, K_AWARE_EXT, K_AWARE_SOC, K_RATE, K_CONFORM, K_WOM_ATT, K_WOM_TRUST, K_EXP_ATT, K_EXP_TRUST,
+ K_ATT_LO, K_ATT_HI, K_TRUST_LO, K_TRUST_HI, K_R0, K_R_ATT, K_R_TRUST, K_I0, K_I_READY, K_I_ATT, K_I_TRUST,
+ K_P, K_Q, K_ADOPT_SLOPE, K_ONLINE_ONLY, K_USE_INTERCEPT, K_USE_SLOPE, K_USE_ON_SAT, K_P_ASSISTED, K_P_PROXY,
+ K_P_SUCCESS, K_QUALITY_DROP, K_SAT_RATE, K_LAPSE, K_LAPSE_SAT, K_LAPSE_TRUST, K_GRID_LO,
+ K_GRID_INV_STEP) = range(len(SCALARS))
+
+#: The month's integer totals, in the order of the kernel's accumulator.
+TOTALS = ("active", "active12", "assisted12", "user", "ever_user", "lapsed", "aware", "access", "skill",
+          "attitude", "trust", "readiness", "intention", "attitude_score", "trust_score",
+          "n_uses", "n_failures", "n_new_users", "n_lapses", "n_needs", "n_assisted", "n_proxy", "n_unserved",
+          "n_forced")
+(T_ACTIVE, T_ACTIVE12, T_ASSISTED12, T_USER, T_EVER, T_LAPSED, T_AWARE, T_ACCESS, T_SKILL, T_ATT, T_TRUST,
+ T_READY, T_INTENT, T_ATT_SCORE, T_TRUST_SCORE, T_USES, T_FAILURES, T_NEW_USERS, T_LAPSES, T_NEEDS, T_ASSISTED,
+ T_PROXY, T_UNSERVED, T_FORCED) = range(len(TOTALS))
+#: Totals that are fixed-point sums of real values.
+REAL_TOTALS = frozenset(TOTALS[T_ATT:T_TRUST_SCORE + 1])
+
+_PCG_MULT = (2549297995355413924 << 64) + 4865540595714422341  # PCG_DEFAULT_MULTIPLIER_128
+_INV26 = 1.0 / float(1 << 26)
+_INV27 = 1.0 / float(1 << 27)
+_MASK64 = (1 << 64) - 1
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+
+
+@intrinsic
+def pcg64_next(typingctx, hi, lo, inc_hi, inc_lo):
+    """One step of numpy's PCG64 (128-bit LCG, XSL-RR output): ``(state_hi, state_lo, output)``.
+
+    The state is the 128-bit integer ``hi * 2**64 + lo``; ``inc`` the stream's increment. This is
+    ``pcg_setseq_128_xsl_rr_64_random_r`` of numpy/random/src/pcg64/pcg64.h, written inline so that a draw
+    costs no call (the stream's numbers are those of ``numpy.random.Generator(PCG64)``: tested).
+    """
+    u64 = types.uint64
+    sig = types.UniTuple(u64, 3)(u64, u64, u64, u64)
+
+    def codegen(context, builder, signature, args):
+        i128, i64 = ir.IntType(128), ir.IntType(64)
+        c64 = ir.Constant(i128, 64)
+
+        def join(h, low):
+            return builder.or_(builder.shl(builder.zext(h, i128), c64), builder.zext(low, i128))
+
+        state = builder.add(builder.mul(join(args[0], args[1]), ir.Constant(i128, _PCG_MULT)), join(args[2], args[3]))
+        new_lo = builder.trunc(state, i64)
+        new_hi = builder.trunc(builder.lshr(state, c64), i64)
+        x = builder.xor(new_hi, new_lo)
+        rot = builder.trunc(builder.lshr(state, ir.Constant(i128, 122)), i64)
+        left = builder.and_(builder.sub(ir.Constant(i64, 64), rot), ir.Constant(i64, 63))
+        out = builder.or_(builder.lshr(x, rot), builder.shl(x, left))
+        return context.make_tuple(builder, signature.return_type, (new_hi, new_lo, out))
+
+    return sig, codegen
+
+
+@njit(inline="always")
+def _split(x):
+    """Two independent uniforms (26 and 27 bits) from the top 53 bits of one 64-bit output."""
+    bits = x >> np.uint64(11)  # what numpy's random() uses
+    return np.float64(bits >> np.uint64(27)) * _INV26, np.float64(bits & np.uint64((1 << 27) - 1)) * _INV27
+
+
+@njit(inline="always")
+def _fixed(x):
+    return np.int64(math.floor(x * FIXED_SCALE + 0.5))
+
+
+@njit(inline="always")
+def _score(x, table, grid_lo, inv_step):
+    """Linear interpolation of the item-score table (as ``numpy.interp``, constant beyond the grid)."""
+    pos = (x - grid_lo) * inv_step
+    last = table.shape[0] - 1
+    if pos <= 0.0:
+        return table[0]
+    if pos >= last:
+        return table[last]
+    j = int(pos)
+    f = pos - j
+    return table[j] + f * (table[j + 1] - table[j])
+
+
+@njit(inline="always")
+def _event(u, x):
+    """``u < 1 - exp(-x)``: an event of hazard ``x`` (per month) happens; exp is taken only when ``u < x``."""
+    return u < x and u < -math.expm1(-x)
+
+
+@njit(inline="always")
+def _tally(i, month, tot, groups, used, user, ever, aware, access, skill, att, trust, ready, intent, last_use,
+           last_assisted, code, att_table, trust_table, grid_lo, inv_step):
+    active12 = last_use[i] > month - 12
+    tot[T_ACTIVE] += used
+    tot[T_ACTIVE12] += active12
+    groups[code[i]] += active12
+    tot[T_ASSISTED12] += last_assisted[i] > month - 12
+    tot[T_USER] += user
+    tot[T_EVER] += ever
+    tot[T_LAPSED] += ever and not user
+    tot[T_AWARE] += aware
+    tot[T_ACCESS] += access
+    tot[T_SKILL] += skill
+    tot[T_ATT] += _fixed(att)
+    tot[T_TRUST] += _fixed(trust)
+    tot[T_READY] += _fixed(ready)
+    tot[T_INTENT] += _fixed(intent)
+    tot[T_ATT_SCORE] += _fixed(_score(att, att_table, grid_lo, inv_step))
+    tot[T_TRUST_SCORE] += _fixed(_score(trust, trust_table, grid_lo, inv_step))
+
+
+@njit(nogil=True, cache=True)
+def tally_block(lo, hi, month, k, used, user, ever_user, aware, access, skill, attitude, trust, readiness,
+                intention, last_use, last_assisted, code, att_table, trust_table, tot, groups):
+    """The tally alone (month 0, before any step), for citizens ``lo .. hi - 1``."""
+    for i in range(lo, hi):
+        _tally(i, month, tot, groups, used[i], user[i], ever_user[i], aware[i], access[i], skill[i], attitude[i],
+               trust[i], readiness[i], intention[i], last_use, last_assisted, code, att_table, trust_table,
+               k[K_GRID_LO], k[K_GRID_INV_STEP])
+
+
+@njit(nogil=True, cache=True)
+def snapshot(lo, hi, user, last_outcome, attitude, trust, public):
+    """What neighbours read of citizens ``lo .. hi - 1``: user, last outcome, attitude and trust, in fixed point.
+
+    Fixed point (:data:`PUBLIC_SCALE`) makes the ring's sliding sums exact, so
+    they do not depend on where a slice or a thread begins.
+    """
+    for i in range(lo, hi):
+        public[i, 0] = user[i]
+        public[i, 1] = last_outcome[i]
+        public[i, 2] = np.int32(math.floor(attitude[i] * PUBLIC_SCALE + 0.5))
+        public[i, 3] = np.int32(math.floor(trust[i] * PUBLIC_SCALE + 0.5))
+
+
+@njit(nogil=True, cache=True)
+def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_rows, add_cols, add_start, rem_rows, rem_cols,
+                rem_start, rng,
+                access, skill, aware, user, ever_user, used, attitude, trust, attitude0, trust0, zeta_r, zeta_i,
+                readiness, intention, satisfaction, last_outcome, last_use, last_assisted, need_rate,
+                level, p_access_level, p_skill_level, code, extra, extra_external, p_success_i, mandate_share,
+                assisted_extra, att_table, trust_table, tot, groups, sub, gather):
+    """One month for citizens ``lo .. hi - 1`` (the rules: :mod:`model.processes`, in their order).
+
+    Neighbours are read from ``public`` (:func:`snapshot`, taken at the start
+    of the month: synchronous update; on the complete graph, its column sums
+    ``nb_totals`` less the citizen's own row); the states are updated in place.
+    ``add_start`` and ``rem_start`` are the first entries of the rewired ties
+    (sorted by row) at or after citizen ``lo``. The generators are the streams
+    positioned at citizen ``lo``. Adds the month's totals to ``tot`` and
+    12-month use by group to ``groups``. ``sub`` citizens at a time, the
+    rows of their added ties (at most ``gather``) are gathered first
+    (:data:`SUB`, :data:`GATHER`).
+    """
+    n = user.shape[0]
+    dt = k[K_DT]
+    w = k[K_CONFORM]
+    rate = k[K_RATE]
+    inv_scale = 1.0 / PUBLIC_SCALE
+    pa = add_start
+    pr = rem_start
+    n_add = add_rows.shape[0]
+    n_rem = rem_rows.shape[0]
+    w0 = np.int64(0)  # sums over the ring window i - half .. i + half (exact integers)
+    w1 = np.int64(0)
+    w2 = np.int64(0)
+    w3 = np.int64(0)
+    s0_hi, s0_lo, inc0_hi, inc0_lo = rng[0, 0], rng[0, 1], rng[0, 2], rng[0, 3]
+    s1_hi, s1_lo, inc1_hi, inc1_lo = rng[1, 0], rng[1, 1], rng[1, 2], rng[1, 3]
+    s2_hi, s2_lo, inc2_hi, inc2_lo = rng[2, 0], rng[2, 1], rng[2, 2], rng[2, 3]
+    s3_hi, s3_lo, inc3_hi, inc3_lo = rng[3, 0], rng[3, 1], rng[3, 2], rng[3, 3]
+    gathered = np.empty((gather, 4), dtype=np.int32)
+    i0 = lo
+    while i0 < hi:
+        # The rows of the added ties of the next citizens, gathered in one tight loop: their reads are far apart
+        # in memory, and a loop of nothing else keeps many of them in flight at once.
+        i1 = min(hi, i0 + sub)
+        base = pa
+        q = pa
+        while q < n_add and add_rows[q] < i1 and q - base < gather:
+            c = add_cols[q]
+            gathered[q - base, 0] = public[c, 0]
+            gathered[q - base, 1] = public[c, 1]
+            gathered[q - base, 2] = public[c, 2]
+            gathered[q - base, 3] = public[c, 3]
+            q += 1
+        direct = False
+        if q < n_add and add_rows[q] < i1:  # more ties than the buffer holds: stop before the row that did not fit
+            i1 = max(add_rows[q], i0 + 1)
+            direct = i1 == i0 + 1 and add_rows[q] == i0  # one citizen with more ties than the buffer: read directly
+        for i in range(i0, i1):
+            # 0. Neighbour reads (the state at the start of the month).
+            if complete:
+                deg = n - 1
+                s0 = nb_totals[0] - public[i, 0]
+                s1 = nb_totals[1] - public[i, 1]
+                s2 = nb_totals[2] - public[i, 2]
+                s3 = nb_totals[3] - public[i, 3]
+            else:
+                if half > 0:
+                    if i == lo:  # the window's first sums (exact integers: sliding adds no error)
+                        w0 = w1 = w2 = w3 = np.int64(0)
+                        for j in range(i - half, i + half + 1):
+                            r = j % n
+                            w0 += public[r, 0]
+                            w1 += public[r, 1]
+                            w2 += public[r, 2]
+                            w3 += public[r, 3]
+                    else:  # slide: the row entering on the right, less the row leaving on the left
+                        a = i + half
+                        if a >= n:
+                            a -= n
+                        b = i - half - 1
+                        if b < 0:
+                            b += n
+                        w0 += np.int64(public[a, 0]) - public[b, 0]
+                        w1 += np.int64(public[a, 1]) - public[b, 1]
+                        w2 += np.int64(public[a, 2]) - public[b, 2]
+                        w3 += np.int64(public[a, 3]) - public[b, 3]
+                deg = 2 * half
+                s0 = s1 = s2 = s3 = np.int64(0)
+                if half > 0:  # the window less the citizen itself
+                    s0 = w0 - public[i, 0]
+                    s1 = w1 - public[i, 1]
+                    s2 = w2 - public[i, 2]
+                    s3 = w3 - public[i, 3]
+                while pa < n_add and add_rows[pa] == i:
+                    if direct:
+                        c = add_cols[pa]
+                        s0 += public[c, 0]
+                        s1 += public[c, 1]
+                        s2 += public[c, 2]
+                        s3 += public[c, 3]
+                    else:
+                        s0 += gathered[pa - base, 0]
+                        s1 += gathered[pa - base, 1]
+                        s2 += gathered[pa - base, 2]
+                        s3 += gathered[pa - base, 3]
+                    deg += 1
+                    pa += 1
+                while pr < n_rem and rem_rows[pr] == i:
+                    c = rem_cols[pr]
+                    s0 -= public[c, 0]
+                    s1 -= public[c, 1]
+                    s2 -= public[c, 2]
+                    s3 -= public[c, 3]
+                    deg -= 1
+                    pr += 1
+            inv = 1.0 / deg if deg > 0 else 0.0
+            u_nb = s0 * inv  # share of neighbours who were users
+            wom = s1 * inv  # success share minus failure share of their last uses
+            att_nb = s2 * inv * inv_scale
+            trust_nb = s3 * inv * inv_scale
+
+            s0_hi, s0_lo, x = pcg64_next(s0_hi, s0_lo, inc0_hi, inc0_lo)
+            u_access, u_skill = _split(x)
+            s1_hi, s1_lo, x = pcg64_next(s1_hi, s1_lo, inc1_hi, inc1_lo)
+            u_aware, u_adopt = _split(x)
+            s2_hi, s2_lo, x = pcg64_next(s2_hi, s2_lo, inc2_hi, inc2_lo)
+            u_need, u_channel = _split(x)
+            s3_hi, s3_lo, x = pcg64_next(s3_hi, s3_lo, inc3_hi, inc3_lo)
+            u_success, u_lapse = _split(x)
+            ext = extra_external[i] if extra else 0.0
+
+            # 1. Access and skill (monthly probabilities per group level, set for the month).
+            lv = level[i]
+            acc = access[i]
+            if not acc and u_access < p_access_level[lv]:
+                acc = True
+                access[i] = True
+            sk = skill[i]
+            if acc and not sk and u_skill < p_skill_level[lv]:
+                sk = True
+                skill[i] = True
+
+            # 2. Awareness.
+            aw = aware[i]
+            if not aw and _event(u_aware, (k[K_AWARE_EXT] + k[K_AWARE_SOC] * u_nb + ext) * dt):
+                aw = True
+
+            # 3. Opinion: toward a bounded target; then the structural equations.
+            sat = np.float64(satisfaction[i])
+            target = (1.0 - w) * attitude0[i] + w * att_nb + k[K_WOM_ATT] * wom + k[K_EXP_ATT] * sat
+            target = min(max(target, k[K_ATT_LO]), k[K_ATT_HI])
+            x = np.float64(attitude[i])
+            att = np.float32(x + rate * (target - x))
+            target = (1.0 - w) * trust0[i] + w * trust_nb + k[K_WOM_TRUST] * wom + k[K_EXP_TRUST] * sat
+            target = min(max(target, k[K_TRUST_LO]), k[K_TRUST_HI])
+            x = np.float64(trust[i])
+            tru = np.float32(x + rate * (target - x))
+            attitude[i] = att
+            trust[i] = tru
+            ready = np.float32(k[K_R0] + k[K_R_ATT] * att + k[K_R_TRUST] * tru + zeta_r[i])
+            intent = np.float32(k[K_I0] + k[K_I_READY] * ready + k[K_I_ATT] * att + k[K_I_TRUST] * tru + zeta_i[i])
+            readiness[i] = ready
+            intention[i] = intent
+
+            # 4. Adoption.
+            us = user[i]
+            if not us and aw and acc and sk:
+                if _event(u_adopt, (k[K_P] + k[K_Q] * u_nb + ext) * math.exp(k[K_ADOPT_SLOPE] * intent) * dt):
+                    us = True
+                    ever_user[i] = True
+                    tot[T_NEW_USERS] += 1
+
+            # 5. Channel.
+            use = False
+            if u_need < need_rate[i]:
+                tot[T_NEEDS] += 1
+                able = acc and sk
+                can_portal = us and able
+                mandate = k[K_ONLINE_ONLY]
+                if extra:
+                    mandate = mandate + (1.0 - mandate) * mandate_share[i]
+                if u_channel < mandate:  # the need can only be met online
+                    if can_portal:
+                        use = True
+                    elif u_channel / mandate < k[K_P_PROXY]:
+                        tot[T_PROXY] += 1  # a household member does it
+                    elif able and aw:
+                        use = True  # a forced first use
+                        tot[T_FORCED] += 1
+                    else:
+                        tot[T_UNSERVED] += 1
+                else:
+                    v = (u_channel - mandate) / (1.0 - mandate)
+                    if can_portal:
+                        c = 0.5 * math.erfc(-(k[K_USE_INTERCEPT] + k[K_USE_SLOPE] * intent
+                                              + k[K_USE_ON_SAT] * sat) * _SQRT1_2)
+                        if v < c:
+                            use = True
+                        else:
+                            v = (v - c) / max(1.0 - c, 1e-12)
+                    if not use:
+                        a = k[K_P_ASSISTED]
+                        if extra:
+                            a = min(1.0, a + assisted_extra[i])
+                        if v < a:
+                            tot[T_ASSISTED] += 1
+                            last_assisted[i] = month
+                            aw = True  # served at a centre: now knows the portal
+                        elif (v - a) / max(1.0 - a, 1e-12) < k[K_P_PROXY]:
+                            tot[T_PROXY] += 1
+                        else:
+                            tot[T_UNSERVED] += 1
+            aware[i] = aw
+            used[i] = use
+
+            # 6. Use and experience.
+            outcome = 0
+            if use:
+                quality = p_success_i[i] if extra else k[K_P_SUCCESS]
+                quality -= k[K_QUALITY_DROP]
+                tot[T_USES] += 1
+                if u_success < quality:
+                    outcome = 1
+                    if not us:
+                        us = True
+                        tot[T_NEW_USERS] += 1
+                else:
+                    outcome = -1
+                    tot[T_FAILURES] += 1
+                sat = np.float32(sat + k[K_SAT_RATE] * (outcome - sat))
+                satisfaction[i] = sat
+                last_use[i] = month
+                ever_user[i] = True
+            last_outcome[i] = outcome
+
+            # 7. Lapse.
+            if us and _event(u_lapse, k[K_LAPSE] * math.exp(-k[K_LAPSE_SAT] * sat - k[K_LAPSE_TRUST] * tru) * dt):
+                us = False
+                tot[T_LAPSES] += 1
+            user[i] = us
+
+            # 8. Tally.
+            _tally(i, month, tot, groups, use, us, ever_user[i], aw, acc, sk, att, tru, ready, intent, last_use,
+                   last_assisted, code, att_table, trust_table, k[K_GRID_LO], k[K_GRID_INV_STEP])
+
+        i0 = i1
+    rng[0, 0], rng[0, 1] = s0_hi, s0_lo
+    rng[1, 0], rng[1, 1] = s1_hi, s1_lo
+    rng[2, 0], rng[2, 1] = s2_hi, s2_lo
+    rng[3, 0], rng[3, 1] = s3_hi, s3_lo
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def pool() -> ThreadPoolExecutor:
+    """The threads of a large month (created on first use)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="egov-abm-month")
+    return _POOL
+
+
+def blocks(n: int, threads: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous ``(lo, hi)`` blocks of whole :data:`CHUNK` slices, one per thread used for ``n`` citizens."""
+    threads = (THREADS if n >= THREADED_MIN else 1) if threads is None else threads
+    chunks = -(-n // CHUNK)
+    threads = max(1, min(threads, chunks))
+    edges = [min(n, (chunks * b // threads) * CHUNK) for b in range(threads + 1)]
+    return [(edges[b], edges[b + 1]) for b in range(threads) if edges[b + 1] > edges[b]]
+
+
+def stream_state(gen: np.random.Generator, skip: int = 0) -> np.ndarray:
+    """``[state_hi, state_lo, inc_hi, inc_lo]`` of a PCG64 stream, ``skip`` draws on (``gen`` is not moved)."""
+    bit = gen.bit_generator
+    if skip:
+        bit = type(bit)()
+        bit.state = gen.bit_generator.state
+        bit.advance(skip)
+    s = bit.state["state"]
+    return np.array([s["state"] >> 64, s["state"] & _MASK64, s["inc"] >> 64, s["inc"] & _MASK64], dtype=np.uint64)
+
+
+def set_stream_state(gen: np.random.Generator, state: np.ndarray) -> None:
+    """Move a PCG64 stream to ``state`` (from :func:`stream_state`, advanced by the kernel)."""
+    hi, lo, inc_hi, inc_lo = (int(v) for v in state)
+    state = {"state": hi << 64 | lo, "inc": inc_hi << 64 | inc_lo}
+    gen.bit_generator.state = {"bit_generator": "PCG64", "state": state, "has_uint32": 0, "uinteger": 0}
