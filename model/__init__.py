@@ -2,23 +2,36 @@
 
 This package imports nothing from ``calibration``, ``scenarios`` or ``viz``;
 it knows nothing of files, semopy, Solara or the command line.
+
+Its names load on first use (PEP 562), so that importing one light module
+(``egov_abm.model.errors``, say) does not import Mesa and the compiled kernel.
 """
 
-from egov_abm.model.adoption import AdoptionModel
-from egov_abm.model.calendar import DT_YEARS, month_date, month_index
-from egov_abm.model.citizen import STATE_NAMES, Citizen
-from egov_abm.model.interventions import KINDS as INTERVENTION_KINDS
-from egov_abm.model.interventions import Intervention, Target
-from egov_abm.model.outcomes import slug
-from egov_abm.model.params import NETWORK_KINDS, InputError, ParamError, Params
-from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS, PopulationSpec
-from egov_abm.model.sem import SEMParams
-from egov_abm.model.streams import SEED_MAX
-from egov_abm.model.uncertainty import Prior
+from __future__ import annotations
 
-__all__ = [
-    "AGE_BANDS", "DT_YEARS", "EDUCATION_LEVELS", "NETWORK_KINDS", "STATE_NAMES",
-    "AdoptionModel", "Citizen", "INTERVENTION_KINDS", "InputError", "Intervention", "ParamError", "Params",
-    "PopulationSpec", "Prior", "SEED_MAX", "SEMParams", "Target",
-    "month_date", "month_index", "slug",
-]
+import importlib
+
+#: Each public name and the module that defines it.
+_WHERE = {
+    "AdoptionModel": "adoption", "DT_YEARS": "calendar", "month_date": "calendar", "month_index": "calendar",
+    "STATE_NAMES": "citizen", "Citizen": "citizen", "INTERVENTION_KINDS": "interventions",
+    "Intervention": "interventions", "Target": "interventions", "slug": "outcomes", "NETWORK_KINDS": "params",
+    "InputError": "errors", "ParamError": "params", "Params": "params", "AGE_BANDS": "population",
+    "EDUCATION_LEVELS": "population", "PopulationSpec": "population", "SEMParams": "sem", "SEED_MAX": "streams",
+    "Prior": "uncertainty",
+}
+_ALIASES = {"INTERVENTION_KINDS": "KINDS"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'egov_abm.model' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"egov_abm.model.{_WHERE[name]}"), _ALIASES.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -493,3 +493,31 @@ def set_stream_state(gen: np.random.Generator, state: np.ndarray) -> None:
     hi, lo, inc_hi, inc_lo = (int(v) for v in state)
     state = {"state": hi << 64 | lo, "inc": inc_hi << 64 | inc_lo}
     gen.bit_generator.state = {"bit_generator": "PCG64", "state": state, "has_uint32": 0, "uinteger": 0}
+
+
+#: The per-citizen arrays one month reads, and those it also writes (each citizen's row).
+READS = ("access", "skill", "aware", "user", "ever_user", "attitude", "trust", "attitude0", "trust0", "zeta_r",
+         "zeta_i", "satisfaction", "last_outcome", "last_use", "last_assisted", "need_rate", "level")
+WRITES = ("access", "skill", "aware", "user", "ever_user", "used", "attitude", "trust", "readiness", "intention",
+          "satisfaction", "last_outcome", "last_use", "last_assisted")
+CACHE_LINE = 64
+
+
+def month_bytes(model) -> int:
+    """Bytes of memory one month moves at least, for the distance to the machine's limit (``egov-abm bench``).
+
+    Each per-citizen array is read once (:data:`READS`, plus the group code)
+    and each written one is written back (:data:`WRITES`); the snapshot writes
+    and reads one 16-byte row per citizen (and reads the four states it
+    copies); each added tie reads its entry and one whole cache line at a
+    random place, each removed tie its entry (its row is next door, in cache).
+    """
+    n = model.n
+    per_citizen = sum(getattr(model, name).itemsize for name in READS) + model.groups.code.itemsize
+    per_citizen += sum(getattr(model, name).itemsize for name in WRITES)
+    per_citizen += 2 * model._public.itemsize * 4 + sum(getattr(model, name).itemsize
+                                                        for name in ("user", "last_outcome", "attitude", "trust"))
+    _, add_rows, add_cols, rem_rows, rem_cols = model._ties
+    ties = len(add_rows) * (add_rows.itemsize + add_cols.itemsize + CACHE_LINE)
+    ties += len(rem_rows) * (rem_rows.itemsize + rem_cols.itemsize)
+    return int(n * per_citizen + ties)

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from egov_abm.model.calendar import is_month
+from egov_abm.model.errors import InputError
 from egov_abm.model.fields import ASSUMPTION, parameter
 from egov_abm.model.processes import PROCESSES
 from egov_abm.model.uncertainty import Prior
@@ -29,10 +30,6 @@ from egov_abm.model.uncertainty import Prior
 NETWORK_KINDS = ("homophily", "small_world", "scale_free", "complete")
 GRAPH_BUILDERS = ("direct", "networkx")
 NETWORKX_MAX = 2_000_000  # networkx holds ~1 kB per tie: beyond this many citizens the graph alone fills memory
-
-
-class InputError(ValueError):
-    """Bad input from a user (file, flag, value); its message is one line for the user."""
 
 
 class ParamError(InputError):

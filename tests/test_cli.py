@@ -375,3 +375,19 @@ def test_bench_reports_a_failed_or_killed_child_in_one_line(child, expected, cap
     lines = [line for line in err.splitlines() if not line.startswith("timing ")]
     assert code == 1 and len(lines) == 1 and expected in lines[0] and "Traceback" not in err, err
     assert "bench: the vectorised run at 100 citizens" in lines[0]
+
+
+def test_version_and_help_load_no_heavy_library():
+    # the CLI imports what a command needs only when that command runs
+    code = ("import sys; from egov_abm.scenarios.cli import main; main(['--version']); main(['--help']); "
+            "print(sorted(m for m in ('mesa', 'semopy', 'solara', 'distributed', 'numba', 'numpy', 'pandas') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]", out
+
+
+def test_cli_seed_bound_is_the_models():
+    from egov_abm.model import SEED_MAX
+    from egov_abm.scenarios import cli
+
+    assert cli.SEED_MAX == SEED_MAX

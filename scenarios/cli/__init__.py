@@ -40,13 +40,16 @@ _GUARDED = _guard_imports()
 
 import click  # noqa: E402
 
-from egov_abm.model import SEED_MAX, InputError  # noqa: E402
+from egov_abm.model.errors import InputError  # noqa: E402
 from egov_abm.scenarios.parallel import WorkerLost  # noqa: E402
 
 if _GUARDED and not multiprocessing.current_process().name.startswith("Dask Worker"):
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a Dask worker keeps ignoring it (dask_setup)
 
-#: Type of every --seed option: results store the seed in a 64-bit signed integer column.
+#: Largest seed: results store the seed in a 64-bit signed integer column (``egov_abm.model.SEED_MAX``, tested
+#: equal; not imported, so that ``--help`` and ``--version`` load no numpy).
+SEED_MAX = 2**63 - 1
+#: Type of every --seed option.
 SEED = click.IntRange(min=0, max=SEED_MAX)
 
 
