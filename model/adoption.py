@@ -18,6 +18,7 @@ import mesa
 import numpy as np
 
 from egov_abm.model import kernel, outcomes
+from egov_abm.model.build import stable_order
 from egov_abm.model.calendar import DT_YEARS, month_date
 from egov_abm.model.citizen import Citizen, CitizenViews
 from egov_abm.model.interventions import Intervention, apply_all, intervention_streams
@@ -28,7 +29,7 @@ from egov_abm.model.params import Params
 from egov_abm.model.population import PopulationSpec, synth_population
 from egov_abm.model.processes import COUNTS, PROCESSES, adoption, channel, opinion
 from egov_abm.model.sem import SEMParams
-from egov_abm.model.streams import seed_sequence, spawn_streams
+from egov_abm.model.streams import chunk_streams, seed_sequence, spawn_streams
 
 __all__ = ["AdoptionModel", "Citizen", "slug"]
 
@@ -71,13 +72,14 @@ class AdoptionModel(mesa.Model):
         self.month = 0
 
         # Demographics and social graph.
-        pop = synth_population(self.spec, n, self.streams["population"])
+        self._chunks: dict = {}  # each stream's generators of the build's chunks (model.streams.chunk_streams)
+        pop = synth_population(self.spec, n, chunks=lambda work: self.each_chunk("population", work))
         block = pop.region.astype(np.int64) * 2 + pop.urban  # (region, urban) block of each citizen
         direct = p.graph_builder == "direct" and p.network in ("homophily", "small_world")
         if direct and p.network == "homophily":
             # Number citizens by block: the ring runs along the index order, so unrewired
             # ties stay in the block and neighbours sit next to each other in memory.
-            order = np.argsort(block, kind="stable")
+            order = stable_order(block, int(block.max()) + 1)
             pop, block = pop.take(order), block[order]
         self.pop = pop
         self.graph = None  # the networkx graph, when the networkx builder made one
@@ -115,18 +117,25 @@ class AdoptionModel(mesa.Model):
         self.month_cost_variable_kzt = 0.0  # the per-person part of this month's cost
         self.cost_kzt = 0.0
         self.intervention_log: list[dict] = []
-        self.outcomes: list[dict] = []
         self.groups = outcomes.Groups(self)
         self._prepare_kernel()
+        self._record = outcomes.Record(self)
+        self._zeta_sums = (self.zeta_r.sum(dtype=np.float64), self.zeta_i.sum(dtype=np.float64))
         self.citizens = CitizenViews(self)
         if create_agents:
             self.citizens.create_all()
         self.record()
 
     # ------------------------------------------------------------------ helpers
-    def recompute_constructs(self, idx=None) -> None:
-        """Recompute readiness and intention from attitude and trust (all citizens, or ``idx``)."""
-        opinion.recompute(self, idx)
+    @property
+    def readiness(self) -> np.ndarray:
+        """E-government readiness of every citizen, through the structural equations (computed when read)."""
+        return opinion.readiness(self)
+
+    @property
+    def intention(self) -> np.ndarray:
+        """Intention to use the portal of every citizen, through the structural equations (computed when read)."""
+        return opinion.intention(self)
 
     def intention_factor(self, idx=None) -> np.ndarray:
         """Proportional-hazards factor of intention in adoption (all citizens, or ``idx``); 1 when the slope is 0."""
@@ -188,6 +197,8 @@ class AdoptionModel(mesa.Model):
             grid_lo=float(grid[0]), grid_inv_step=float((len(grid) - 1) / (grid[-1] - grid[0])),
             access_base=0.0, online_only=0.0, quality_drop=0.0)  # the last three change by month
         self._scalars = np.array([values[name] for name in kernel.SCALARS], dtype=np.float64)
+        # The states of the kernel's four streams (numpy's PCG64, stepped inline by the kernel).
+        self._rng = np.stack([kernel.stream_state(self.streams[name]) for name in kernel.STREAMS])
         # What neighbours read, one row per citizen: user, last outcome, attitude, trust (mapped now, not in month 1).
         self._public = np.zeros((n, 4), dtype=np.int32)
 
@@ -222,31 +233,49 @@ class AdoptionModel(mesa.Model):
             nb_totals[:] = self._public.sum(axis=0, dtype=np.int64)
         half, add_rows, add_cols, rem_rows, rem_cols = self._ties
         extra = bool(self.interventions)
-        streams = [self.streams[name] for name in ("access", "awareness", "use", "experience")]
+        streams = [self.streams[name] for name in kernel.STREAMS]
         totals = np.zeros((len(parts), len(kernel.TOTALS)), dtype=np.int64)
         groups = np.zeros((len(parts), self.groups.size), dtype=np.int64)
 
         # the streams' states at each block's first citizen (one draw per citizen and stream)
-        rng = [np.stack([kernel.stream_state(g, lo) for g in streams]) for lo, _ in parts]
+        rng = [self._rng] + [np.stack([kernel.stream_state(g, lo) for g in streams]) for lo, _ in parts[1:]]
 
         def run(b: int, lo: int, hi: int) -> None:
             kernel.month_block(
                 lo, hi, self.month, k, complete, nb_totals, self._public, half, add_rows, add_cols,
                 np.searchsorted(add_rows, lo), rem_rows, rem_cols, np.searchsorted(rem_rows, lo), rng[b],
                 self.access, self.skill, self.aware, self.user, self.ever_user, self.used, self.attitude, self.trust,
-                self.attitude0, self.trust0, self.zeta_r, self.zeta_i, self.readiness, self.intention,
+                self.attitude0, self.trust0, self.zeta_r, self.zeta_i,
                 self.satisfaction, self.last_outcome, self.last_use, self.last_assisted, self.need_rate,
                 self.level, p_access_levels, self.p_skill_levels, self.groups.code, extra, self.extra_external,
                 self.p_success_i, self.mandate_share, self.assisted_extra, *self._tables, totals[b], groups[b],
                 kernel.SUB, kernel.GATHER)
 
         self._each_block(parts, run)
-        for g, state in zip(streams, rng[-1], strict=True):  # the last block ends where the month's draws end
-            kernel.set_stream_state(g, state)
+        self._rng[:] = rng[-1]  # the last block ends where the month's draws end
+        for g in streams:  # numpy's generators follow, n draws on (the same state: tested)
+            g.bit_generator.advance(n)
         total = totals.sum(axis=0)
         self.counts = {name: int(total[kernel.TOTALS.index(name)]) for name in COUNTS}
         self.month += 1
-        self.record(self._part(total, groups.sum(axis=0)))
+        self.record(total, groups.sum(axis=0))
+
+    def each_chunk(self, stream: str, work) -> None:
+        """``work(generator, lo, hi)`` for each chunk of citizens, with the chunk's generator of ``stream``.
+
+        The build draws this way (:func:`model.streams.chunk_streams`): on two
+        threads at :data:`model.kernel.THREADED_MIN` citizens or more, with the
+        same numbers whatever the threads. A stream's chunk generators are kept,
+        so a second call continues where the first stopped.
+        """
+        chunks = self._chunks.get(stream)
+        if chunks is None:
+            chunks = self._chunks[stream] = chunk_streams(self.streams[stream], self.n)
+        if self.n >= kernel.THREADED_MIN and kernel.THREADS > 1 and len(chunks) > 1:
+            list(kernel.pool().map(lambda chunk: work(chunk[2], chunk[0], chunk[1]), chunks))
+        else:
+            for lo, hi, gen in chunks:
+                work(gen, lo, hi)
 
     @staticmethod
     def _each_block(parts: list[tuple[int, int]], work) -> None:
@@ -264,36 +293,42 @@ class AdoptionModel(mesa.Model):
                 progress(1)
 
     # ----------------------------------------------------------------- outcomes
-    @staticmethod
-    def _part(total: np.ndarray, groups: np.ndarray) -> dict:
-        """The kernel's totals by name (real values back from fixed point), for :func:`model.outcomes.row`."""
-        part = {name: (value / kernel.FIXED_SCALE if name in kernel.REAL_TOTALS else int(value))
-                for name, value in zip(kernel.TOTALS, total.tolist(), strict=True)}
-        part["groups"] = groups
-        return part
-
-    def record(self, part: dict | None = None) -> dict:
-        """Append and return this month's aggregate outcomes (no per-citizen copies).
-
-        ``part`` is the month's tally when the step has made it; otherwise
-        (month 0) it is made here, with the current users as the month's active.
-        """
-        if part is None:
-            total = np.zeros(len(kernel.TOTALS), dtype=np.int64)
-            groups = np.zeros(self.groups.size, dtype=np.int64)
+    def record(self, total: np.ndarray | None = None, groups: np.ndarray | None = None) -> None:
+        """Record this month's totals (from the step; at month 0 tallied here, the current users as active)."""
+        if total is None:
+            parts = kernel.blocks(self.n)
+            totals = np.zeros((len(parts), len(kernel.TOTALS)), dtype=np.int64)
+            by_group = np.zeros((len(parts), self.groups.size), dtype=np.int64)
             active = self.used if self.month > 0 else self.user
-            kernel.tally_block(0, self.n, self.month - 1, self._scalars, active, self.user, self.ever_user,
-                               self.aware, self.access, self.skill, self.attitude, self.trust, self.readiness,
-                               self.intention, self.last_use, self.last_assisted, self.groups.code, *self._tables,
-                               total, groups)
-            part = self._part(total, groups)
-        row = outcomes.row(self, [part], self.counts)
-        self.outcomes.append(row)
-        return row
+            self._each_block(parts, lambda b, lo, hi: kernel.tally_block(
+                lo, hi, self.month - 1, self._scalars, active, self.user, self.ever_user, self.aware, self.access,
+                self.skill, self.attitude, self.trust, self.last_use, self.last_assisted, self.groups.code,
+                *self._tables, totals[b], by_group[b]))
+            total, groups = totals.sum(axis=0), by_group.sum(axis=0)
+        self._derived_sums(total)
+        first = self.month == 0
+        self._record.append(total, groups, (0.0 if first else self.month_cost_kzt,
+                                            0.0 if first else self.month_cost_variable_kzt, self.cost_kzt))
+
+    def _derived_sums(self, total: np.ndarray) -> None:
+        """Sums of readiness and intention from those of attitude and trust: the structural equations are linear."""
+        sem, n, scale = self.sem, self.n, kernel.FIXED_SCALE
+        att, trust = total[kernel.T_ATT] / scale, total[kernel.T_TRUST] / scale
+        ready = n * sem.readiness_intercept + sem.readiness_on_attitude * att + sem.readiness_on_trust * trust
+        ready += self._zeta_sums[0]
+        intent = (n * sem.intention_intercept + sem.intention_on_readiness * ready + sem.intention_on_attitude * att
+                  + sem.intention_on_trust * trust + self._zeta_sums[1])
+        total[kernel.T_READY] = round(ready * scale)
+        total[kernel.T_INTENT] = round(intent * scale)
+
+    @property
+    def outcomes(self) -> list[dict]:
+        """The monthly outcomes so far, one dictionary per month (:mod:`model.outcomes`)."""
+        return self._record.rows()
 
     def outcomes_frame(self):
-        """Outcomes so far as a pandas DataFrame, one row per month."""
+        """Outcomes so far as a pandas DataFrame, one row per month (made from the columns, not the rows)."""
         import pandas as pd
 
-        return pd.DataFrame(self.outcomes)
+        return pd.DataFrame(self._record.columns())
 

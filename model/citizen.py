@@ -4,8 +4,8 @@ A :class:`Citizen` holds only its index. Every attribute reads (and, for
 attitude, trust, awareness, access and skill, writes) the model's arrays, so
 ``model.agents``, ``AgentSet.select`` / ``get`` / ``groupby`` and
 ``mesa.DataCollector`` agent reporters see the same state the vectorised step
-updates. Writing attitude or trust recomputes that citizen's readiness and
-intention through the structural equations.
+updates. Readiness and intention are derived from attitude and trust through
+the structural equations whenever they are read.
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
 STATE_NAMES = ("unaware", "aware", "adopter", "lapsed")
 
 
-def _array_property(name: str, cast, writable: bool = False, recompute: bool = False, doc: str = ""):
+def _array_property(name: str, cast, writable: bool = False, doc: str = ""):
     def getter(self):
         return cast(getattr(self.model, name)[self.index])
 
     def setter(self, value):
         getattr(self.model, name)[self.index] = value
-        if recompute:
-            self.model.recompute_constructs([self.index])
 
     return property(getter, setter if writable else None, doc=doc)
 
@@ -38,12 +36,21 @@ class Citizen(mesa.Agent):
         super().__init__(model)
         self.index = index
 
-    attitude = _array_property("attitude", float, writable=True, recompute=True,
+    attitude = _array_property("attitude", float, writable=True,
                                doc="personal attitude to the portal (latent SD units)")
-    trust = _array_property("trust", float, writable=True, recompute=True,
-                            doc="trust in e-government (latent SD units)")
-    readiness = _array_property("readiness", float, doc="e-government readiness (derived, read-only)")
-    intention = _array_property("intention", float, doc="intention to use the portal (derived, read-only)")
+    trust = _array_property("trust", float, writable=True, doc="trust in e-government (latent SD units)")
+
+    @property
+    def readiness(self) -> float:
+        """E-government readiness, through the structural equations (derived, read-only)."""
+        m = self.model
+        return float(m.sem.readiness(m.attitude[self.index], m.trust[self.index], m.zeta_r[self.index]))
+
+    @property
+    def intention(self) -> float:
+        """Intention to use the portal, through the structural equations (derived, read-only)."""
+        m, i = self.model, self.index
+        return float(m.sem.intention(self.readiness, m.attitude[i], m.trust[i], m.zeta_i[i]))
     aware = _array_property("aware", bool, writable=True, doc="knows the portal exists")
     access = _array_property("access", bool, writable=True, doc="has internet access")
     skill = _array_property("skill", bool, writable=True, doc="has basic digital skill")

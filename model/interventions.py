@@ -32,7 +32,6 @@ import numpy as np
 from egov_abm.model.calendar import DT_YEARS
 from egov_abm.model.measurement import bounds
 from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
-from egov_abm.model.processes import opinion
 
 
 def _limit(candidates: np.ndarray, capacity: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -62,7 +61,6 @@ def _persuade(model, construct: str, idx, shift: float) -> None:
             values[idx] = np.minimum(x + np.float32(shift), np.maximum(x, np.float32(hi)))
         else:
             values[idx] = np.maximum(x + np.float32(shift), np.minimum(x, np.float32(lo)))
-    opinion.recompute(model, idx)
 
 
 def _skills(model, iv, target, rng) -> int:

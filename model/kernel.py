@@ -55,6 +55,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+#: The streams the kernel draws from, in the order of its ``rng`` rows (:mod:`model.streams`).
+STREAMS = ("access", "awareness", "use", "experience")
 #: Citizens per slice; thread blocks are made of whole slices.
 CHUNK = 1 << 15
 #: From this many citizens on, a month runs on :data:`THREADS` threads; below, on one core, as sweeps running one
@@ -163,8 +165,8 @@ def _event(u, x):
 
 
 @njit(inline="always")
-def _tally(i, month, tot, groups, used, user, ever, aware, access, skill, att, trust, ready, intent, last_use,
-           last_assisted, code, att_table, trust_table, grid_lo, inv_step):
+def _tally(i, month, tot, groups, used, user, ever, aware, access, skill, att, trust, last_use, last_assisted, code,
+           att_table, trust_table, grid_lo, inv_step):
     active12 = last_use[i] > month - 12
     tot[T_ACTIVE] += used
     tot[T_ACTIVE12] += active12
@@ -178,20 +180,17 @@ def _tally(i, month, tot, groups, used, user, ever, aware, access, skill, att, t
     tot[T_SKILL] += skill
     tot[T_ATT] += _fixed(att)
     tot[T_TRUST] += _fixed(trust)
-    tot[T_READY] += _fixed(ready)
-    tot[T_INTENT] += _fixed(intent)
     tot[T_ATT_SCORE] += _fixed(_score(att, att_table, grid_lo, inv_step))
     tot[T_TRUST_SCORE] += _fixed(_score(trust, trust_table, grid_lo, inv_step))
 
 
 @njit(nogil=True, cache=True)
-def tally_block(lo, hi, month, k, used, user, ever_user, aware, access, skill, attitude, trust, readiness,
-                intention, last_use, last_assisted, code, att_table, trust_table, tot, groups):
+def tally_block(lo, hi, month, k, used, user, ever_user, aware, access, skill, attitude, trust, last_use,
+                last_assisted, code, att_table, trust_table, tot, groups):
     """The tally alone (month 0, before any step), for citizens ``lo .. hi - 1``."""
     for i in range(lo, hi):
         _tally(i, month, tot, groups, used[i], user[i], ever_user[i], aware[i], access[i], skill[i], attitude[i],
-               trust[i], readiness[i], intention[i], last_use, last_assisted, code, att_table, trust_table,
-               k[K_GRID_LO], k[K_GRID_INV_STEP])
+               trust[i], last_use, last_assisted, code, att_table, trust_table, k[K_GRID_LO], k[K_GRID_INV_STEP])
 
 
 @njit(nogil=True, cache=True)
@@ -212,7 +211,7 @@ def snapshot(lo, hi, user, last_outcome, attitude, trust, public):
 def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_rows, add_cols, add_start, rem_rows, rem_cols,
                 rem_start, rng,
                 access, skill, aware, user, ever_user, used, attitude, trust, attitude0, trust0, zeta_r, zeta_i,
-                readiness, intention, satisfaction, last_outcome, last_use, last_assisted, need_rate,
+                satisfaction, last_outcome, last_use, last_assisted, need_rate,
                 level, p_access_level, p_skill_level, code, extra, extra_external, p_success_i, mandate_share,
                 assisted_extra, att_table, trust_table, tot, groups, sub, gather):
     """One month for citizens ``lo .. hi - 1`` (the rules: :mod:`model.processes`, in their order).
@@ -365,10 +364,8 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_rows, a
             tru = np.float32(x + rate * (target - x))
             attitude[i] = att
             trust[i] = tru
-            ready = np.float32(k[K_R0] + k[K_R_ATT] * att + k[K_R_TRUST] * tru + zeta_r[i])
-            intent = np.float32(k[K_I0] + k[K_I_READY] * ready + k[K_I_ATT] * att + k[K_I_TRUST] * tru + zeta_i[i])
-            readiness[i] = ready
-            intention[i] = intent
+            ready = k[K_R0] + k[K_R_ATT] * att + k[K_R_TRUST] * tru + zeta_r[i]
+            intent = k[K_I0] + k[K_I_READY] * ready + k[K_I_ATT] * att + k[K_I_TRUST] * tru + zeta_i[i]
 
             # 4. Adoption.
             us = user[i]
@@ -448,7 +445,7 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_rows, a
             user[i] = us
 
             # 8. Tally.
-            _tally(i, month, tot, groups, use, us, ever_user[i], aw, acc, sk, att, tru, ready, intent, last_use,
+            _tally(i, month, tot, groups, use, us, ever_user[i], aw, acc, sk, att, tru, last_use,
                    last_assisted, code, att_table, trust_table, k[K_GRID_LO], k[K_GRID_INV_STEP])
 
         i0 = i1
@@ -488,18 +485,11 @@ def stream_state(gen: np.random.Generator, skip: int = 0) -> np.ndarray:
     return np.array([s["state"] >> 64, s["state"] & _MASK64, s["inc"] >> 64, s["inc"] & _MASK64], dtype=np.uint64)
 
 
-def set_stream_state(gen: np.random.Generator, state: np.ndarray) -> None:
-    """Move a PCG64 stream to ``state`` (from :func:`stream_state`, advanced by the kernel)."""
-    hi, lo, inc_hi, inc_lo = (int(v) for v in state)
-    state = {"state": hi << 64 | lo, "inc": inc_hi << 64 | inc_lo}
-    gen.bit_generator.state = {"bit_generator": "PCG64", "state": state, "has_uint32": 0, "uinteger": 0}
-
-
 #: The per-citizen arrays one month reads, and those it also writes (each citizen's row).
 READS = ("access", "skill", "aware", "user", "ever_user", "attitude", "trust", "attitude0", "trust0", "zeta_r",
          "zeta_i", "satisfaction", "last_outcome", "last_use", "last_assisted", "need_rate", "level")
-WRITES = ("access", "skill", "aware", "user", "ever_user", "used", "attitude", "trust", "readiness", "intention",
-          "satisfaction", "last_outcome", "last_use", "last_assisted")
+WRITES = ("access", "skill", "aware", "user", "ever_user", "used", "attitude", "trust", "satisfaction",
+          "last_outcome", "last_use", "last_assisted")
 CACHE_LINE = 64
 
 

@@ -46,6 +46,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
+from egov_abm.model.build import pairs_by_row, repeats
 from egov_abm.model.params import NETWORKX_MAX
 
 
@@ -62,9 +63,9 @@ class RingGraph:
 
     n: int
     half: int
-    add_rows: np.ndarray  # intp, sorted
+    add_rows: np.ndarray  # int32, sorted
     add_cols: np.ndarray  # int32
-    rem_rows: np.ndarray  # intp, sorted
+    rem_rows: np.ndarray  # int32, sorted
     rem_cols: np.ndarray  # int32
 
     def degree(self) -> np.ndarray:
@@ -102,15 +103,20 @@ class Adjacency:
         self.n = n
         self.ring = ring
         self._matrix = matrix
-        if degree is None:
-            if ring is not None:
-                degree = ring.degree()
-            elif matrix is not None:
-                degree = np.diff(matrix.indptr)
-            else:
-                degree = np.full(n, n - 1, dtype=np.int64)
-        self.degree = degree
+        self._degree = degree
         self._inv_degree: np.ndarray | None = None
+
+    @property
+    def degree(self) -> np.ndarray:
+        """Ties per citizen (computed on first use: the monthly kernel counts them itself)."""
+        if self._degree is None:
+            if self.ring is not None:
+                self._degree = self.ring.degree()
+            elif self._matrix is not None:
+                self._degree = np.diff(self._matrix.indptr)
+            else:
+                self._degree = np.full(self.n, self.n - 1, dtype=np.int64)
+        return self._degree
 
     @property
     def complete(self) -> bool:
@@ -198,22 +204,18 @@ def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator) -> Rin
         gap = np.abs(w - u)
         bad = np.minimum(gap, n - gap) <= h
         key = np.minimum(u, w).astype(np.int64) * n + np.maximum(u, w)
-        _, first = np.unique(key, return_index=True)
-        repeat = np.ones(len(u), dtype=bool)
-        repeat[first] = False
-        todo = np.flatnonzero(bad | repeat)
+        todo = np.flatnonzero(bad | repeats(key))
     keep = np.ones(len(u), dtype=bool)
     keep[todo] = False  # could not be placed: stays a ring tie
     u, j, w = u[keep], j[keep], w[keep]
     v = (u + j) % n
-    add_rows, add_cols = _sorted_pairs(np.concatenate([u, w]), np.concatenate([w, u]))
-    rem_rows, rem_cols = _sorted_pairs(np.concatenate([u, v]), np.concatenate([v, u]))
+    add_rows, add_cols = _sorted_pairs(np.concatenate([u, w]), np.concatenate([w, u]), n)
+    rem_rows, rem_cols = _sorted_pairs(np.concatenate([u, v]), np.concatenate([v, u]), n)
     return RingGraph(n=n, half=h, add_rows=add_rows, add_cols=add_cols, rem_rows=rem_rows, rem_cols=rem_cols)
 
 
-def _sorted_pairs(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(rows, kind="stable")
-    return rows[order].astype(np.intp), cols[order].astype(np.int32)
+def _sorted_pairs(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return pairs_by_row(rows.astype(np.int64), cols.astype(np.int64), n)
 
 
 def build_graph(kind: str, n: int, mean_degree: int, rng: np.random.Generator, *,

@@ -26,6 +26,8 @@ import re
 
 import numpy as np
 
+from egov_abm.model import kernel
+from egov_abm.model.calendar import month_date
 from egov_abm.model.population import AGE_BANDS
 from egov_abm.model.processes import COUNTS
 
@@ -67,13 +69,15 @@ class Groups:
         t = totals.reshape(self.shape)
         return t.sum(axis=(0, 1))[::-1], t.sum(axis=(1, 2)), t.sum(axis=(0, 2))
 
-    def shares(self, active_by_code: np.ndarray) -> dict[str, float]:
-        """Adoption within each group (NaN for an empty group)."""
+    def share_columns(self, active_by_code: np.ndarray) -> dict[str, np.ndarray]:
+        """Adoption within each group (NaN for an empty group), one column per group; one row per month."""
+        t = active_by_code.reshape(-1, *self.shape)
+        margins = t.sum(axis=(1, 2))[:, ::-1], t.sum(axis=(2, 3)), t.sum(axis=(1, 3))
         out = {}
-        for names, total, count in zip(self.columns, self.margins(active_by_code), self.counts, strict=True):
+        for names, total, count in zip(self.columns, margins, self.counts, strict=True):
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-            out.update(zip(names, share.tolist(), strict=True))
+            out.update(zip(names, share.T, strict=True))
         return out
 
 
@@ -81,18 +85,56 @@ class Groups:
 SCORES = {"attitude_score": "attitude", "trust_score": "trust"}
 
 
-def row(model, parts: list[dict], counts: dict[str, int]) -> dict:
-    """The month's outcome row from the tallies of every slice and the processes' counts."""
-    n = model.n
-    totals = {key: sum(part[key] for part in parts) for key in parts[0]}
-    first = model.month == 0
-    out = {"month": model.month, "date": model.date}
-    out.update({column: totals[flag] / n for column, flag in SHARES.items()})
-    out.update({column: totals[name] / n for column, name in MEANS.items()})
-    out.update({column: totals[column] / n for column in SCORES})
-    out.update({name: int(counts.get(name, 0)) for name in COUNT_COLUMNS})
-    out["cost_kzt"] = 0.0 if first else model.month_cost_kzt
-    out["cost_per_person_part_kzt"] = 0.0 if first else model.month_cost_variable_kzt
-    out["cumulative_cost_kzt"] = model.cost_kzt
-    out.update(model.groups.shares(totals["groups"]))
-    return out
+class Record:
+    """The months' totals, one row appended per month (a copy of two short vectors); rows and frames on demand.
+
+    ``totals`` holds the kernel's integer totals (:data:`model.kernel.TOTALS`,
+    real values in fixed point), ``groups`` 12-month use per group code, and
+    ``costs`` the month's cost, its per-person part and the cumulative cost.
+    """
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.size = 0
+        self._totals = np.zeros((64, len(kernel.TOTALS)), dtype=np.int64)
+        self._groups = np.zeros((64, model.groups.size), dtype=np.int64)
+        self._costs = np.zeros((64, 3))
+        self._rows: list[dict] = []
+
+    def append(self, total: np.ndarray, groups: np.ndarray, costs: tuple[float, float, float]) -> None:
+        """Add one month."""
+        if self.size == len(self._totals):
+            self._totals = np.concatenate([self._totals, np.zeros_like(self._totals)])
+            self._groups = np.concatenate([self._groups, np.zeros_like(self._groups)])
+            self._costs = np.concatenate([self._costs, np.zeros_like(self._costs)])
+        self._totals[self.size] = total
+        self._groups[self.size] = groups
+        self._costs[self.size] = costs
+        self.size += 1
+
+    def columns(self, start: int = 0) -> dict[str, np.ndarray | list]:
+        """Every outcome column of months ``start ..`` (the monthly table's columns, in order)."""
+        model, n = self.model, self.model.n
+        tot, groups, costs = self._totals[start:self.size], self._groups[start:self.size], self._costs[start:self.size]
+        months = np.arange(start, self.size)
+        out: dict = {"month": months, "date": [month_date(model.params.start_month, int(k)) for k in months]}
+
+        def total(name):
+            value = tot[:, kernel.TOTALS.index(name)]
+            return value / kernel.FIXED_SCALE if name in kernel.REAL_TOTALS else value
+
+        out.update({column: total(flag) / n for column, flag in SHARES.items()})
+        out.update({column: total(name) / n for column, name in MEANS.items()})
+        out.update({column: total(column) / n for column in SCORES})
+        out.update({name: total(name) for name in COUNT_COLUMNS})
+        out.update(zip(("cost_kzt", "cost_per_person_part_kzt", "cumulative_cost_kzt"), costs.T, strict=True))
+        out.update(model.groups.share_columns(groups))
+        return out
+
+    def rows(self) -> list[dict]:
+        """One dictionary per month (Python numbers), made once per month and kept."""
+        if len(self._rows) < self.size:
+            columns = self.columns(len(self._rows))
+            values = [v.tolist() if isinstance(v, np.ndarray) else v for v in columns.values()]
+            self._rows.extend(dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True))
+        return self._rows

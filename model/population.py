@@ -100,33 +100,52 @@ class Population:
         return Population(**{f.name: getattr(self, f.name)[order] for f in dataclasses.fields(self)})
 
 
-def synth_population(spec: PopulationSpec, n: int, rng: np.random.Generator) -> Population:
+def synth_population(spec: PopulationSpec, n: int, rng: np.random.Generator | None = None,
+                     chunks=None) -> Population:
     """Draw ``n`` citizens independently from the margins of ``spec``.
 
     Region is drawn from ``region_shares``, urban/rural from the region's urban
     share; age band, sex and education independently of each other and of
     region (an assumption: the public margins give no joint table).
+
+    Draws from ``rng``, or, with ``chunks(work)`` (the model's
+    :meth:`~model.adoption.AdoptionModel.each_chunk` of a stream), calls
+    ``work(generator, lo, hi)`` for each chunk of citizens, in parallel.
     """
-    region = rng.choice(len(spec.region_names), size=n, p=_norm(spec.region_shares)).astype(np.int16)
-    urban = rng.random(n) < np.asarray(spec.region_urban_share)[region]
-    age_band = rng.choice(len(AGE_BANDS), size=n, p=_norm(spec.age_shares)).astype(np.uint8)
-    female = rng.random(n) < spec.female_share
-    education = rng.choice(len(EDUCATION_LEVELS), size=n, p=_norm(spec.education_shares)).astype(np.uint8)
-    divide = (np.where(urban, 0.0, spec.divide_rural)
-              + np.asarray(spec.divide_age)[age_band]
-              + np.asarray(spec.divide_education)[education]).astype(np.float32)
-    return Population(region=region, urban=urban, age_band=age_band, female=female,
-                      education=education, divide=divide)
+    pop = Population(region=np.empty(n, dtype=np.int16), urban=np.empty(n, dtype=bool),
+                     age_band=np.empty(n, dtype=np.uint8), female=np.empty(n, dtype=bool),
+                     education=np.empty(n, dtype=np.uint8), divide=np.empty(n, dtype=np.float32))
+    region_p, age_p, edu_p = _norm(spec.region_shares), _norm(spec.age_shares), _norm(spec.education_shares)
+    urban_share = np.asarray(spec.region_urban_share)
+    divide_age, divide_edu = np.asarray(spec.divide_age), np.asarray(spec.divide_education)
+
+    def work(g: np.random.Generator, lo: int, hi: int) -> None:
+        m = hi - lo
+        region = pop.region[lo:hi]
+        region[:] = g.choice(len(region_p), size=m, p=region_p)
+        urban = pop.urban[lo:hi]
+        urban[:] = g.random(m) < urban_share[region]
+        age = pop.age_band[lo:hi]
+        age[:] = g.choice(len(age_p), size=m, p=age_p)
+        pop.female[lo:hi] = g.random(m) < spec.female_share
+        edu = pop.education[lo:hi]
+        edu[:] = g.choice(len(edu_p), size=m, p=edu_p)
+        pop.divide[lo:hi] = np.where(urban, 0.0, spec.divide_rural) + divide_age[age] + divide_edu[edu]
+
+    if chunks is None:
+        work(rng, 0, n)
+    else:
+        chunks(work)
+    return pop
 
 
-def construct_shift(spec: PopulationSpec, pop: Population) -> tuple[np.ndarray, np.ndarray]:
-    """Group shifts of the attitude and trust latent means for each citizen."""
-    rural = ~pop.urban
-    att = (np.asarray(spec.attitude_shift_age)[pop.age_band]
-           + np.asarray(spec.attitude_shift_education)[pop.education]
+def construct_shift(spec: PopulationSpec, pop: Population, sl: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+    """Group shifts of the attitude and trust latent means for each citizen (or the citizens ``sl``)."""
+    rural = ~pop.urban[sl]
+    age, edu = pop.age_band[sl], pop.education[sl]
+    att = (np.asarray(spec.attitude_shift_age)[age] + np.asarray(spec.attitude_shift_education)[edu]
            + np.where(rural, spec.attitude_shift_rural, 0.0))
-    trust = (np.asarray(spec.trust_shift_age)[pop.age_band]
-             + np.asarray(spec.trust_shift_education)[pop.education]
+    trust = (np.asarray(spec.trust_shift_age)[age] + np.asarray(spec.trust_shift_education)[edu]
              + np.where(rural, spec.trust_shift_rural, 0.0))
     return att, trust
 

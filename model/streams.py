@@ -40,3 +40,23 @@ def seed_sequence(seed: int, replicate: int = 0) -> np.random.SeedSequence:
 def spawn_streams(root: np.random.SeedSequence) -> dict[str, np.random.Generator]:
     """One generator per name in :data:`STREAMS`, in a fixed order."""
     return {name: np.random.default_rng(child) for name, child in zip(STREAMS, root.spawn(len(STREAMS)), strict=True)}
+
+
+#: Citizens per chunk of the build's draws (population, constructs, initial states, needs): each chunk draws from
+#: its own child of the stream, so the chunks can be drawn in parallel and the numbers do not depend on the threads.
+BUILD_CHUNK = 1 << 20
+
+
+def chunk_streams(gen: np.random.Generator, n: int) -> list[tuple[int, int, np.random.Generator]]:
+    """``(lo, hi, generator)`` for each chunk of :data:`BUILD_CHUNK` citizens: child ``c`` of ``gen``'s seed.
+
+    Child ``c`` is what ``gen``'s ``SeedSequence.spawn`` gives as its ``c``-th child, made directly, so it
+    does not depend on what was spawned before.
+    """
+    ss = gen.bit_generator.seed_seq
+
+    def child(c: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, c),
+                                                            pool_size=ss.pool_size))
+
+    return [(lo, min(n, lo + BUILD_CHUNK), child(c)) for c, lo in enumerate(range(0, n, BUILD_CHUNK))]

@@ -198,3 +198,21 @@ def test_one_million_citizens_agree_with_the_networkx_path():
         gap = np.abs(direct[column] - reference[column]).max()
         assert gap <= MILLION_BOUND, (column, gap)
     assert np.abs(direct["mean_trust"] - reference["mean_trust"]).max() <= 0.01
+
+
+def test_build_draws_the_same_citizens_on_one_thread_or_several(monkeypatch):
+    import egov_abm.model.streams as streams
+
+    monkeypatch.setattr(streams, "BUILD_CHUNK", 700)  # five chunks, the last one short
+    one = AdoptionModel(seed=4, n_agents=3200, create_agents=False, **MID_DIFFUSION)
+    monkeypatch.setattr(kernel, "THREADED_MIN", 0)
+    monkeypatch.setattr(kernel, "THREADS", 2)
+    monkeypatch.setattr(kernel, "_POOL", None)
+    two = AdoptionModel(seed=4, n_agents=3200, create_agents=False, **MID_DIFFUSION)
+    other = AdoptionModel(seed=5, n_agents=3200, create_agents=False, **MID_DIFFUSION)
+    kernel._POOL.shutdown()
+    for name in ("attitude", "trust", "zeta_r", "zeta_i", "need_rate", "access", "skill", "aware", "user", "level"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    for name in ("region", "urban", "age_band", "female", "education"):
+        np.testing.assert_array_equal(getattr(one.pop, name), getattr(two.pop, name), err_msg=name)
+    assert not np.array_equal(one.attitude, other.attitude)  # and the seed does matter

@@ -217,7 +217,8 @@ def test_smoke_sweep_on_two_worker_cluster_one_row_per_point_and_replicate(clien
     assert list(row["series_adoption"]) == direct["adoption"].iloc[::6].tolist()
     assert row["share_aware"] == direct["share_aware"].iloc[-1]
     # common random numbers: a point's replicates differ, replicate r is the same stream everywhere
-    assert frame.groupby("point")["adoption"].nunique().min() == 2
+    # (their series: two replicates of 1,000 citizens can end on the same share by chance)
+    assert frame.groupby("point")["series_adoption"].agg(lambda s: len({tuple(x) for x in s})).min() == 2
     meta = json.loads((tmp_path / "smoke" / "_sweep.json").read_text())
     assert meta["runs"] == 12 and meta["points"] == 6 and meta["method"] == "grid"
 

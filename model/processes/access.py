@@ -42,38 +42,51 @@ PARAMETERS = {
 }
 
 
-def calibrated_logistic(share: float, levels: np.ndarray, counts: np.ndarray, inverse: np.ndarray,
-                        u: np.ndarray) -> np.ndarray:
-    """Bernoulli draws with P_i = logistic(c + levels[inverse_i]), c set so the mean P equals ``share``.
+def calibrated_probabilities(share: float, levels: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """P per level, ``logistic(c + levels)``, with ``c`` set so the mean P over ``counts`` citizens equals ``share``.
 
     The offsets take few distinct ``levels`` (with ``counts`` citizens each),
     so the constant is solved on the levels, not on every citizen.
     """
     if share <= 0.0:
-        return np.zeros(u.shape, dtype=bool)
+        return np.zeros(len(levels))
     if share >= 1.0:
-        return np.ones(u.shape, dtype=bool)
+        return np.ones(len(levels))
     weights = counts / counts.sum()
     c = brentq(lambda c: (expit(c + levels) * weights).sum() - share, -50.0, 50.0, xtol=1e-12)
-    return u < expit(c + levels)[inverse]
+    return expit(c + levels)
 
 
 def init(model) -> None:
     """Group factor and monthly skill probability by level, each citizen's level, and who has access and skill."""
     p, n = model.params, model.n
-    # The group factor takes one value per (rural, age band, education) group: computed per group.
-    levels, inverse = np.unique(model.pop.divide, return_inverse=True)
-    level_counts = np.bincount(inverse, minlength=len(levels))
+    # The group factor takes one value per (rural, age band, education) group: levels from the groups' table.
+    spec, pop = model.spec, model.pop
+    combo = (np.asarray(pop.urban, dtype=np.int64) * len(spec.divide_age) + pop.age_band) * len(
+        spec.divide_education) + pop.education
+    table = (np.where(np.arange(2)[:, None, None] == 1, 0.0, spec.divide_rural)
+             + np.asarray(spec.divide_age)[None, :, None]
+             + np.asarray(spec.divide_education)[None, None, :]).astype(np.float32).reshape(-1)
+    levels, table_level = np.unique(table, return_inverse=True)  # the same float32 values as pop.divide
+    model.level = table_level.astype(np.uint8 if len(levels) <= 256 else np.int32)[combo]  # each citizen's level
+    del combo
+    level_counts = np.bincount(model.level, minlength=len(levels))
     g = np.exp(levels.astype(np.float64))
     g /= (g * level_counts).sum() / n
     model.group_levels = g  # the group factor of each level
     model.p_skill_levels = -np.expm1(-p.skill_per_year * g * DT_YEARS)  # monthly, fixed
-    model.level = inverse.astype(np.uint8 if len(levels) <= 256 else np.int32)  # each citizen's level
-    initial = model.streams["initial"]
-    offsets = levels.astype(np.float64), level_counts, inverse
-    model.access = calibrated_logistic(p.share_access_initial, *offsets, initial.random(n))
-    model.skill = model.access & calibrated_logistic(p.share_skill_initial, *offsets, initial.random(n))
+    p_access = calibrated_probabilities(p.share_access_initial, levels.astype(np.float64), level_counts)
+    p_skill = calibrated_probabilities(p.share_skill_initial, levels.astype(np.float64), level_counts)
+    model.access = np.empty(n, dtype=bool)
+    model.skill = np.empty(n, dtype=bool)
 
+    def work(g: np.random.Generator, lo: int, hi: int) -> None:
+        level = model.level[lo:hi]
+        access = model.access[lo:hi]
+        access[:] = g.random(hi - lo) < p_access[level]
+        model.skill[lo:hi] = access & (g.random(hi - lo) < p_skill[level])
+
+    model.each_chunk("initial", work)
 
 PROCESS = Process(
     name="access", title="Access and skill",

@@ -79,7 +79,12 @@ def init(model) -> None:
     eligible = model.aware & model.access & model.skill
     n_eligible = int(np.count_nonzero(eligible))
     p_initial = min(1.0, model.params.share_adopters_initial * n / n_eligible) if n_eligible else 0.0
-    model.user = eligible & (model.streams["initial"].random(n) < p_initial)
+    model.user = eligible
+
+    def work(g: np.random.Generator, lo: int, hi: int) -> None:
+        model.user[lo:hi] &= g.random(hi - lo) < p_initial
+
+    model.each_chunk("initial", work)
     del eligible
     model.ever_user = model.user.copy()
 

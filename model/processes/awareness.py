@@ -8,6 +8,8 @@ the start of the month. At month 0 a share ``share_aware_initial`` is aware.
 
 from __future__ import annotations
 
+import numpy as np
+
 from egov_abm.model.fields import FIXED, parameter
 from egov_abm.model.processes import Process
 
@@ -25,7 +27,13 @@ PARAMETERS = {
 
 def init(model) -> None:
     """Who is aware at month 0 (uniformly at ``share_aware_initial``)."""
-    model.aware = model.streams["initial"].random(model.n) < model.params.share_aware_initial
+    model.aware = np.empty(model.n, dtype=bool)
+    share = model.params.share_aware_initial
+
+    def work(g: np.random.Generator, lo: int, hi: int) -> None:
+        model.aware[lo:hi] = g.random(hi - lo) < share
+
+    model.each_chunk("initial", work)
 
 
 PROCESS = Process(

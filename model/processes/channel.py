@@ -76,7 +76,12 @@ def init(model) -> None:
     p, n = model.params, model.n
     mean, conc = p.need_per_month, p.need_concentration
     if 0.0 < mean < 1.0:
-        model.need_rate = model.streams["need"].beta(mean * conc, (1.0 - mean) * conc, n).astype(np.float32)
+        model.need_rate = np.empty(n, dtype=np.float32)
+
+        def work(g: np.random.Generator, lo: int, hi: int) -> None:
+            model.need_rate[lo:hi] = g.beta(mean * conc, (1.0 - mean) * conc, hi - lo)
+
+        model.each_chunk("need", work)
     else:
         model.need_rate = np.full(n, mean, dtype=np.float32)
     never = np.iinfo(np.int16).min

@@ -20,9 +20,10 @@ and a value inside stays inside; because the evidence terms are bounded
 (``|wom_i|, |S_i| <= 1``), the target is the anchor plus at most ``wom +
 experience`` latent SD, not a running sum.
 
-Readiness and intention are not free state: they are recomputed through the
-structural equations (:class:`model.sem.SEMParams`) whenever attitude or
-trust change.
+Readiness and intention are not state at all: they are computed through the
+structural equations (:class:`model.sem.SEMParams`) from attitude, trust and
+the citizen's disturbances whenever they are needed (by the monthly kernel,
+and by :attr:`AdoptionModel.readiness` and ``.intention`` when read).
 
 At month 0 (attitude, trust) are drawn from the SEM's joint distribution,
 shifted by group (:func:`model.population.construct_shift`), with the SEM's
@@ -68,34 +69,33 @@ PARAMETERS = {
 }
 
 
-def recompute(model, idx=None) -> None:
-    """Readiness and intention from attitude and trust through the SEM (all citizens, or ``idx``)."""
+def readiness(model, idx=None) -> np.ndarray:
+    """Readiness through the structural equations from attitude and trust (all citizens, or ``idx``)."""
     sel = slice(None) if idx is None else idx
-    model.readiness[sel] = model.sem.readiness(model.attitude[sel], model.trust[sel], model.zeta_r[sel])
-    model.intention[sel] = model.sem.intention(model.readiness[sel], model.attitude[sel], model.trust[sel],
-                                               model.zeta_i[sel])
+    return model.sem.readiness(model.attitude[sel], model.trust[sel], model.zeta_r[sel])
+
+
+def intention(model, idx=None) -> np.ndarray:
+    """Intention through the structural equations from attitude and trust (all citizens, or ``idx``)."""
+    sel = slice(None) if idx is None else idx
+    return model.sem.intention(readiness(model, idx), model.attitude[sel], model.trust[sel], model.zeta_i[sel])
 
 
 def init(model) -> None:
     """Constructs at month 0 from the SEM, shifted by group; float32."""
     n = model.n
-    shift_att, shift_trust = construct_shift(model.spec, model.pop)
-    att, trust, zeta_r, zeta_i = model.sem.draw(n, model.streams["constructs"], shift_att, shift_trust)
-    del shift_att, shift_trust
     model.attitude_bounds, model.trust_bounds = bounds("attitude"), bounds("trust")
-    model.attitude, model.trust = att.astype(np.float32), trust.astype(np.float32)
+    model.attitude, model.trust = np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32)
+    model.zeta_r, model.zeta_i = np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32)
+
+    def work(g: np.random.Generator, lo: int, hi: int) -> None:
+        shift_att, shift_trust = construct_shift(model.spec, model.pop, slice(lo, hi))
+        draws = model.sem.draw(hi - lo, g, shift_att, shift_trust)
+        for name, values in zip(("attitude", "trust", "zeta_r", "zeta_i"), draws, strict=True):
+            getattr(model, name)[lo:hi] = values
+
+    model.each_chunk("constructs", work)
     model.attitude0, model.trust0 = model.attitude.copy(), model.trust.copy()  # the anchors
-    model.zeta_r, model.zeta_i = zeta_r.astype(np.float32), zeta_i.astype(np.float32)
-    del att, trust, zeta_r, zeta_i
-    model.readiness = np.empty(n, dtype=np.float32)
-    model.intention = np.empty(n, dtype=np.float32)
-    recompute(model)
-
-
-def _move(x, anchor, nb, evidence, p, lo_hi) -> None:
-    target = (1.0 - p.conformity_weight) * anchor + p.conformity_weight * nb + evidence
-    np.clip(target, *lo_hi, out=target)
-    x += p.opinion_rate_per_month * (target - x)
 
 
 PROCESS = Process(
@@ -106,5 +106,5 @@ PROCESS = Process(
             "bounds on the survey items (mean expected item score 1.1 to 4.9). Readiness and intention are then "
             "recomputed through the structural equations.",
     parameters=PARAMETERS,
-    states=("attitude", "trust", "attitude0", "trust0", "zeta_r", "zeta_i", "readiness", "intention"),
+    states=("attitude", "trust", "attitude0", "trust0", "zeta_r", "zeta_i"),
     streams=(), init=init)
