@@ -28,6 +28,7 @@ from egov_abm.model.outcomes import slug
 from egov_abm.model.params import Params
 from egov_abm.model.population import PopulationSpec, synth_population
 from egov_abm.model.processes import COUNTS, PROCESSES, adoption, channel, opinion
+from egov_abm.model.scale_free import holme_kim
 from egov_abm.model.sem import SEMParams
 from egov_abm.model.streams import chunk_streams, seed_sequence, spawn_streams
 
@@ -75,7 +76,7 @@ class AdoptionModel(mesa.Model):
         self._chunks: dict = {}  # each stream's generators of the build's chunks (model.streams.chunk_streams)
         pop = synth_population(self.spec, n, chunks=lambda work: self.each_chunk("population", work))
         block = pop.region.astype(np.int64) * 2 + pop.urban  # (region, urban) block of each citizen
-        direct = p.graph_builder == "direct" and p.network in ("homophily", "small_world")
+        direct = p.graph_builder == "direct" and p.network in ("homophily", "small_world", "scale_free")
         if direct and p.network == "homophily":
             # Number citizens by block: the ring runs along the index order, so unrewired
             # ties stay in the block and neighbours sit next to each other in memory.
@@ -87,6 +88,9 @@ class AdoptionModel(mesa.Model):
             if adjacency.n != n:
                 raise ValueError(f"adjacency: built for {adjacency.n} citizens, the model has {n}")
             self.adjacency: Adjacency = adjacency
+        elif direct and p.network == "scale_free":
+            self.adjacency = Adjacency(n, csr=holme_kim(n, max(1, p.mean_degree // 2), p.p_triangle,
+                                                        self.streams["network"]))
         elif direct:
             self.adjacency = Adjacency(n, ring=ring_graph(n, p.mean_degree, p.p_rewire, self.streams["network"]))
         else:
@@ -168,16 +172,15 @@ class AdoptionModel(mesa.Model):
     def _prepare_kernel(self) -> None:
         """The kernel's inputs that last the run: ties, scalars, the score tables and the next month's buffers."""
         p, sem, adj, n = self.params, self.sem, self.adjacency, self.n
-        empty_rows, empty_cols = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+        empty = np.zeros(0, dtype=np.int32)
         if adj.complete:
-            self._ties = (0, empty_rows, empty_cols, empty_rows, empty_cols)
+            self._ties = (0, np.zeros(n + 1, dtype=np.int32), empty, empty, empty)
         elif adj.ring is not None:
             r = adj.ring
-            self._ties = (r.half, r.add_rows, r.add_cols, r.rem_rows, r.rem_cols)
+            self._ties = (r.half, r.add_ptr, r.add_cols, r.rem_rows, r.rem_cols)
         else:  # compressed sparse rows: every tie is an added one
-            mat = adj.matrix
-            rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(mat.indptr))
-            self._ties = (0, rows, mat.indices, empty_rows, empty_cols)
+            indptr, indices = adj.csr
+            self._ties = (0, indptr, indices, empty, empty)
         scales = self.item_scales
         grid = scales["attitude"].grid
         self._tables = (scales["attitude"].table.astype(np.float64), scales["trust"].table.astype(np.float64))
@@ -231,7 +234,7 @@ class AdoptionModel(mesa.Model):
         nb_totals = np.zeros(4, dtype=np.int64)
         if complete:  # everyone's neighbours are all the others: population totals minus the citizen
             nb_totals[:] = self._public.sum(axis=0, dtype=np.int64)
-        half, add_rows, add_cols, rem_rows, rem_cols = self._ties
+        half, add_ptr, add_cols, rem_rows, rem_cols = self._ties
         extra = bool(self.interventions)
         streams = [self.streams[name] for name in kernel.STREAMS]
         totals = np.zeros((len(parts), len(kernel.TOTALS)), dtype=np.int64)
@@ -242,8 +245,8 @@ class AdoptionModel(mesa.Model):
 
         def run(b: int, lo: int, hi: int) -> None:
             kernel.month_block(
-                lo, hi, self.month, k, complete, nb_totals, self._public, half, add_rows, add_cols,
-                np.searchsorted(add_rows, lo), rem_rows, rem_cols, np.searchsorted(rem_rows, lo), rng[b],
+                lo, hi, self.month, k, complete, nb_totals, self._public, half, add_ptr, add_cols, rem_rows,
+                rem_cols, np.searchsorted(rem_rows, lo), rng[b],
                 self.access, self.skill, self.aware, self.user, self.ever_user, self.used, self.attitude, self.trust,
                 self.attitude0, self.trust0, self.zeta_r, self.zeta_i,
                 self.satisfaction, self.last_outcome, self.last_use, self.last_assisted, self.need_rate,

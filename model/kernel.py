@@ -208,8 +208,8 @@ def snapshot(lo, hi, user, last_outcome, attitude, trust, public):
 
 
 @njit(nogil=True, cache=True)
-def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_rows, add_cols, add_start, rem_rows, rem_cols,
-                rem_start, rng,
+def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, add_cols, rem_rows, rem_cols, rem_start,
+                rng,
                 access, skill, aware, user, ever_user, used, attitude, trust, attitude0, trust0, zeta_r, zeta_i,
                 satisfaction, last_outcome, last_use, last_assisted, need_rate,
                 level, p_access_level, p_skill_level, code, extra, extra_external, p_success_i, mandate_share,
@@ -219,8 +219,9 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_rows, a
     Neighbours are read from ``public`` (:func:`snapshot`, taken at the start
     of the month: synchronous update; on the complete graph, its column sums
     ``nb_totals`` less the citizen's own row); the states are updated in place.
-    ``add_start`` and ``rem_start`` are the first entries of the rewired ties
-    (sorted by row) at or after citizen ``lo``. The generators are the streams
+    ``add_ptr``/``add_cols`` are the added ties as compressed sparse rows (all
+    ties of a graph without a ring); ``rem_start`` is the first removed ring
+    tie (sorted by row) at or after citizen ``lo``. The generators are the streams
     positioned at citizen ``lo``. Adds the month's totals to ``tot`` and
     12-month use by group to ``groups``. ``sub`` citizens at a time, the
     rows of their added ties (at most ``gather``) are gathered first
@@ -231,9 +232,7 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_rows, a
     w = k[K_CONFORM]
     rate = k[K_RATE]
     inv_scale = 1.0 / PUBLIC_SCALE
-    pa = add_start
     pr = rem_start
-    n_add = add_rows.shape[0]
     n_rem = rem_rows.shape[0]
     w0 = np.int64(0)  # sums over the ring window i - half .. i + half (exact integers)
     w1 = np.int64(0)
@@ -249,19 +248,17 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_rows, a
         # The rows of the added ties of the next citizens, gathered in one tight loop: their reads are far apart
         # in memory, and a loop of nothing else keeps many of them in flight at once.
         i1 = min(hi, i0 + sub)
-        base = pa
-        q = pa
-        while q < n_add and add_rows[q] < i1 and q - base < gather:
-            c = add_cols[q]
-            gathered[q - base, 0] = public[c, 0]
-            gathered[q - base, 1] = public[c, 1]
-            gathered[q - base, 2] = public[c, 2]
-            gathered[q - base, 3] = public[c, 3]
-            q += 1
-        direct = False
-        if q < n_add and add_rows[q] < i1:  # more ties than the buffer holds: stop before the row that did not fit
-            i1 = max(add_rows[q], i0 + 1)
-            direct = i1 == i0 + 1 and add_rows[q] == i0  # one citizen with more ties than the buffer: read directly
+        while i1 > i0 + 1 and add_ptr[i1] - add_ptr[i0] > gather:  # more ties than the buffer holds: fewer citizens
+            i1 = i0 + (i1 - i0) // 2
+        base = add_ptr[i0]
+        direct = add_ptr[i1] - base > gather  # one citizen with more added ties than the buffer: read them directly
+        if not direct:
+            for q in range(base, add_ptr[i1]):
+                c = add_cols[q]
+                gathered[q - base, 0] = public[c, 0]
+                gathered[q - base, 1] = public[c, 1]
+                gathered[q - base, 2] = public[c, 2]
+                gathered[q - base, 3] = public[c, 3]
         for i in range(i0, i1):
             # 0. Neighbour reads (the state at the start of the month).
             if complete:
@@ -298,20 +295,19 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_rows, a
                     s1 = w1 - public[i, 1]
                     s2 = w2 - public[i, 2]
                     s3 = w3 - public[i, 3]
-                while pa < n_add and add_rows[pa] == i:
+                for q in range(add_ptr[i], add_ptr[i + 1]):
                     if direct:
-                        c = add_cols[pa]
+                        c = add_cols[q]
                         s0 += public[c, 0]
                         s1 += public[c, 1]
                         s2 += public[c, 2]
                         s3 += public[c, 3]
                     else:
-                        s0 += gathered[pa - base, 0]
-                        s1 += gathered[pa - base, 1]
-                        s2 += gathered[pa - base, 2]
-                        s3 += gathered[pa - base, 3]
-                    deg += 1
-                    pa += 1
+                        s0 += gathered[q - base, 0]
+                        s1 += gathered[q - base, 1]
+                        s2 += gathered[q - base, 2]
+                        s3 += gathered[q - base, 3]
+                deg += add_ptr[i + 1] - add_ptr[i]
                 while pr < n_rem and rem_rows[pr] == i:
                     c = rem_cols[pr]
                     s0 -= public[c, 0]
@@ -507,7 +503,7 @@ def month_bytes(model) -> int:
     per_citizen += sum(getattr(model, name).itemsize for name in WRITES)
     per_citizen += 2 * model._public.itemsize * 4 + sum(getattr(model, name).itemsize
                                                         for name in ("user", "last_outcome", "attitude", "trust"))
-    _, add_rows, add_cols, rem_rows, rem_cols = model._ties
-    ties = len(add_rows) * (add_rows.itemsize + add_cols.itemsize + CACHE_LINE)
+    _, add_ptr, add_cols, rem_rows, rem_cols = model._ties
+    ties = n * add_ptr.itemsize + len(add_cols) * (add_cols.itemsize + CACHE_LINE)
     ties += len(rem_rows) * (rem_rows.itemsize + rem_cols.itemsize)
     return int(n * per_citizen + ties)

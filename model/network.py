@@ -16,7 +16,7 @@ Kinds (``Params.network``):
 ``scale_free``
     Holme-Kim power-law graph with clustering (``networkx.powerlaw_cluster_graph``),
     ``mean_degree / 2`` ties per new node and triangle probability ``p_triangle``.
-    Built with networkx only, so at most :data:`NETWORKX_MAX` citizens.
+    The direct builder grows it in compiled code (:mod:`model.scale_free`), at any size.
 ``complete``
     Everyone knows everyone (for validation against the Bass closed form). It
     is never built: the step uses population totals minus the citizen itself.
@@ -35,7 +35,7 @@ Builders (``Params.graph_builder``):
 ``networkx``
     The networkx generators, held as compressed sparse rows: the reference the
     direct builder is tested against (same degree distribution, clustering and
-    homophily), and the only builder of ``scale_free``.
+    homophily).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from egov_abm.model.build import pairs_by_row, repeats
+from egov_abm.model.build import csr_from_pairs, pairs_by_row, repeats
 from egov_abm.model.params import NETWORKX_MAX
 
 
@@ -63,15 +63,20 @@ class RingGraph:
 
     n: int
     half: int
-    add_rows: np.ndarray  # int32, sorted
+    add_ptr: np.ndarray  # int32 (or int64), n + 1: the added ties of citizen i are add_cols[add_ptr[i]:add_ptr[i + 1]]
     add_cols: np.ndarray  # int32
     rem_rows: np.ndarray  # int32, sorted
     rem_cols: np.ndarray  # int32
 
+    @property
+    def add_rows(self) -> np.ndarray:
+        """The row of each added tie (made on demand)."""
+        return np.repeat(np.arange(self.n, dtype=np.int32), np.diff(self.add_ptr))
+
     def degree(self) -> np.ndarray:
         """Ties per citizen (int32)."""
         deg = np.full(self.n, 2 * self.half, dtype=np.int64)
-        deg += np.bincount(self.add_rows, minlength=self.n)
+        deg += np.diff(self.add_ptr)
         deg -= np.bincount(self.rem_rows, minlength=self.n)
         return deg.astype(np.int32)
 
@@ -79,7 +84,7 @@ class RingGraph:
         """Sorted indices of citizen ``i``'s neighbours."""
         ring = (i + np.r_[-self.half:0, 1:self.half + 1]) % self.n
         removed = self.rem_cols[np.searchsorted(self.rem_rows, i):np.searchsorted(self.rem_rows, i, side="right")]
-        added = self.add_cols[np.searchsorted(self.add_rows, i):np.searchsorted(self.add_rows, i, side="right")]
+        added = self.add_cols[self.add_ptr[i]:self.add_ptr[i + 1]]
         return np.sort(np.concatenate([np.setdiff1d(ring, removed), added]))
 
     def to_csr(self) -> sp.csr_array:
@@ -87,8 +92,8 @@ class RingGraph:
         n, h = self.n, self.half
         rows = np.repeat(np.arange(n), 2 * h)
         cols = (rows + np.tile(np.r_[-h:0, 1:h + 1], n)) % n
-        data = np.ones(len(rows) + len(self.add_rows) + len(self.rem_rows), dtype=np.float32)
-        data[len(rows) + len(self.add_rows):] = -1.0  # removed ring ties cancel
+        data = np.ones(len(rows) + len(self.add_cols) + len(self.rem_rows), dtype=np.float32)
+        data[len(rows) + len(self.add_cols):] = -1.0  # removed ring ties cancel
         mat = sp.coo_array((data, (np.concatenate([rows, self.add_rows, self.rem_rows]),
                                    np.concatenate([cols, self.add_cols, self.rem_cols]))), shape=(n, n)).tocsr()
         mat.eliminate_zeros()
@@ -99,12 +104,20 @@ class Adjacency:
     """Undirected social graph: a rewired ring, compressed sparse rows, or the implicit complete graph."""
 
     def __init__(self, n: int, *, matrix: sp.csr_array | None = None, ring: RingGraph | None = None,
-                 degree: np.ndarray | None = None) -> None:
+                 csr: tuple[np.ndarray, np.ndarray] | None = None, degree: np.ndarray | None = None) -> None:
         self.n = n
         self.ring = ring
         self._matrix = matrix
+        self._csr = csr  # (indptr, indices) of a graph built directly as compressed rows, without weights
         self._degree = degree
         self._inv_degree: np.ndarray | None = None
+
+    @property
+    def csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(indptr, indices)`` of a graph held as compressed sparse rows (not the ring or the complete graph)."""
+        if self._csr is not None:
+            return self._csr
+        return self._matrix.indptr, self._matrix.indices
 
     @property
     def degree(self) -> np.ndarray:
@@ -112,8 +125,8 @@ class Adjacency:
         if self._degree is None:
             if self.ring is not None:
                 self._degree = self.ring.degree()
-            elif self._matrix is not None:
-                self._degree = np.diff(self._matrix.indptr)
+            elif not self.complete:
+                self._degree = np.diff(self.csr[0])
             else:
                 self._degree = np.full(self.n, self.n - 1, dtype=np.int64)
         return self._degree
@@ -121,13 +134,17 @@ class Adjacency:
     @property
     def complete(self) -> bool:
         """True for the implicit complete graph."""
-        return self.ring is None and self._matrix is None
+        return self.ring is None and self._matrix is None and self._csr is None
 
     @property
     def matrix(self) -> sp.csr_array | None:
         """float32 CSR adjacency (``None`` for the complete graph); built from a ring on first use."""
         if self._matrix is None and self.ring is not None:
             self._matrix = self.ring.to_csr()
+        if self._matrix is None and self._csr is not None:
+            indptr, indices = self._csr
+            self._matrix = _compact(sp.csr_array((np.ones(len(indices), dtype=np.float32), indices, indptr),
+                                                 shape=(self.n, self.n)))
         return self._matrix
 
     @property
@@ -161,7 +178,8 @@ class Adjacency:
             return np.delete(np.arange(self.n), i)
         if self.ring is not None:
             return self.ring.neighbours(i)
-        return self._matrix.indices[self._matrix.indptr[i]:self._matrix.indptr[i + 1]]
+        indptr, indices = self.csr
+        return indices[indptr[i]:indptr[i + 1]]
 
     def to_networkx(self) -> nx.Graph:
         """The graph as networkx (small N only: per-agent reference runs and tests)."""
@@ -209,9 +227,9 @@ def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator) -> Rin
     keep[todo] = False  # could not be placed: stays a ring tie
     u, j, w = u[keep], j[keep], w[keep]
     v = (u + j) % n
-    add_rows, add_cols = _sorted_pairs(np.concatenate([u, w]), np.concatenate([w, u]), n)
+    add_ptr, add_cols = csr_from_pairs(np.concatenate([u, w]), np.concatenate([w, u]), n)
     rem_rows, rem_cols = _sorted_pairs(np.concatenate([u, v]), np.concatenate([v, u]), n)
-    return RingGraph(n=n, half=h, add_rows=add_rows, add_cols=add_cols, rem_rows=rem_rows, rem_cols=rem_cols)
+    return RingGraph(n=n, half=h, add_ptr=add_ptr, add_cols=add_cols, rem_rows=rem_rows, rem_cols=rem_cols)
 
 
 def _sorted_pairs(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

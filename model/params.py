@@ -56,9 +56,9 @@ GENERAL = {
     "p_triangle": parameter(0.5, unit="probability", range=(0.0, 1.0),
                             doc="probability of closing a triangle after each tie (scale_free)", source=ASSUMPTION),
     "graph_builder": parameter("direct", unit="builder", choices=GRAPH_BUILDERS,
-                               doc="how homophily and small_world graphs are built: direct (arrays, any size) "
-                                   "or networkx (the reference, at most 2,000,000 citizens); "
-                                   "scale_free always uses networkx",
+                               doc="how the graph is built: direct (arrays, any size: the ring kinds along the "
+                                   "index order, scale_free by a compiled Holme-Kim growth) or networkx (the "
+                                   "reference, at most 2,000,000 citizens)",
                                source="implementation choice: both give the same graph distribution"),
 }
 
@@ -88,12 +88,10 @@ class _ParamsMethods:
         if self.network != "complete" and self.n_agents <= self.mean_degree:
             raise ParamError(f"{where}: n_agents, mean_degree: a {self.network} graph with mean_degree "
                              f"{self.mean_degree} needs n_agents > mean_degree, got n_agents {self.n_agents}")
-        networkx = self.network == "scale_free" or (
-            self.graph_builder == "networkx" and self.network in ("homophily", "small_world"))
+        networkx = self.graph_builder == "networkx" and self.network != "complete"
         if networkx and self.n_agents > NETWORKX_MAX:
             raise ParamError(f"{where}: n_agents: a {self.network} graph built with networkx holds at most "
-                             f"{NETWORKX_MAX:,} citizens, got {self.n_agents:,} (use network = homophily or "
-                             f"small_world with graph_builder = direct)")
+                             f"{NETWORKX_MAX:,} citizens, got {self.n_agents:,} (use graph_builder = direct)")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, base: Params | None = None,

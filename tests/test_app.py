@@ -81,7 +81,7 @@ def test_explore_page_survives_out_of_range_values():
     seed.fire_event("focusout", None)  # text fields commit their value on focus-out or Enter
     rc.find(v.Btn, children=["Reset"]).widget.click()
     alerts = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
-    assert f"{CONTACTS}: 10000 is outside 2 to 30; used 30." in alerts
+    assert f"{CONTACTS}: 10000 is outside 2 to 500; used 500." in alerts
     assert "Seed: '-5' is outside 0 to 2,147,483,647; used 0." in alerts
     rc.find(v.Btn, children=["Step"]).widget.click()
     assert _text(rc, "explore-month") == "month 1 of 296"
@@ -115,7 +115,7 @@ def test_explore_controls_read_the_parameters_metadata():
         assert full[0] <= slider.min <= slider.max <= full[1], f"{name}: the page range lies inside the parameter's"
         assert slider.label == f"{SHORT_NAMES[name]} ({meta['unit']})", "slider labels show the parameter's unit"
         assert control(name).doc == meta["doc"] and meta["doc"] in control(name).describe()
-    assert params["mean_degree"].max == UI_LIMITS["mean_degree"][0][1] == 30
+    assert params["mean_degree"].max == fields["mean_degree"].metadata["range"][1] == 500  # every graph is direct now
     assert params["p_success"].min == fields["p_success"].metadata["range"][0]  # no UI limit: the full range
     assert params["network"]["values"] == list(fields["network"].metadata["choices"])
     assert (params["dose_scale"].min, params["dose_scale"].max) == UI_LIMITS["dose_scale"][0]
@@ -141,7 +141,7 @@ def test_explore_page_explains_each_control_and_its_limit():
     shown = [w.children[0] for w in rc.find(v.Html, tag="p").widgets]
     degree = control("mean_degree").describe()
     assert degree in shown
-    assert "Here 2 to 30 (the model takes 2 to 500) because scale_free graphs are built with networkx" in degree
+    assert degree.endswith("Here 2 to 500.")  # every graph is built directly now: the model's whole range
     assert control("p_success").describe() in shown
 
 

@@ -155,7 +155,8 @@ def test_networkx_builder_refuses_a_graph_it_cannot_hold():
         build_graph("scale_free", 2_000_001, 10, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("sets", [["--set", "network=scale_free"], ["--set", "graph_builder=networkx"]])
+@pytest.mark.parametrize("sets", [["--set", "network=scale_free", "--set", "graph_builder=networkx"],
+                                  ["--set", "graph_builder=networkx"]])
 def test_run_refuses_a_networkx_graph_too_large_in_one_line(tmp_path, capsys, sets):
     from egov_abm.scenarios.cli import main
 
@@ -216,3 +217,12 @@ def test_build_draws_the_same_citizens_on_one_thread_or_several(monkeypatch):
     for name in ("region", "urban", "age_band", "female", "education"):
         np.testing.assert_array_equal(getattr(one.pop, name), getattr(two.pop, name), err_msg=name)
     assert not np.array_equal(one.attitude, other.attitude)  # and the seed does matter
+
+
+def test_scale_free_is_built_directly_at_any_size():
+    from egov_abm.model import Params
+
+    Params(n_agents=3_000_000, network="scale_free")  # no networkx limit with the direct builder
+    m = AdoptionModel(seed=2, n_agents=4000, create_agents=False, network="scale_free", mean_degree=10)
+    assert m.graph is None and m.adjacency.ring is None
+    assert m.adjacency.degree.sum() == 2 * 5 * (4000 - 5)  # Holme-Kim: m ties per citizen after the first m

@@ -30,9 +30,6 @@ UI_LIMITS: dict[str, tuple[tuple[float, float], str]] = {
                  "Explore redraws every month, and computing a step with its three figures takes about 0.3 s "
                  "at 20,000 citizens before the browser's round trip; "
                  "below 200, the 20 regions of the network picture hold a handful of citizens each"),
-    "mean_degree": ((2, 30),
-                    "scale_free graphs are built with networkx, which takes about 20 s at 20,000 citizens with "
-                    "30 contacts and about 50 s with 60, on every Reset"),
     "dose_scale": ((0.0, 3.0),
                    "the shipped policies' doses and unit costs are assumptions for one dose; three times that is "
                    "already far outside what they describe"),
