@@ -39,3 +39,11 @@ def test_each_month_draws_one_number_per_citizen_from_each_kernel_stream():
     for name in ("access", "awareness", "use", "experience"):
         fresh[name].bit_generator.advance(3 * 1234)
         assert m.streams[name].bit_generator.state == fresh[name].bit_generator.state, name
+
+
+def test_month_bytes_counts_each_added_tie_as_a_cache_line():
+    flat = AdoptionModel(seed=1, n_agents=3000, create_agents=False, p_rewire=0.0)
+    rewired = AdoptionModel(seed=1, n_agents=3000, create_agents=False, p_rewire=0.2)
+    ring = rewired.adjacency.ring
+    assert kernel.month_bytes(rewired) - kernel.month_bytes(flat) == (
+        len(ring.add_cols) * (4 + kernel.CACHE_LINE) + len(ring.rem_cols) * (4 + 4))

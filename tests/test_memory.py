@@ -137,3 +137,23 @@ def test_bench_table_shows_estimate():
            "vec_estimate_mb": 209.0}
     table = format_table([row])
     assert "est. MB" in table and " 209 " in table
+
+
+def test_bench_table_shows_the_distance_to_the_limit():
+    row = {"agents": 100_000, "vec_build_s": 0.05, "vec_first_step_s": 0.5, "vec_step_s": 0.0065,
+           "vec_peak_rss_mb": 182.0, "vec_estimate_mb": 209.0, "month_gb": 0.0208, "limit_s": 0.0007,
+           "times_limit": 9.3}
+    table = format_table([row])
+    assert all(title in table for title in ("1st month s", "GB/month", "limit s", "x limit"))
+    assert " 0.021 " in table and " 9.3 " in table
+
+
+def test_bench_cli_measures_bandwidth_and_bytes(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code, text, _ = run_cli(["bench", "--agents", "2000", "--reference-max", "0", "--months", "2",
+                             "--json", str(out)], capsys)
+    assert code == 0 and "x limit" in text
+    (row,) = json.loads(out.read_text())
+    assert row["bandwidth_gb_s"] > 0.5 and row["month_gb"] > 2000 * 100 / 1e9  # over 100 bytes per citizen
+    assert row["limit_s"] == pytest.approx(row["month_gb"] / row["bandwidth_gb_s"])
+    assert row["times_limit"] == pytest.approx(row["vec_step_s"] / row["limit_s"])

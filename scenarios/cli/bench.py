@@ -34,11 +34,19 @@ def _measure(kind: str, n: int, months: int, seed: int, queue) -> None:
         model = ReferenceModel(graph_builder="networkx", **kwargs)
     build = time.perf_counter() - start
     start = time.perf_counter()
+    model.step()  # the first month loads (or compiles) the kernel: timed apart
+    first = time.perf_counter() - start
+    start = time.perf_counter()
     for _ in range(months):
         model.step()
     step = (time.perf_counter() - start) / months
     peak_mb = peak_resident_bytes() / MIB
-    queue.put({"build_s": build, "step_s": step, "peak_rss_mb": peak_mb})
+    result = {"build_s": build, "first_step_s": first, "step_s": step, "peak_rss_mb": peak_mb}
+    if kind == "vectorised":
+        from egov_abm.model.kernel import month_bytes
+
+        result["month_bytes"] = month_bytes(model)
+    queue.put(result)
 
 
 class BenchError(click.ClickException):
@@ -102,15 +110,43 @@ def estimate_mb(n: int) -> float:
     return estimate_peak_bytes(Params(n_agents=n)) / MIB
 
 
+def memory_bandwidth(size_bytes: int = 400_000_000, repeats: int = 5) -> float:
+    """Bytes per second one core moves in a large copy (read plus write), the best of ``repeats``."""
+    import numpy as np
+
+    a = np.ones(size_bytes // 16)
+    b = np.empty_like(a)
+    np.copyto(b, a)  # map the pages first
+    best = min(_timed(lambda: np.copyto(b, a)) for _ in range(repeats))
+    return 2 * a.nbytes / best
+
+
+def _timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
 def run_benchmark(sizes, *, months: int, reference_months: int, reference_max: int, seed: int,
                   echo=lambda s: None) -> list[dict]:
-    """Figures for every size: vectorised always, the reference where ``n <= reference_max``."""
+    """Figures for every size: vectorised always, the reference where ``n <= reference_max``.
+
+    Each vectorised row also gives the bytes one month moves at least
+    (:func:`model.kernel.month_bytes`) and the time that takes at the measured
+    memory bandwidth of one core (:func:`memory_bandwidth`): the limit of this
+    machine for that month, and how far the month is from it.
+    """
+    bandwidth = memory_bandwidth()
+    echo(f"memory bandwidth (one core, large copy): {bandwidth / 1e9:.1f} GB/s")
     rows = []
     for n in sizes:
         echo(f"timing vectorised model at {n:,} citizens ({months} months)...")
         vec = measure("vectorised", n, months, seed)
-        row = {"agents": n, "months": months, "vec_build_s": vec["build_s"], "vec_step_s": vec["step_s"],
-               "vec_peak_rss_mb": vec["peak_rss_mb"], "vec_estimate_mb": estimate_mb(n)}
+        limit = vec["month_bytes"] / bandwidth
+        row = {"agents": n, "months": months, "vec_build_s": vec["build_s"], "vec_first_step_s": vec["first_step_s"],
+               "vec_step_s": vec["step_s"], "vec_peak_rss_mb": vec["peak_rss_mb"], "vec_estimate_mb": estimate_mb(n),
+               "month_gb": vec["month_bytes"] / 1e9, "bandwidth_gb_s": bandwidth / 1e9, "limit_s": limit,
+               "times_limit": vec["step_s"] / limit}
         if n <= reference_max:
             echo(f"timing per-agent reference at {n:,} citizens ({reference_months} months)...")
             ref = measure("reference", n, reference_months, seed)
@@ -130,15 +166,19 @@ def _table(columns: list[tuple[str, int]], rows: list[list[str]]) -> str:
 
 def format_table(rows: list[dict]) -> str:
     """Plain-text table of the benchmark rows."""
-    columns = [("agents", 11), ("build s", 8), ("s/month", 9), ("peak MB", 8), ("est. MB", 8), ("|", 1),
+    columns = [("agents", 11), ("build s", 8), ("1st month s", 11), ("s/month", 9), ("peak MB", 8), ("est. MB", 8),
+               ("GB/month", 8), ("limit s", 8), ("x limit", 7), ("|", 1),
                ("ref build s", 11), ("ref s/month", 11), ("ref peak MB", 11), ("speed-up", 9)]
     cells = []
     for r in rows:
         ref = ([f"{r['ref_build_s']:.2f}", f"{r['ref_step_s']:.4f}", f"{r['ref_peak_rss_mb']:.0f}",
                 f"{r['speedup']:.0f}x"] if "ref_step_s" in r else ["-"] * 4)
-        cells.append([f"{r['agents']:,}", f"{r['vec_build_s']:.2f}", f"{r['vec_step_s']:.4f}",
+        limit = ([f"{r['month_gb']:.3f}", f"{r['limit_s']:.4f}", f"{r['times_limit']:.1f}"] if "limit_s" in r
+                 else ["-"] * 3)
+        cells.append([f"{r['agents']:,}", f"{r['vec_build_s']:.2f}",
+                      f"{r['vec_first_step_s']:.3f}" if "vec_first_step_s" in r else "-", f"{r['vec_step_s']:.4f}",
                       f"{r['vec_peak_rss_mb']:.0f}", f"{r['vec_estimate_mb']:.0f}" if "vec_estimate_mb" in r else "-",
-                      "|", *ref])
+                      *limit, "|", *ref])
     return _table(columns, cells)
 
 
