@@ -136,8 +136,8 @@ def run_benchmark(sizes, *, months: int, reference_months: int, reference_max: i
     memory bandwidth of one core (:func:`memory_bandwidth`): the limit of this
     machine for that month, and how far the month is from it.
     """
+    echo("timing memory bandwidth (one core, large copy)...")
     bandwidth = memory_bandwidth()
-    echo(f"memory bandwidth (one core, large copy): {bandwidth / 1e9:.1f} GB/s")
     rows = []
     for n in sizes:
         echo(f"timing vectorised model at {n:,} citizens ({months} months)...")
@@ -179,7 +179,11 @@ def format_table(rows: list[dict]) -> str:
                       f"{r['vec_first_step_s']:.3f}" if "vec_first_step_s" in r else "-", f"{r['vec_step_s']:.4f}",
                       f"{r['vec_peak_rss_mb']:.0f}", f"{r['vec_estimate_mb']:.0f}" if "vec_estimate_mb" in r else "-",
                       *limit, "|", *ref])
-    return _table(columns, cells)
+    table = _table(columns, cells)
+    if rows and "bandwidth_gb_s" in rows[0]:
+        table += (f"\nlimit s: GB/month at the memory bandwidth of one core ({rows[0]['bandwidth_gb_s']:.1f} GB/s, "
+                  "a large copy); x limit: s/month over limit s")
+    return table
 
 
 def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lambda s: None) -> list[dict]:
