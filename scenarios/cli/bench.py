@@ -146,7 +146,8 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
     """Throughput of a sweep on local Dask clusters, against calling the model directly.
 
     *Direct*: every run of the sweep, one after another in this process, through
-    :func:`scenarios.runner.run_one` (build, run, outcome frame). *Sweep*: the
+    :func:`scenarios.runner.run_one` (build, run, outcome frame), with the SEM and
+    population read once, as a worker caches them. *Sweep*: the
     same runs through :func:`egov_abm.scenarios.experiments.sweep.run_sweep` on a fresh local
     cluster of ``w`` workers, into a fresh folder, twice per cluster: *cold*
     (first tasks import the model in each worker) and *warm* (same cluster,
@@ -158,18 +159,25 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
     import statistics
     import tempfile
 
+    from egov_abm.calibration.defaults import population_spec
     from egov_abm.scenarios.experiments.spec import load_sweep
     from egov_abm.scenarios.experiments.sweep import execute, local_cluster, plan_sweep, run_sweep
-    from egov_abm.scenarios.runner import run_one
+    from egov_abm.scenarios.runner import run_one, sem_for
 
     plan = plan_sweep(load_sweep(spec_path))
     n = len(plan.tasks)
     execute(plan.tasks[0])  # warm the imports and caches of this process
+    population = population_spec()  # read once, as a worker does (its files are not part of a run's cost)
+    sems = {}
     direct = []
     for _ in range(repeats):
         start = time.perf_counter()
         for t in plan.tasks:
-            run_one(t.scenario(), t.seed, t.replicate, months=t.months, dose_scale=t.dose_scale)
+            scenario = t.scenario()
+            key = (scenario.sem_member, scenario.sem_file)
+            sem = sems[key] if key in sems else sems.setdefault(key, sem_for(scenario))
+            run_one(scenario, t.seed, t.replicate, months=t.months, dose_scale=t.dose_scale, sem=sem,
+                    population=population)
         direct.append((time.perf_counter() - start) / n)
     direct_s = statistics.median(direct)
     echo(f"direct: {direct_s * 1e3:.1f} ms per run ({n} runs, median of {repeats})")
