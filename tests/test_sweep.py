@@ -295,6 +295,49 @@ def test_interrupted_sweep_resumes_without_recomputing_and_matches_uninterrupted
     assert stats.computed == 0 and stats.skipped == total
 
 
+def test_batches_give_the_same_table_as_one_run_per_task_and_resume_mid_batch(client, tmp_path):
+    """Runs grouped several per Dask task store exactly what one run per task stores; an interrupt
+    in the middle of a batch keeps the rows already seen, and the rest are computed on resume."""
+    plan = small_plan(tmp_path)
+    total = len(plan.tasks)
+    run_sweep(plan, tmp_path / "one", client=client, batch=1)
+    one = stored(tmp_path / "one")
+    run_sweep(plan, tmp_path / "five", client=client, batch=5)  # 5 + 5 + 2: the last batch is short
+    pd.testing.assert_frame_equal(stored(tmp_path / "five").drop(columns=VOLATILE), one.drop(columns=VOLATILE))
+
+    seen = []
+
+    def interrupt_after_seven(row):
+        seen.append(row["run_id"])
+        if len(seen) == 7:  # the second row of the second batch
+            raise KeyboardInterrupt
+
+    with pytest.raises(SweepInterrupted, match="runs are stored"):
+        run_sweep(plan, tmp_path / "cut", client=client, progress=interrupt_after_seven, flush_runs=1000, batch=5)
+    assert set(pd.read_parquet(tmp_path / "cut")["run_id"]) == set(seen)
+    stats = run_sweep(plan, tmp_path / "cut", client=client, batch=4)
+    assert stats.skipped == 7 and stats.computed == total - 7
+    resumed = stored(tmp_path / "cut")
+    assert resumed["run_id"].is_unique and len(resumed) == total
+    pd.testing.assert_frame_equal(resumed.drop(columns=VOLATILE), one.drop(columns=VOLATILE))
+
+
+def test_batch_size_groups_small_runs_and_leaves_large_runs_alone(tmp_path):
+    from egov_abm.scenarios.experiments.sweep import BATCH_CITIZEN_MONTHS, MAX_BATCH, _failed_rows, batch_size
+
+    tasks = small_plan(tmp_path, replicates=50, months=24, agents=2000).tasks  # 300 runs of 48,000 citizen-months
+    assert batch_size(tasks, 2) == BATCH_CITIZEN_MONTHS // 48_000
+    assert batch_size(tasks[:16], 2) == 2  # at least four batches per worker
+    assert batch_size(tasks[:1], 2) == 1 and batch_size([], 2) == 1
+    large = small_plan(tmp_path, replicates=1, months=240, agents=5000).tasks  # 1.2 million citizen-months each
+    assert batch_size(large, 2) == 1
+    tiny = small_plan(tmp_path, replicates=300, months=12, agents=100).tasks
+    assert batch_size(tiny, 1) == MAX_BATCH
+    rows = _failed_rows(tasks[:3], RuntimeError("worker lost"))  # a batch that could not be computed
+    assert [r["run_id"] for r in rows] == [t.run_id for t in tasks[:3]]
+    assert all(r["status"] == "failed" and r["error"] == "RuntimeError: worker lost" for r in rows)
+
+
 def test_failing_runs_are_recorded_and_the_sweep_goes_on_then_retried(client, tmp_path):
     text = ('name = "fails"\nreplicates = 1\nmonths = 12\n[fixed]\nmean_degree = 20\n[parameters]\n'
             'n_agents = { values = [10, 300] }\n')

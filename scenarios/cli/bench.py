@@ -190,37 +190,52 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
     """Throughput of a sweep on local Dask clusters, against calling the model directly.
 
     *Direct*: every run of the sweep, one after another in this process, through
-    :func:`scenarios.runner.run_one` (build, run, outcome frame). *Sweep*: the
+    :func:`scenarios.runner.run_one` (build, run, outcome frame), with the SEM and
+    population read once, as a worker caches them. *Sweep*: the
     same runs through :func:`egov_abm.scenarios.experiments.sweep.run_sweep` on a fresh local
     cluster of ``w`` workers, into a fresh folder, twice per cluster: *cold*
     (first tasks import the model in each worker) and *warm* (same cluster,
     new folder). Compute time runs from the first submission to the last
     stored result; cluster start-up is reported apart. Overhead per run is
-    worker-seconds per run minus the direct seconds per run. Figures are
-    medians over ``repeats``.
+    worker-seconds per run minus the direct seconds per run. *CPU ms/run* is
+    processor time instead of wall time: this process's (client, scheduler,
+    Parquet writing) plus every worker's, per run; its overhead is that minus
+    the direct runs' processor time, so it shows Dask's cost even when other
+    programs share the cores (wall time then counts their share too). Figures
+    are medians over ``repeats``.
     """
     import statistics
     import tempfile
 
+    from egov_abm.calibration.defaults import population_spec
     from egov_abm.scenarios.experiments.spec import load_sweep
     from egov_abm.scenarios.experiments.sweep import execute, local_cluster, plan_sweep, run_sweep
-    from egov_abm.scenarios.runner import run_one
+    from egov_abm.scenarios.runner import run_one, sem_for
 
     plan = plan_sweep(load_sweep(spec_path))
     n = len(plan.tasks)
     execute(plan.tasks[0])  # warm the imports and caches of this process
-    direct = []
+    population = population_spec()  # read once, as a worker does (its files are not part of a run's cost)
+    sems = {}
+    direct, direct_cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for t in plan.tasks:
-            run_one(t.scenario(), t.seed, t.replicate, months=t.months, dose_scale=t.dose_scale)
+            scenario = t.scenario()
+            key = (scenario.sem_member, scenario.sem_file)
+            sem = sems[key] if key in sems else sems.setdefault(key, sem_for(scenario))
+            run_one(scenario, t.seed, t.replicate, months=t.months, dose_scale=t.dose_scale, sem=sem,
+                    population=population)
         direct.append((time.perf_counter() - start) / n)
-    direct_s = statistics.median(direct)
+        direct_cpu.append((time.process_time() - cpu) / n)
+    direct_s, direct_cpu_s = statistics.median(direct), statistics.median(direct_cpu)
     echo(f"direct: {direct_s * 1e3:.1f} ms per run ({n} runs, median of {repeats})")
     rows = [{"mode": "direct", "workers": 1, "runs": n, "runs_per_s": 1 / direct_s, "s_per_run": direct_s,
-             "overhead_ms_per_run": 0.0, "cluster_start_s": 0.0}]
+             "overhead_ms_per_run": 0.0, "cluster_start_s": 0.0, "cpu_ms_per_run": direct_cpu_s * 1e3,
+             "cpu_overhead_ms_per_run": 0.0}]
     for w in worker_counts:
         figures = {"cold": [], "warm": []}
+        cpu_figures = {"cold": [], "warm": []}
         starts = []
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -228,18 +243,24 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
             starts.append(time.perf_counter() - t0)
             try:
                 for mode in ("cold", "warm"):
+                    workers_cpu, cpu = client.run(time.process_time), time.process_time()
                     with tempfile.TemporaryDirectory() as tmp:
                         stats = run_sweep(plan, f"{tmp}/sweep", client=client)
                     figures[mode].append(stats.compute_seconds)
+                    after = client.run(time.process_time)
+                    cpu_figures[mode].append((time.process_time() - cpu + sum(
+                        after[k] - workers_cpu[k] for k in after if k in workers_cpu)) / n)
             finally:
                 client.close()
                 cluster.close()
         for mode, values in figures.items():
             wall = statistics.median(values)
             per_run = wall * w / n
+            cpu_s = statistics.median(cpu_figures[mode])
             rows.append({"mode": mode, "workers": w, "runs": n, "runs_per_s": n / wall, "s_per_run": per_run,
                          "overhead_ms_per_run": (per_run - direct_s) * 1e3,
-                         "cluster_start_s": statistics.median(starts)})
+                         "cluster_start_s": statistics.median(starts), "cpu_ms_per_run": cpu_s * 1e3,
+                         "cpu_overhead_ms_per_run": (cpu_s - direct_cpu_s) * 1e3})
             echo(f"{w} worker(s), {mode}: {n / wall:.1f} runs/s")
     return rows
 
@@ -247,7 +268,8 @@ def sweep_benchmark(spec_path, worker_counts=(1, 2), repeats: int = 3, echo=lamb
 def format_sweep_table(rows: list[dict]) -> str:
     """Plain-text table of :func:`sweep_benchmark` rows."""
     columns = [("mode", 7), ("workers", 7), ("runs", 5), ("runs/s", 8), ("worker-s/run", 12),
-               ("overhead ms/run", 15), ("cluster start s", 15)]
+               ("overhead ms/run", 15), ("cluster start s", 15), ("CPU ms/run", 10), ("CPU overhead ms/run", 19)]
     return _table(columns, [[r["mode"], str(r["workers"]), str(r["runs"]), f"{r['runs_per_s']:.1f}",
                              f"{r['s_per_run']:.3f}", f"{r['overhead_ms_per_run']:.1f}",
-                             f"{r['cluster_start_s']:.1f}"] for r in rows])
+                             f"{r['cluster_start_s']:.1f}", f"{r['cpu_ms_per_run']:.1f}",
+                             f"{r['cpu_overhead_ms_per_run']:.1f}"] for r in rows])

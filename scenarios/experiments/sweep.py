@@ -2,7 +2,8 @@
 
 Runs are submitted through :func:`egov_abm.scenarios.parallel.iter_runs`
 with a Dask client (results as they finish, retried on a lost worker, a
-bounded window of tasks in flight). Each run, one (design point, replicate), is an independent Dask task keyed by
+bounded window of tasks in flight). Each run is one (design point, replicate); small runs travel in
+batches, several runs per Dask task (:func:`batch_size`), so Dask's cost per task is shared. A run is keyed by
 ``run_id``, a hash of everything that decides its result: the full model
 parameters, the dose multiplier, the interventions, the SEM and horizon, the
 outcomes recorded, the seed and the replicate. Replicate ``r`` of every design
@@ -286,6 +287,30 @@ def execute(task: RunTask) -> dict[str, Any]:
     row["seconds"] = time.perf_counter() - start
     row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return row
+
+
+def execute_batch(tasks: list[RunTask]) -> list[dict[str, Any]]:
+    """Run several tasks in turn (one Dask task); one row each, in order, as :func:`execute` gives it."""
+    return [execute(task) for task in tasks]
+
+
+#: Work per Dask task, in citizen-months (citizens x months of each run): small runs are grouped into
+#: batches of about this much work (a quarter of a second or so), so Dask's cost per task (scheduling,
+#: messages, serialisation, the worker's event loop: milliseconds, paid on the same cores as the runs)
+#: is shared by the runs of a batch. A run this large or larger is a batch alone.
+BATCH_CITIZEN_MONTHS = 500_000
+#: Most runs in one batch, and fewest batches per worker (so work stays spread and progress flows).
+MAX_BATCH = 64
+MIN_BATCHES_PER_WORKER = 4
+
+
+def batch_size(tasks: list[RunTask], workers: int) -> int:
+    """Runs per Dask task for ``tasks`` on ``workers`` workers (1 for large runs; see BATCH_CITIZEN_MONTHS)."""
+    if not tasks:
+        return 1
+    cost = sum(max(1, int(t.params.get("n_agents", 1)) * max(1, t.months)) for t in tasks) / len(tasks)
+    spread = -(-len(tasks) // (MIN_BATCHES_PER_WORKER * max(1, workers)))  # ceil
+    return max(1, min(int(BATCH_CITIZEN_MONTHS // cost), MAX_BATCH, spread))
 
 
 def outcome_row(frame: pd.DataFrame, summary: tuple[str, ...], series: tuple[str, ...], every: int) -> dict:
@@ -601,7 +626,8 @@ def check_workers(client) -> int:
 def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = None, scheduler: str | None = None,
               retry_failed: bool = False, progress: Callable[[dict], object] | None = None,
               on_start: Callable[[int, int], object] | None = None, flush_runs: int | None = None,
-              flush_seconds: float = 30.0, dashboard: Callable[[str], object] | None = None) -> SweepStats:
+              flush_seconds: float = 30.0, dashboard: Callable[[str], object] | None = None,
+              batch: int | None = None) -> SweepStats:
     """Run every run of ``plan`` not yet stored in ``out_dir``.
 
     ``client``: an existing :class:`distributed.Client` (kept open); otherwise
@@ -613,6 +639,9 @@ def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = N
     (as :class:`SweepInterrupted`). A folder is written by one sweep at a
     time (``DIR/.lock``). With ``dashboard``, a local cluster serves Dask's
     dashboard on 127.0.0.1 and ``dashboard(address)`` is called once it is up.
+    Runs go to the workers in batches of ``batch`` runs per Dask task (default
+    :func:`batch_size`: small runs grouped, large runs alone); a batch's rows are
+    stored as it returns, and an interrupt loses at most the batches in flight.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -620,7 +649,7 @@ def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = N
     with _sigterm_as_interrupt(), folder_lock(out_dir):
         return _run_locked(plan, out_dir, t0, client=client, workers=workers, scheduler=scheduler,
                            retry_failed=retry_failed, progress=progress, on_start=on_start, flush_runs=flush_runs,
-                           flush_seconds=flush_seconds, dashboard=dashboard)
+                           flush_seconds=flush_seconds, dashboard=dashboard, batch=batch)
 
 
 @contextlib.contextmanager
@@ -648,7 +677,7 @@ def folder_lock(out_dir: Path):
 
 
 def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, scheduler, retry_failed, progress,
-                on_start, flush_runs, flush_seconds, dashboard=None) -> SweepStats:
+                on_start, flush_runs, flush_seconds, dashboard=None, batch=None) -> SweepStats:
     store = ResultStore(out_dir, plan.schema)
     stats = SweepStats(runs=len(plan.tasks))
     stored = store.status()
@@ -693,18 +722,21 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
         except KeyboardInterrupt as exc:
             raise stopped(exc) from None
         flush_runs = flush_runs or max(500, 50 * stats.workers)
+        size = batch or batch_size(todo, stats.workers)
+        batches = [todo[k:k + size] for k in range(0, len(todo), size)]
         c0 = time.perf_counter()
         last_flush = time.perf_counter()
-        runs = iter_runs(execute, todo, client=client, retries=2, window=max(64, 16 * stats.workers),
-                         on_error=_failed_row)
+        runs = iter_runs(execute_batch, batches, client=client, retries=2,
+                         window=max(64 // size, 4) * stats.workers, on_error=_failed_rows)
         with contextlib.closing(runs):
             try:
-                for _, row in runs:
-                    store.add(row)
-                    stats.computed += 1
-                    stats.failed += row["status"] != "ok"
-                    if progress is not None:
-                        progress(row)
+                for _, rows in runs:
+                    for row in rows:  # a row is stored before progress sees it
+                        store.add(row)
+                        stats.computed += 1
+                        stats.failed += row["status"] != "ok"
+                        if progress is not None:
+                            progress(row)
                     if len(store.pending) >= flush_runs or time.perf_counter() - last_flush >= flush_seconds:
                         store.flush()
                         last_flush = time.perf_counter()
@@ -726,6 +758,11 @@ def _failed_row(task: RunTask, exc: BaseException) -> dict[str, Any]:
     """The row of a run whose task could not be computed (its worker kept dying, or the cluster failed)."""
     return {**task.id_row(), "status": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": None,
             "worker": None}
+
+
+def _failed_rows(tasks: list[RunTask], exc: BaseException) -> list[dict[str, Any]]:
+    """The rows of the runs of a batch that could not be computed (:func:`_failed_row` each)."""
+    return [_failed_row(task, exc) for task in tasks]
 
 
 # ---------------------------------------------------------------- reading
