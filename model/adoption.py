@@ -80,7 +80,8 @@ class AdoptionModel(mesa.Model):
         if direct and p.network == "homophily":
             # Number citizens by block: the ring runs along the index order, so unrewired
             # ties stay in the block and neighbours sit next to each other in memory.
-            order = stable_order(block, int(block.max()) + 1)
+            with kernel.deferred_interrupts():
+                order = stable_order(block, int(block.max()) + 1)
             pop, block = pop.take(order), block[order]
         self.pop = pop
         self.graph = None  # the networkx graph, when the networkx builder made one
@@ -89,10 +90,12 @@ class AdoptionModel(mesa.Model):
                 raise ValueError(f"adjacency: built for {adjacency.n} citizens, the model has {n}")
             self.adjacency: Adjacency = adjacency
         elif direct and p.network == "scale_free":
-            self.adjacency = Adjacency(n, csr=holme_kim(n, max(1, p.mean_degree // 2), p.p_triangle,
-                                                        self.streams["network"]))
+            with kernel.deferred_interrupts():  # compiled builders: see deferred_interrupts
+                csr = holme_kim(n, max(1, p.mean_degree // 2), p.p_triangle, self.streams["network"])
+            self.adjacency = Adjacency(n, csr=csr)
         elif direct:
-            self.adjacency = Adjacency(n, ring=ring_graph(n, p.mean_degree, p.p_rewire, self.streams["network"]))
+            with kernel.deferred_interrupts():
+                self.adjacency = Adjacency(n, ring=ring_graph(n, p.mean_degree, p.p_rewire, self.streams["network"]))
         else:
             self.graph = build_graph(p.network, n, p.mean_degree, self.streams["network"],
                                      p_rewire=p.p_rewire, p_triangle=p.p_triangle, block=block)
@@ -217,8 +220,9 @@ class AdoptionModel(mesa.Model):
         """
         p, n = self.params, self.n
         parts = kernel.blocks(n)
-        self._each_block(parts, lambda b, lo, hi: kernel.snapshot(lo, hi, self.user, self.last_outcome, self.attitude,
-                                                                 self.trust, self._public))
+        with kernel.deferred_interrupts():
+            self._each_block(parts, lambda b, lo, hi: kernel.snapshot(lo, hi, self.user, self.last_outcome,
+                                                                     self.attitude, self.trust, self._public))
         channel.set_month(self)
         if self.interventions:
             apply_all(self, self.month)
@@ -254,7 +258,9 @@ class AdoptionModel(mesa.Model):
                 self.p_success_i, self.mandate_share, self.assisted_extra, *self._tables, totals[b], groups[b],
                 kernel.SUB, kernel.GATHER)
 
-        self._each_block(parts, run)
+        with kernel.deferred_interrupts():
+            self._each_block(parts, run)
+        kernel.LOADED = True
         self._rng[:] = rng[-1]  # the last block ends where the month's draws end
         for g in streams:  # numpy's generators follow, n draws on (the same state: tested)
             g.bit_generator.advance(n)
@@ -303,10 +309,11 @@ class AdoptionModel(mesa.Model):
             totals = np.zeros((len(parts), len(kernel.TOTALS)), dtype=np.int64)
             by_group = np.zeros((len(parts), self.groups.size), dtype=np.int64)
             active = self.used if self.month > 0 else self.user
-            self._each_block(parts, lambda b, lo, hi: kernel.tally_block(
-                lo, hi, self.month - 1, self._scalars, active, self.user, self.ever_user, self.aware, self.access,
-                self.skill, self.attitude, self.trust, self.last_use, self.last_assisted, self.groups.code,
-                *self._tables, totals[b], by_group[b]))
+            with kernel.deferred_interrupts():
+                self._each_block(parts, lambda b, lo, hi: kernel.tally_block(
+                    lo, hi, self.month - 1, self._scalars, active, self.user, self.ever_user, self.aware,
+                    self.access, self.skill, self.attitude, self.trust, self.last_use, self.last_assisted,
+                    self.groups.code, *self._tables, totals[b], by_group[b]))
             total, groups = totals.sum(axis=0), by_group.sum(axis=0)
         self._derived_sums(total)
         first = self.month == 0

@@ -46,8 +46,11 @@ bit (tested).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -451,6 +454,33 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     rng[3, 0], rng[3, 1] = s3_hi, s3_lo
 
 _POOL: ThreadPoolExecutor | None = None
+#: Whether this process has loaded the compiled kernels (the first month and tally load them from the cache).
+LOADED = False
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Hold Ctrl-C back while the compiled kernels load, and deliver it after.
+
+    numba loads a kernel through a C callback, and a ``KeyboardInterrupt``
+    raised inside one is printed and lost. Outside the main thread, or once
+    the kernels are loaded (:data:`LOADED`), this does nothing.
+    """
+    if LOADED or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # ignored, or the default of a process that set none: leave it
+        yield
+        return
+    held = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        previous(signal.SIGINT, held[0])
 
 
 def pool() -> ThreadPoolExecutor:

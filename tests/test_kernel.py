@@ -47,3 +47,19 @@ def test_month_bytes_counts_each_added_tie_as_a_cache_line():
     ring = rewired.adjacency.ring
     assert kernel.month_bytes(rewired) - kernel.month_bytes(flat) == (
         len(ring.add_cols) * (4 + kernel.CACHE_LINE) + len(ring.rem_cols) * (4 + 4))
+
+
+def test_ctrl_c_while_the_kernels_load_is_held_back_then_delivered(monkeypatch):
+    import os
+    import signal
+
+    import pytest
+
+    monkeypatch.setattr(kernel, "LOADED", False)
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with kernel.deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append("end of the block")  # not interrupted inside: numba would print and lose it there
+    assert reached == ["end of the block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -86,7 +86,19 @@ force_option = click.option("--force", is_flag=True,
                             help="Run even if the estimated peak memory exceeds the memory available.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Interrupted(Exception):
+    """Ctrl-C inside a command, carried past click (which would print a blank line of its own first)."""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted() from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="egov-abm", prog_name="egov-abm")
 def cli() -> None:
     """Agent-based simulation of e-government portal adoption in Kazakhstan."""
@@ -512,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         click.echo(f"egov-abm: error: {exc}", err=True)
         return 2
-    except (KeyboardInterrupt, click.Abort):
+    except (KeyboardInterrupt, click.Abort, _Interrupted):
         click.echo("egov-abm: interrupted; results already written are kept", err=True)
         return 130
     except WorkerLost as exc:
