@@ -23,9 +23,9 @@ Each month citizen ``i`` needs a public service with probability ``nu_i``
    citizen aware of the portal (assumption). Otherwise a household member does
    it (``p_proxy``), or the need goes unserved.
 
-One uniform number per citizen and month (stream ``channel``, in index order)
-decides the channel by successive conditioning, so adding a channel's
-probability moves no other stream.
+One uniform per citizen and month (the second half of stream ``use``, in index
+order; :mod:`model.kernel`) decides the channel by successive conditioning, so
+adding a channel's probability moves no other stream.
 """
 
 from __future__ import annotations

@@ -103,8 +103,8 @@ PROCESS = Process(
     summary="attitude and trust each move a share opinion_rate_per_month of the way toward a target: "
             "(1 - conformity_weight) x own anchor + conformity_weight x neighbours' mean + wom x (success share - "
             "failure share of neighbours' last uses) + experience x own satisfaction, held inside the construct's "
-            "bounds on the survey items (mean expected item score 1.1 to 4.9). Readiness and intention are then "
-            "recomputed through the structural equations.",
+            "bounds on the survey items (mean expected item score 1.1 to 4.9). Readiness and intention follow "
+            "through the structural equations.",
     parameters=PARAMETERS,
     states=("attitude", "trust", "attitude0", "trust0", "zeta_r", "zeta_i"),
     streams=(), init=init)
