@@ -2,55 +2,53 @@
 
 The estimate is the sum of
 
-- the process's baseline: the interpreter with numpy, pandas, pyarrow, Mesa
-  and the model imported (:data:`BASELINE_BYTES`);
+- the process's baseline: the interpreter with numpy, numba, pandas,
+  pyarrow, Mesa and the model imported (:data:`BASELINE_BYTES`);
 - the citizens' arrays (:data:`CITIZEN_BYTES` per citizen): population
-  (region, age band, education, urban, about 9 B), the processes' states
-  (eight float32 opinion arrays, one-byte flags, the access factors, about
-  47 B), group codes, degrees and inverse degrees (12 B), the neighbour
-  buffer and its sums (four float32 columns each, 32 B), and the temporaries
-  of the build (random draws, the sort of the citizens by block);
-- the social graph: for the ``direct`` builder only the rewired ties are
-  stored (:data:`REWIRED_TIE_BYTES` each: two added and two removed entries
-  of row and column, the gather indices and the gather buffers of four
-  columns, and the build's temporaries); for the ``networkx`` builder and
-  ``scale_free`` the networkx graph itself (:data:`NETWORKX_NODE_BYTES` per
-  citizen and :data:`NETWORKX_TIE_BYTES` per tie, the CSR copy included);
-  the ``complete`` graph is never built, but its neighbour sums are float64
-  (:data:`COMPLETE_CITIZEN_BYTES`);
+  (about 9 B), the processes' states (six float32 opinion arrays,
+  satisfaction and need rate, one-byte flags and levels, the months of last
+  use and service: about 45 B), the group code, the neighbours' snapshot
+  (16 B), and the temporaries of the build (random draws in chunks, the
+  order of the citizens by block);
+- the social graph: for the ``direct`` ring builder only the rewired ties are
+  stored (:data:`REWIRED_TIE_BYTES` each, mostly the build's temporaries: the
+  draws, the hash set of ties, the sorts into rows); for the direct
+  ``scale_free`` builder the growth's lists and the compressed rows
+  (:data:`CSR_TIE_BYTES` per tie); for the ``networkx`` builder the networkx
+  graph itself (:data:`NETWORKX_NODE_BYTES` per citizen and
+  :data:`NETWORKX_TIE_BYTES` per tie, the CSR copy included); the
+  ``complete`` graph is never built (:data:`COMPLETE_CITIZEN_BYTES`);
 - with interventions, this month's modifiers and the temporaries of applying
   them (:data:`INTERVENTION_CITIZEN_BYTES`), and a target mask per
   intervention (:data:`PER_INTERVENTION_BYTES`).
 
-The constants were fitted to peak resident memory (of a process started from a shell, MiB) measured
-on the 2-core development machine (Python 3.11, numpy 2); the peak is reached
-while building, and without interventions the months add nothing on sparse graphs:
+The constants were fitted to peak resident memory (MiB) measured on the
+2-core development machine (Python 3.11, numpy 2, numba 0.68), in a process
+started from a shell; the peak is reached while building:
 
-========================================================  ========  =========
-run                                                       measured  estimated
-========================================================  ========  =========
-``egov-abm run``, 1,000 citizens                               182        190
-``egov-abm run``, 1,000,000 citizens                           368        381
-``run``, citizen_centric / technology_only, 1 M (a)            385        404
-``compare`` of 3 policies and baseline, 300 k, 2 workers (b)   648        698
-model build + 3 months, 50,000 citizens                        172        200
-model build + 3 months, 200,000 citizens                       200        228
-model build + 3 months, 3,000,000 citizens                     772        762
-1,000,000 citizens, ``mean_degree = 40``                       560        610
-1,000,000 citizens, ``p_rewire = 0.5``                         670        686
-100,000 citizens, ``graph_builder = "networkx"``               426        457
-200,000 citizens, networkx, ``mean_degree = 20``              1095       1124
-100,000 citizens, ``scale_free``                               402        457
-300,000 citizens, ``complete``                                 209        240
-``egov-abm bench``, 20,000,000 citizens (README)              3700       4005
-========================================================  ========  =========
+==========================================================  ========  =========
+run                                                         measured  estimated
+==========================================================  ========  =========
+``egov-abm run``, 1,000 citizens                                 281        265
+``egov-abm run``, 1,000,000 citizens                             416        441
+model build + 3 months, 50,000 citizens                          266        274
+model build + 3 months, 200,000 citizens                         288        300
+model build + 3 months, 3,000,000 citizens                       749        794
+``egov-abm bench``, 1,000,000 citizens                           403        441
+1,000,000 citizens, ``mean_degree = 40``                         671        656
+1,000,000 citizens, ``p_rewire = 0.5``                           685        728
+100,000 citizens, ``graph_builder = "networkx"``                 480        531
+200,000 citizens, networkx, ``mean_degree = 20``                1149       1197
+100,000 citizens, ``scale_free`` with networkx                   455        531
+1,000,000 citizens, ``scale_free`` (direct)                      429        508
+300,000 citizens, ``complete``                                   283        315
+``egov-abm bench``, 20,000,000 citizens                         2528       3794
+``egov-abm run --agents 20000000 --months 12``                  2522       3794
+==========================================================  ========  =========
 
-(a) the whole horizon, two interventions. (b) the whole process tree; 748 MiB
-before the workers collected each finished model (``scenarios.compare``). The
-model builds ran without pandas and pyarrow (30 MiB less baseline), as
-``egov-abm bench`` does; ``egov-abm run`` of 20,000,000 citizens peaks at 3731 MiB.
-The estimate is within 0.95 to 1.25 times the measured peak, on the high side
-for small runs, where the baseline dominates.
+The estimate is within 0.94 to 1.17 times the measured peak up to 3,000,000
+citizens; at 20,000,000 it is 1.5 times (on the safe side): there the build's
+temporaries of the rewired ties no longer all exist at once.
 
 This module knows nothing of files, the machine or the command line: see
 :mod:`egov_abm.scenarios.resources` for the check against the memory available.
@@ -63,15 +61,15 @@ from typing import Any
 
 MIB = 1 << 20
 
-#: Resident memory of a process that has imported the model, pandas and pyarrow (``egov-abm run`` of 1,000
-#: citizens peaks at 182 MiB).
+#: Resident memory of a process that has imported the model (with numba), pandas and pyarrow (``egov-abm run`` of
+#: 1,000 citizens peaks at 281 MiB, the model alone at 265).
 BASELINE_BYTES = 265 * MIB
-#: Per citizen, on a sparse graph: the state arrays (about 100 B) plus the temporaries of the build.
-CITIZEN_BYTES = 97
+#: Per citizen, on a sparse graph: the state arrays (about 75 B) plus the temporaries of the build.
+CITIZEN_BYTES = 110
 #: Per citizen on the complete graph instead: float64 neighbour sums and their copy.
 COMPLETE_CITIZEN_BYTES = 176
 #: Per rewired tie of the direct ring builder (``n * (mean_degree // 2) * p_rewire`` ties).
-REWIRED_TIE_BYTES = 170
+REWIRED_TIE_BYTES = 150
 #: Per tie of the direct ``scale_free`` builder: its growth's working lists (about 20 B) and the compressed rows
 #: (two int32 entries), measured at its peak (2.9 GB for 100 million ties).
 CSR_TIE_BYTES = 29

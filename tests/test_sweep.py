@@ -581,10 +581,11 @@ def test_ensemble_and_dose_scale_runs_equal_direct_calls(client, tmp_path):
 
 def test_shipped_sweeps_by_name_and_unknown_name(tmp_path, capsys):
     assert load_sweep("smoke").path == SMOKE
+    assert design_size(load_sweep("overhead")) == 100 and load_sweep("overhead").replicates == 3
     sobol = load_sweep("sobol_dynamics")
     assert sobol.method == "sobol" and design_size(sobol) == 1280
     assert main(["sweep", "smok", "--dry-run"]) == 2
-    assert "smok: no such file or shipped sweep (shipped: smoke, sobol_dynamics)" in capsys.readouterr().err
+    assert "smok: no such file or shipped sweep (shipped: overhead, smoke, sobol_dynamics)" in capsys.readouterr().err
 
 
 def test_damaged_sweep_folder_gives_one_line(client, tmp_path, capsys):
