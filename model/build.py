@@ -48,17 +48,25 @@ def pairs_by_row(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray
 
 
 @njit(cache=True)
-def repeats(keys: np.ndarray) -> np.ndarray:
-    """True where a key (a non-negative integer) already occurred earlier in ``keys``; the first occurrence is kept."""
+def rewire_rejects(u: np.ndarray, w: np.ndarray, n: int, half: int) -> np.ndarray:
+    """True for each rewired tie ``(u, w)`` to draw again: ``w`` on one of ``u``'s ring positions, or a repeat.
+
+    One pass with a hash set of the ties' keys ``min * n + max`` (the first occurrence is kept).
+    """
     size = 1
-    while size < 2 * keys.shape[0] + 2:
+    while size < 2 * u.shape[0] + 2:
         size *= 2
     mask = size - 1
     table = np.full(size, -1, dtype=np.int64)
-    out = np.zeros(keys.shape[0], dtype=np.bool_)
-    for i in range(keys.shape[0]):
-        key = keys[i]
-        slot = ((key * 0x9E3779B97F4A7C15) >> 17) & mask  # Fibonacci hashing (wraps in 64 bits)
+    out = np.zeros(u.shape[0], dtype=np.bool_)
+    for i in range(u.shape[0]):
+        a, b = u[i], w[i]
+        gap = abs(b - a)
+        if min(gap, n - gap) <= half:
+            out[i] = True
+            continue
+        key = np.int64(min(a, b)) * n + max(a, b)
+        slot = ((key * 0x9E3779B97F4A7C15) >> 17) & mask
         while True:
             held = table[slot]
             if held == -1:

@@ -46,8 +46,10 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from egov_abm.model.build import csr_from_pairs, pairs_by_row, repeats
+from egov_abm.model.build import csr_from_pairs, pairs_by_row, rewire_rejects
 from egov_abm.model.params import NETWORKX_MAX
+
+_DRAW = 1 << 20  # uniforms per piece of the rewiring draws (the stream's numbers are the same in one piece or many)
 
 
 @dataclasses.dataclass
@@ -205,10 +207,11 @@ def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator) -> Rin
         raise ValueError(f"network: mean_degree {k} needs more than {k} citizens, got {n}")
     owners, offsets = [], []
     for j in range(1, h + 1):
-        u = np.flatnonzero(rng.random(n) < p_rewire)
+        u = np.concatenate([np.flatnonzero(rng.random(hi - lo) < p_rewire) + lo  # the same draws, cache-sized
+                            for lo, hi in ((lo, min(n, lo + _DRAW)) for lo in range(0, n, _DRAW))])
         owners.append(u)
         offsets.append(np.full(len(u), j, dtype=np.intp))
-    u = np.concatenate(owners).astype(np.intp)
+    u = np.concatenate(owners)
     j = np.concatenate(offsets)
     w = np.empty_like(u)
     todo = np.arange(len(u))
@@ -219,10 +222,7 @@ def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator) -> Rin
         draw += draw >= u[todo]  # never u itself
         w[todo] = draw
         # a new end on one of u's ring positions, or a tie drawn twice, is drawn again
-        gap = np.abs(w - u)
-        bad = np.minimum(gap, n - gap) <= h
-        key = np.minimum(u, w).astype(np.int64) * n + np.maximum(u, w)
-        todo = np.flatnonzero(bad | repeats(key))
+        todo = np.flatnonzero(rewire_rejects(u, w, n, h))
     keep = np.ones(len(u), dtype=bool)
     keep[todo] = False  # could not be placed: stays a ring tie
     u, j, w = u[keep], j[keep], w[keep]
@@ -233,7 +233,7 @@ def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator) -> Rin
 
 
 def _sorted_pairs(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    return pairs_by_row(rows.astype(np.int64), cols.astype(np.int64), n)
+    return pairs_by_row(rows.astype(np.int64, copy=False), cols.astype(np.int64, copy=False), n)
 
 
 def build_graph(kind: str, n: int, mean_degree: int, rng: np.random.Generator, *,
