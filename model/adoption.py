@@ -177,13 +177,14 @@ class AdoptionModel(mesa.Model):
         p, sem, adj, n = self.params, self.sem, self.adjacency, self.n
         empty = np.zeros(0, dtype=np.int32)
         if adj.complete:
-            self._ties = (0, np.zeros(n + 1, dtype=np.int32), empty, empty, empty)
+            no_ties = np.zeros(n + 1, dtype=np.int32)
+            self._ties = (0, no_ties, empty, no_ties, empty)
         elif adj.ring is not None:
             r = adj.ring
-            self._ties = (r.half, r.add_ptr, r.add_cols, r.rem_rows, r.rem_cols)
+            self._ties = (r.half, r.add_ptr, r.add_cols, r.rem_ptr, r.rem_cols)
         else:  # compressed sparse rows: every tie is an added one
             indptr, indices = adj.csr
-            self._ties = (0, indptr, indices, empty, empty)
+            self._ties = (0, indptr, indices, np.zeros(n + 1, dtype=np.int32), empty)
         scales = self.item_scales
         grid = scales["attitude"].grid
         self._tables = (scales["attitude"].table.astype(np.float64), scales["trust"].table.astype(np.float64))
@@ -238,7 +239,7 @@ class AdoptionModel(mesa.Model):
         nb_totals = np.zeros(4, dtype=np.int64)
         if complete:  # everyone's neighbours are all the others: population totals minus the citizen
             nb_totals[:] = self._public.sum(axis=0, dtype=np.int64)
-        half, add_ptr, add_cols, rem_rows, rem_cols = self._ties
+        half, add_ptr, add_cols, rem_ptr, rem_cols = self._ties
         extra = bool(self.interventions)
         streams = [self.streams[name] for name in kernel.STREAMS]
         totals = np.zeros((len(parts), len(kernel.TOTALS)), dtype=np.int64)
@@ -249,8 +250,8 @@ class AdoptionModel(mesa.Model):
 
         def run(b: int, lo: int, hi: int) -> None:
             kernel.month_block(
-                lo, hi, self.month, k, complete, nb_totals, self._public, half, add_ptr, add_cols, rem_rows,
-                rem_cols, np.searchsorted(rem_rows, lo), rng[b],
+                lo, hi, self.month, k, complete, nb_totals, self._public, half, add_ptr, add_cols, rem_ptr,
+                rem_cols, rng[b],
                 self.access, self.skill, self.aware, self.user, self.ever_user, self.used, self.attitude, self.trust,
                 self.attitude0, self.trust0, self.zeta_r, self.zeta_i,
                 self.satisfaction, self.last_outcome, self.last_use, self.last_assisted, self.need_rate,

@@ -29,25 +29,6 @@ def stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def pairs_by_row(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, cols)`` sorted by row, stably, as int32 (citizens ``0 .. n - 1``)."""
-    counts = np.zeros(n + 1, dtype=np.int64)
-    for r in rows:
-        counts[r + 1] += 1
-    for k in range(n):
-        counts[k + 1] += counts[k]
-    out_rows = np.empty(rows.shape[0], dtype=np.int32)
-    out_cols = np.empty(rows.shape[0], dtype=np.int32)
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        j = counts[r]
-        out_rows[j] = r
-        out_cols[j] = cols[i]
-        counts[r] += 1
-    return out_rows, out_cols
-
-
-@njit(cache=True)
 def rewire_rejects(u: np.ndarray, w: np.ndarray, n: int, half: int) -> np.ndarray:
     """True for each rewired tie ``(u, w)`` to draw again: ``w`` on one of ``u``'s ring positions, or a repeat.
 

@@ -211,7 +211,7 @@ def snapshot(lo, hi, user, last_outcome, attitude, trust, public):
 
 
 @njit(nogil=True, cache=True)
-def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, add_cols, rem_rows, rem_cols, rem_start,
+def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, add_cols, rem_ptr, rem_cols,
                 rng,
                 access, skill, aware, user, ever_user, used, attitude, trust, attitude0, trust0, zeta_r, zeta_i,
                 satisfaction, last_outcome, last_use, last_assisted, need_rate,
@@ -223,8 +223,8 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     of the month: synchronous update; on the complete graph, its column sums
     ``nb_totals`` less the citizen's own row); the states are updated in place.
     ``add_ptr``/``add_cols`` are the added ties as compressed sparse rows (all
-    ties of a graph without a ring); ``rem_start`` is the first removed ring
-    tie (sorted by row) at or after citizen ``lo``. The generators are the streams
+    ties of a graph without a ring), ``rem_ptr``/``rem_cols`` the removed ring
+    ties. The generators are the streams
     positioned at citizen ``lo``. Adds the month's totals to ``tot`` and
     12-month use by group to ``groups``. ``sub`` citizens at a time, the
     rows of their added ties (at most ``gather``) are gathered first
@@ -235,8 +235,6 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     w = k[K_CONFORM]
     rate = k[K_RATE]
     inv_scale = 1.0 / PUBLIC_SCALE
-    pr = rem_start
-    n_rem = rem_rows.shape[0]
     w0 = np.int64(0)  # sums over the ring window i - half .. i + half (exact integers)
     w1 = np.int64(0)
     w2 = np.int64(0)
@@ -311,14 +309,13 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
                         s2 += gathered[q - base, 2]
                         s3 += gathered[q - base, 3]
                 deg += add_ptr[i + 1] - add_ptr[i]
-                while pr < n_rem and rem_rows[pr] == i:
-                    c = rem_cols[pr]
+                for q in range(rem_ptr[i], rem_ptr[i + 1]):  # removed ring ties: next door, in cache
+                    c = rem_cols[q]
                     s0 -= public[c, 0]
                     s1 -= public[c, 1]
                     s2 -= public[c, 2]
                     s3 -= public[c, 3]
-                    deg -= 1
-                    pr += 1
+                deg -= rem_ptr[i + 1] - rem_ptr[i]
             inv = 1.0 / deg if deg > 0 else 0.0
             u_nb = s0 * inv  # share of neighbours who were users
             wom = s1 * inv  # success share minus failure share of their last uses
@@ -533,7 +530,7 @@ def month_bytes(model) -> int:
     per_citizen += sum(getattr(model, name).itemsize for name in WRITES)
     per_citizen += 2 * model._public.itemsize * 4 + sum(getattr(model, name).itemsize
                                                         for name in ("user", "last_outcome", "attitude", "trust"))
-    _, add_ptr, add_cols, rem_rows, rem_cols = model._ties
+    _, add_ptr, add_cols, rem_ptr, rem_cols = model._ties
     ties = n * add_ptr.itemsize + len(add_cols) * (add_cols.itemsize + CACHE_LINE)
-    ties += len(rem_rows) * (rem_rows.itemsize + rem_cols.itemsize)
+    ties += n * rem_ptr.itemsize + len(rem_cols) * rem_cols.itemsize
     return int(n * per_citizen + ties)

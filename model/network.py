@@ -46,7 +46,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from egov_abm.model.build import csr_from_pairs, pairs_by_row, rewire_rejects
+from egov_abm.model.build import csr_from_pairs, rewire_rejects
 from egov_abm.model.params import NETWORKX_MAX
 
 _DRAW = 1 << 20  # uniforms per piece of the rewiring draws (the stream's numbers are the same in one piece or many)
@@ -58,7 +58,7 @@ class RingGraph:
 
     Tie ``(u, u + j mod n)`` of the ring (``1 <= j <= half``) is *removed* when
     it was rewired, and the rewired tie ``(u, w)`` is *added*. Both are stored
-    as sorted (row, column) entries, each tie once per direction, so the
+    as compressed sparse rows, each tie once per direction, so the
     neighbour sum of ``x`` is the sum over ring offsets, minus the removed
     entries, plus the added ones.
     """
@@ -67,7 +67,7 @@ class RingGraph:
     half: int
     add_ptr: np.ndarray  # int32 (or int64), n + 1: the added ties of citizen i are add_cols[add_ptr[i]:add_ptr[i + 1]]
     add_cols: np.ndarray  # int32
-    rem_rows: np.ndarray  # int32, sorted
+    rem_ptr: np.ndarray  # int32 (or int64), n + 1: the removed ring ties of citizen i, as add_ptr
     rem_cols: np.ndarray  # int32
 
     @property
@@ -75,17 +75,22 @@ class RingGraph:
         """The row of each added tie (made on demand)."""
         return np.repeat(np.arange(self.n, dtype=np.int32), np.diff(self.add_ptr))
 
+    @property
+    def rem_rows(self) -> np.ndarray:
+        """The row of each removed ring tie (made on demand)."""
+        return np.repeat(np.arange(self.n, dtype=np.int32), np.diff(self.rem_ptr))
+
     def degree(self) -> np.ndarray:
         """Ties per citizen (int32)."""
         deg = np.full(self.n, 2 * self.half, dtype=np.int64)
         deg += np.diff(self.add_ptr)
-        deg -= np.bincount(self.rem_rows, minlength=self.n)
+        deg -= np.diff(self.rem_ptr)
         return deg.astype(np.int32)
 
     def neighbours(self, i: int) -> np.ndarray:
         """Sorted indices of citizen ``i``'s neighbours."""
         ring = (i + np.r_[-self.half:0, 1:self.half + 1]) % self.n
-        removed = self.rem_cols[np.searchsorted(self.rem_rows, i):np.searchsorted(self.rem_rows, i, side="right")]
+        removed = self.rem_cols[self.rem_ptr[i]:self.rem_ptr[i + 1]]
         added = self.add_cols[self.add_ptr[i]:self.add_ptr[i + 1]]
         return np.sort(np.concatenate([np.setdiff1d(ring, removed), added]))
 
@@ -94,7 +99,7 @@ class RingGraph:
         n, h = self.n, self.half
         rows = np.repeat(np.arange(n), 2 * h)
         cols = (rows + np.tile(np.r_[-h:0, 1:h + 1], n)) % n
-        data = np.ones(len(rows) + len(self.add_cols) + len(self.rem_rows), dtype=np.float32)
+        data = np.ones(len(rows) + len(self.add_cols) + len(self.rem_cols), dtype=np.float32)
         data[len(rows) + len(self.add_cols):] = -1.0  # removed ring ties cancel
         mat = sp.coo_array((data, (np.concatenate([rows, self.add_rows, self.rem_rows]),
                                    np.concatenate([cols, self.add_cols, self.rem_cols]))), shape=(n, n)).tocsr()
@@ -228,12 +233,8 @@ def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator) -> Rin
     u, j, w = u[keep], j[keep], w[keep]
     v = (u + j) % n
     add_ptr, add_cols = csr_from_pairs(np.concatenate([u, w]), np.concatenate([w, u]), n)
-    rem_rows, rem_cols = _sorted_pairs(np.concatenate([u, v]), np.concatenate([v, u]), n)
-    return RingGraph(n=n, half=h, add_ptr=add_ptr, add_cols=add_cols, rem_rows=rem_rows, rem_cols=rem_cols)
-
-
-def _sorted_pairs(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    return pairs_by_row(rows.astype(np.int64, copy=False), cols.astype(np.int64, copy=False), n)
+    rem_ptr, rem_cols = csr_from_pairs(np.concatenate([u, v]), np.concatenate([v, u]), n)
+    return RingGraph(n=n, half=h, add_ptr=add_ptr, add_cols=add_cols, rem_ptr=rem_ptr, rem_cols=rem_cols)
 
 
 def build_graph(kind: str, n: int, mean_degree: int, rng: np.random.Generator, *,
