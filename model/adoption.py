@@ -127,7 +127,6 @@ class AdoptionModel(mesa.Model):
         self.groups = outcomes.Groups(self)
         self._prepare_kernel()
         self._record = outcomes.Record(self)
-        self._zeta_sums = (self.zeta_r.sum(dtype=np.float64), self.zeta_i.sum(dtype=np.float64))
         self.citizens = CitizenViews(self)
         if create_agents:
             self.citizens.create_all()
@@ -143,10 +142,6 @@ class AdoptionModel(mesa.Model):
     def intention(self) -> np.ndarray:
         """Intention to use the portal of every citizen, through the structural equations (computed when read)."""
         return opinion.intention(self)
-
-    def intention_factor(self, idx=None) -> np.ndarray:
-        """Proportional-hazards factor of intention in adoption (all citizens, or ``idx``); 1 when the slope is 0."""
-        return adoption.intention_factor(self, idx)
 
     @property
     def group_factor(self) -> np.ndarray:
@@ -173,7 +168,7 @@ class AdoptionModel(mesa.Model):
 
     # --------------------------------------------------------------------- step
     def _prepare_kernel(self) -> None:
-        """The kernel's inputs that last the run: ties, scalars, the score tables and the next month's buffers."""
+        """The kernel's inputs that last the run: ties, scalars, score tables, stream states, the snapshot's rows."""
         p, sem, adj, n = self.params, self.sem, self.adjacency, self.n
         empty = np.zeros(0, dtype=np.int32)
         if adj.complete:
@@ -202,7 +197,7 @@ class AdoptionModel(mesa.Model):
             p_proxy=p.p_proxy, p_success=p.p_success, satisfaction_rate=p.satisfaction_rate,
             lapse_base=p.lapse_per_year, lapse_on_sat=p.lapse_on_satisfaction, lapse_on_trust=p.lapse_on_trust,
             grid_lo=float(grid[0]), grid_inv_step=float((len(grid) - 1) / (grid[-1] - grid[0])),
-            access_base=0.0, online_only=0.0, quality_drop=0.0)  # the last three change by month
+            online_only=0.0, quality_drop=0.0)  # these two change by month
         self._scalars = np.array([values[name] for name in kernel.SCALARS], dtype=np.float64)
         # The states of the kernel's four streams (numpy's PCG64, stepped inline by the kernel).
         self._rng = np.stack([kernel.stream_state(self.streams[name]) for name in kernel.STREAMS])
@@ -212,12 +207,13 @@ class AdoptionModel(mesa.Model):
     def step(self) -> None:
         """Advance one month (the order of work: :func:`model.processes.step_order`).
 
-        The interventions and dated events are applied first, over all
-        citizens. Then every process runs fused, one pass per citizen, in
-        :func:`model.kernel.month_block`: neighbours are read from the state at
-        the start of that pass (synchronous update), each stream gives one
-        number per citizen in index order, and the totals are integers, so the
-        result depends neither on the slice size nor on the number of threads.
+        First a snapshot of what neighbours read (:func:`model.kernel.snapshot`,
+        the state at the start of the month: synchronous update); then the
+        interventions and dated events, over all citizens; then every process,
+        fused, one pass per citizen (:func:`model.kernel.month_block`). Each
+        stream gives one number per citizen in index order and the totals are
+        integers, so the result depends neither on the blocks nor on the
+        number of threads.
         """
         p, n = self.params, self.n
         parts = kernel.blocks(n)
@@ -316,21 +312,9 @@ class AdoptionModel(mesa.Model):
                     self.access, self.skill, self.attitude, self.trust, self.last_use, self.last_assisted,
                     self.groups.code, *self._tables, totals[b], by_group[b]))
             total, groups = totals.sum(axis=0), by_group.sum(axis=0)
-        self._derived_sums(total)
         first = self.month == 0
         self._record.append(total, groups, (0.0 if first else self.month_cost_kzt,
                                             0.0 if first else self.month_cost_variable_kzt, self.cost_kzt))
-
-    def _derived_sums(self, total: np.ndarray) -> None:
-        """Sums of readiness and intention from those of attitude and trust: the structural equations are linear."""
-        sem, n, scale = self.sem, self.n, kernel.FIXED_SCALE
-        att, trust = total[kernel.T_ATT] / scale, total[kernel.T_TRUST] / scale
-        ready = n * sem.readiness_intercept + sem.readiness_on_attitude * att + sem.readiness_on_trust * trust
-        ready += self._zeta_sums[0]
-        intent = (n * sem.intention_intercept + sem.intention_on_readiness * ready + sem.intention_on_attitude * att
-                  + sem.intention_on_trust * trust + self._zeta_sums[1])
-        total[kernel.T_READY] = round(ready * scale)
-        total[kernel.T_INTENT] = round(intent * scale)
 
     @property
     def outcomes(self) -> list[dict]:

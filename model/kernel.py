@@ -89,12 +89,12 @@ SCALARS = ("dt", "aware_external", "aware_social", "opinion_rate", "conformity",
 
 #: The month's integer totals, in the order of the kernel's accumulator.
 TOTALS = ("active", "active12", "assisted12", "user", "ever_user", "lapsed", "aware", "access", "skill",
-          "attitude", "trust", "readiness", "intention", "attitude_score", "trust_score",
+          "attitude", "trust", "attitude_score", "trust_score",
           "n_uses", "n_failures", "n_new_users", "n_lapses", "n_needs", "n_assisted", "n_proxy", "n_unserved",
           "n_forced")
 (T_ACTIVE, T_ACTIVE12, T_ASSISTED12, T_USER, T_EVER, T_LAPSED, T_AWARE, T_ACCESS, T_SKILL, T_ATT, T_TRUST,
- T_READY, T_INTENT, T_ATT_SCORE, T_TRUST_SCORE, T_USES, T_FAILURES, T_NEW_USERS, T_LAPSES, T_NEEDS, T_ASSISTED,
- T_PROXY, T_UNSERVED, T_FORCED) = range(len(TOTALS))
+ T_ATT_SCORE, T_TRUST_SCORE, T_USES, T_FAILURES, T_NEW_USERS, T_LAPSES, T_NEEDS, T_ASSISTED, T_PROXY, T_UNSERVED,
+ T_FORCED) = range(len(TOTALS))
 #: Totals that are fixed-point sums of real values.
 REAL_TOTALS = frozenset(TOTALS[T_ATT:T_TRUST_SCORE + 1])
 

@@ -15,8 +15,10 @@ implied item scores of attitude and trust on the survey's 1-5 scale
 (:data:`model.processes.COUNTS`: uses, needs by channel, lapses ...); the
 month's intervention costs; and 12-month adoption by urban/rural, age band and
 region. Nothing copies the
-population: each slice of citizens is tallied while it is still in the cache,
-and the tallies are summed by name.
+population: the monthly kernel tallies each citizen as it updates it
+(:mod:`model.kernel`), and :class:`Record` keeps the month's integer totals;
+the means of readiness and intention follow from those of attitude and trust
+(the structural equations are linear).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def slug(name: str) -> str:
 
 
 class Groups:
-    """12-month adoption by urban/rural, age band and region, from one code per citizen (one bincount per slice)."""
+    """12-month adoption by urban/rural, age band and region, from one code per citizen (counted by the kernel)."""
 
     def __init__(self, model) -> None:
         pop = model.pop
@@ -65,16 +67,14 @@ class Groups:
                         [f"adoption_region_{slug(r)}" for r in model.region_names])
 
     def margins(self, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(urban, rural), per age band and per region sums of a per-code count."""
-        t = totals.reshape(self.shape)
-        return t.sum(axis=(0, 1))[::-1], t.sum(axis=(1, 2)), t.sum(axis=(0, 2))
+        """(urban, rural), per age band and per region sums of a per-code count (along the last axis)."""
+        t = totals.reshape(*totals.shape[:-1], *self.shape)
+        return t.sum(axis=(-3, -2))[..., ::-1], t.sum(axis=(-2, -1)), t.sum(axis=(-3, -1))
 
     def share_columns(self, active_by_code: np.ndarray) -> dict[str, np.ndarray]:
         """Adoption within each group (NaN for an empty group), one column per group; one row per month."""
-        t = active_by_code.reshape(-1, *self.shape)
-        margins = t.sum(axis=(1, 2))[:, ::-1], t.sum(axis=(2, 3)), t.sum(axis=(1, 3))
         out = {}
-        for names, total, count in zip(self.columns, margins, self.counts, strict=True):
+        for names, total, count in zip(self.columns, self.margins(active_by_code), self.counts, strict=True):
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = np.where(count > 0, total / np.maximum(count, 1), np.nan)
             out.update(zip(names, share.T, strict=True))
@@ -100,6 +100,7 @@ class Record:
         self._groups = np.zeros((64, model.groups.size), dtype=np.int64)
         self._costs = np.zeros((64, 3))
         self._rows: list[dict] = []
+        self._zeta_means = (model.zeta_r.mean(dtype=np.float64), model.zeta_i.mean(dtype=np.float64))
 
     def append(self, total: np.ndarray, groups: np.ndarray, costs: tuple[float, float, float]) -> None:
         """Add one month."""
@@ -124,7 +125,13 @@ class Record:
             return value / kernel.FIXED_SCALE if name in kernel.REAL_TOTALS else value
 
         out.update({column: total(flag) / n for column, flag in SHARES.items()})
-        out.update({column: total(name) / n for column, name in MEANS.items()})
+        att, trust = total("attitude") / n, total("trust") / n
+        # readiness and intention are not summed: the structural equations are linear in attitude and trust
+        sem, (zeta_r, zeta_i) = model.sem, self._zeta_means
+        ready = sem.readiness_intercept + sem.readiness_on_attitude * att + sem.readiness_on_trust * trust + zeta_r
+        intent = (sem.intention_intercept + sem.intention_on_readiness * ready + sem.intention_on_attitude * att
+                  + sem.intention_on_trust * trust + zeta_i)
+        out.update(zip(MEANS, (att, trust, ready, intent), strict=True))
         out.update({column: total(column) / n for column in SCORES})
         out.update({name: total(name) for name in COUNT_COLUMNS})
         out.update(zip(("cost_kzt", "cost_per_person_part_kzt", "cumulative_cost_kzt"), costs.T, strict=True))

@@ -64,15 +64,6 @@ PARAMETERS = {
 }
 
 
-def intention_factor(model, idx=None) -> np.ndarray:
-    """``exp(pi/sqrt(6) * slope * intention_i)`` (all citizens, or ``idx``); 1 when the slope is 0."""
-    intention = model.intention if idx is None else model.intention[idx]
-    slope = model.params.intention_slope
-    if slope == 0.0:
-        return np.ones(len(intention), dtype=np.float32)
-    return np.exp(np.float32(CLOGLOG_SCALE * slope) * intention)
-
-
 def init(model) -> None:
     """Users at month 0, drawn among the eligible."""
     n = model.n
