@@ -21,6 +21,9 @@ from egov_abm.model import InputError
 
 PARAMS_DIR = Path(str(resources.files("egov_abm.calibration") / "params"))
 DEFAULT_POSTERIOR = PARAMS_DIR / "dynamics_posterior.json"
+#: The shipped hold-out calibration (fitted on the figures before 2018) and synthetic check.
+DEFAULT_HOLDOUT = PARAMS_DIR / "dynamics_posterior_holdout2018.json"
+DEFAULT_SYNTHETIC = PARAMS_DIR / "synthetic_check.json"
 
 
 @dataclasses.dataclass
@@ -33,6 +36,12 @@ class Posterior:
     distances: np.ndarray  # P
     generations: list[dict]
     meta: dict
+
+    @property
+    def members(self) -> np.ndarray | None:
+        """The SEM ensemble member of each particle, or None for a posterior without members."""
+        members = self.meta.get("members")
+        return None if members is None else np.asarray(members, dtype=int)
 
     def to_json(self) -> dict:
         """JSON-safe dictionary."""
@@ -83,14 +92,41 @@ class Posterior:
             raise ValueError("generations: expected a list")
         meta = {k: v for k, v in doc.items()
                 if k not in ("method", "names", "particles", "weights", "distances", "generations")}
+        if meta.get("members") is not None:
+            members = meta["members"]
+            if (not isinstance(members, list) or len(members) != len(particles)
+                    or not all(isinstance(m, int) and not isinstance(m, bool) and m >= 0 for m in members)):
+                raise ValueError(f"members: expected {len(particles)} SEM ensemble member numbers (integers >= 0), "
+                                 "one per particle")
         return cls(names, particles, weights, distances, list(doc["generations"]), meta)
+
+    def draw_indices(self, k: int, seed: int) -> np.ndarray:
+        """Indices of ``k`` particles resampled by weight (systematic resampling, seeded)."""
+        rng = np.random.default_rng(seed)
+        positions = (rng.random() + np.arange(k)) / k
+        return np.searchsorted(np.cumsum(self.weights), positions).clip(0, len(self.weights) - 1)
+
+    def values(self, i: int) -> dict[str, float]:
+        """Parameter name -> value of particle ``i``."""
+        return dict(zip(self.names, map(float, self.particles[i]), strict=True))
+
+    def member(self, i: int) -> int | None:
+        """SEM ensemble member of particle ``i`` (None for a posterior without members)."""
+        members = self.members
+        return None if members is None else int(members[i])
 
     def draws(self, k: int, seed: int) -> list[dict]:
         """``k`` parameter sets resampled by weight (systematic resampling, seeded)."""
-        rng = np.random.default_rng(seed)
-        positions = (rng.random() + np.arange(k)) / k
-        idx = np.searchsorted(np.cumsum(self.weights), positions).clip(0, len(self.weights) - 1)
-        return [dict(zip(self.names, map(float, self.particles[i]), strict=True)) for i in idx]
+        return [self.values(i) for i in self.draw_indices(k, seed)]
+
+    def draws_with_members(self, k: int, seed: int) -> list[tuple[dict, int | None]]:
+        """As :meth:`draws`, each with its particle's SEM member."""
+        return [(self.values(i), self.member(i)) for i in self.draw_indices(k, seed)]
+
+    @property
+    def best_index(self) -> int:
+        """The particle closest to the data (smallest distance)."""
+        return int(np.argmin(self.distances))
 
     def summary(self) -> list[dict]:
         """Weighted median and 5/50/95 % quantiles of every parameter."""
@@ -188,3 +224,23 @@ def write_posterior(posterior: Posterior, path: Path | str) -> Path:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(posterior.to_json(), indent=1) + "\n", encoding="utf-8")
     return path
+
+
+def load_synthetic(path: Path | str) -> dict:
+    """Read the result of ``egov-abm calibrate synthetic``.
+
+    Raises:
+        InputError: the file cannot be read or is not such a result.
+    """
+    path = Path(path)
+    text = userfiles.read_text(path, "the synthetic check")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    required = ("sets", "budget", "population", "agents", "seed", "coverage", "overall_in50", "overall_in90",
+                "sets_detail")
+    missing = [k for k in required if not isinstance(doc, dict) or k not in doc]
+    if missing:
+        raise InputError(f"{path}: not written by 'egov-abm calibrate synthetic' (missing {', '.join(missing)})")
+    return doc

@@ -39,6 +39,7 @@ class SimConfig:
     seed: int = 2006
     months: int = month_index(END_MONTH, START_MONTH)
     sem_file: str | None = None
+    sem_member: int | None = None  # member of the SEM ensemble (None: the SEM file)
 
 
 class Simulator:
@@ -50,7 +51,12 @@ class Simulator:
         self.priors = priors
         self.observations = observations if observations is not None else load_observations()
         self.constants = demographic_constants()
-        self.sem = load_sem(config.sem_file or DEFAULT_SEM_FILE)
+        if config.sem_member is not None:
+            from egov_abm.calibration.sem_ensemble import load_sem_ensemble
+
+            self.sem = load_sem_ensemble()[config.sem_member]
+        else:
+            self.sem = load_sem(config.sem_file or DEFAULT_SEM_FILE)
         self.spec = population_spec()
         self.params = Params.from_mapping({**config.base_params, "n_agents": config.n_agents,
                                            "start_month": START_MONTH})
@@ -72,18 +78,41 @@ class Simulator:
         return m
 
     def run(self, values: dict, months: int | None = None, replicate: int | None = None) -> list[dict]:
-        """Monthly outcome rows of one run (shared graph, or an independent replicate)."""
+        """Monthly outcome rows of one run (shared graph, or an independent replicate).
+
+        Besides the model's outcomes, each row has ``internet_access_urban`` and
+        ``internet_access_rural``: the share of urban and of rural adults online
+        (what the urban-rural pattern target observes).
+        """
         m = self.model(values, replicate)
-        m.run(self.config.months if months is None else months)
-        return m.outcomes
+        urban = m.pop.urban
+        n_urban = max(int(np.count_nonzero(urban)), 1)
+        n_rural = max(m.n - int(np.count_nonzero(urban)), 1)
+
+        def places() -> tuple[float, float]:
+            online_urban = int(np.count_nonzero(m.access & urban))
+            return online_urban / n_urban, (int(np.count_nonzero(m.access)) - online_urban) / n_rural
+
+        split = [places()]
+        for _ in range(self.config.months if months is None else months):
+            m.step()
+            split.append(places())
+        rows = m.outcomes
+        for row, (u, r) in zip(rows, split, strict=True):
+            row["internet_access_urban"], row["internet_access_rural"] = u, r
+        return rows
+
+    def observe(self, values: dict) -> np.ndarray:
+        """The simulated figures of one run with ``values`` (model only, no observation noise)."""
+        return observe(self.run(values), self.observations, self.constants)
 
     def __call__(self, theta: np.ndarray) -> np.ndarray:
         """Observables for a vector of parameter values (in prior order)."""
-        return observe(self.run(values_from_theta(self.priors, theta)), self.observations, self.constants)
+        return self.observe(values_from_theta(self.priors, theta))
 
 
 _CACHE: dict[tuple, Simulator] = {}
-_CACHE_SIZE = 4
+_CACHE_SIZE = 16  # one per SEM member and configuration in use
 
 
 def simulator_for(config: SimConfig, priors: Sequence[Prior] = PRIORS,

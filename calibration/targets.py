@@ -29,9 +29,30 @@ figure, with its source and noise):
     households that used e-government services 2018-2020 (secondary source,
     noise 5 points).
 
-The distance of a run from the data is the root mean square of the residuals
-in units of each figure's noise, so a distance of 1 means "within the stated
-noise on average".
+``internet_gap_urban_rural``
+    share of simulated urban adults online in July less that of rural adults,
+    against the Bureau of National Statistics household ICT survey (SDG
+    17.8.1, used the internet in the last 3 months; urban less rural,
+    2011-2021; ``adoption_evidence.csv``). A pattern: it fits how access
+    spreads between places, not the national level (the ITU series does
+    that). The survey changed in 2015, so the noise is wider before.
+
+**Blocks.** Each figure belongs to a block (:data:`BLOCKS`: internet,
+literacy, portal use, patterns). The distance of a run from the data
+(:func:`block_distance`) is the root mean square of the residuals in units of
+each figure's noise, averaged within each block first, so that every block
+weighs the same whatever its number of figures; a distance of 1 means
+"within the stated noise on average".
+
+**Noise** (:func:`noisy`), for predictive checks: a share is drawn from a
+beta distribution with the run's value as its mean and the figure's noise as
+its SD (the continuous form of the beta-binomial), so a noisy share is never
+below 0 or above 1; a count is log-normal; a gap between two shares is
+normal, clipped to [-1, 1].
+
+**Only the record up to 2021 is fitted.** A figure dated after
+:data:`FIT_END` in the targets file is refused; later figures live apart, in
+``validation_2022plus.csv``, for validation only.
 """
 
 from __future__ import annotations
@@ -39,6 +60,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import math
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -54,6 +76,14 @@ DATA_DIR = Path(str(resources.files("egov_abm.calibration") / "data"))
 TARGETS_FILE = DATA_DIR / "dynamics_targets.csv"
 START_MONTH = "2006-04"
 END_MONTH = "2021-12"
+#: The last month a fitted figure may describe.
+FIT_END = END_MONTH
+#: Target -> block of the distance.
+BLOCKS = {"internet_access": "internet", "digital_literacy": "literacy", "registered_users": "portal use",
+          "households_using": "portal use", "internet_gap_urban_rural": "patterns"}
+#: Targets that are counts (log-normal noise) and differences of shares (normal noise); the rest are shares.
+COUNTS = frozenset({"registered_users"})
+GAPS = frozenset({"internet_gap_urban_rural"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +96,21 @@ class Observation:
     value: float
     sd: float
     source: str
+
+    @property
+    def block(self) -> str:
+        """The block of the distance this figure belongs to."""
+        return BLOCKS[self.target]
+
+    @property
+    def year(self) -> int:
+        """The figure's year."""
+        return int(self.date[:4])
+
+
+def observation_key(o: Observation) -> str:
+    """A figure's name in pyabc's statistics: ``target@date``."""
+    return f"{o.target}@{o.date}"
 
 
 def load_observations(path: Path = TARGETS_FILE) -> list[Observation]:
@@ -88,10 +133,40 @@ def load_observations(path: Path = TARGETS_FILE) -> list[Observation]:
             value, sd = float(r["value"]), float(r["sd"])
         except (TypeError, ValueError):
             raise InputError(f"{path}: line {i}: value and sd must be numbers") from None
-        if sd <= 0:
+        if not (sd > 0 and math.isfinite(sd)):
             raise InputError(f"{path}: line {i}, sd: expected a positive number, got {sd}")
-        out.append(Observation(r["target"], month_index(r["date"], START_MONTH), r["date"], value, sd, r["source"]))
+        if not math.isfinite(value) or (r["target"] not in COUNTS | GAPS and not 0.0 <= value <= 1.0):
+            raise InputError(f"{path}: line {i}, value: expected a share in [0, 1], got {value}")
+        try:
+            month = month_index(r["date"], START_MONTH)
+        except (InputError, ValueError, TypeError):
+            raise InputError(f"{path}: line {i}, date: expected YYYY-MM, got {r.get('date')!r}") from None
+        if month < 0 or month > month_index(FIT_END, START_MONTH):
+            raise InputError(f"{path}: line {i}, date: a fitted figure must lie in {START_MONTH}..{FIT_END} "
+                             f"(later figures are for validation only), got {r['date']}")
+        out.append(Observation(r["target"], month, r["date"], value, sd, r["source"]))
+    if not out:
+        raise InputError(f"{path}: no figures")
     return out
+
+
+def split_holdout(observations: list[Observation], year: int, *, min_fit: int = 5,
+                  flag: str = "--holdout-from") -> tuple[list[Observation], list[Observation]]:
+    """The figures before ``year`` (to fit) and from ``year`` on (held out).
+
+    Raises:
+        InputError: ``year`` holds out nothing, or leaves fewer than ``min_fit`` figures to fit.
+    """
+    fit = [o for o in observations if o.year < year]
+    held = [o for o in observations if o.year >= year]
+    first, last = min(o.year for o in observations), max(o.year for o in observations)
+    if not held:
+        raise InputError(f"{flag} {year}: no figure is that late (the fitted record ends in {last}); "
+                         f"expected a year in {first + 1}..{last}")
+    if len(fit) < min_fit:
+        raise InputError(f"{flag} {year}: leaves {len(fit)} figure(s) to fit, expected at least {min_fit}; "
+                         f"choose a later year (the record runs {first}..{last})")
+    return fit, held
 
 
 def household_share(u, h: float, rho: float):
@@ -123,6 +198,7 @@ OBSERVERS: dict[str, Callable] = {
     "digital_literacy": lambda row, c: row["digital_literacy"],
     "registered_users": lambda row, c: row["share_ever_used"] * c["adult_population_2012"],
     "households_using": _households,
+    "internet_gap_urban_rural": lambda row, c: row["internet_access_urban"] - row["internet_access_rural"],
 }
 
 
@@ -131,17 +207,44 @@ def observe(outcomes: list[dict], observations: list[Observation], constants: di
     return np.array([OBSERVERS[o.target](outcomes[o.month], constants) for o in observations], dtype=float)
 
 
-def residuals(simulated: np.ndarray, observations: list[Observation]) -> np.ndarray:
-    """Residuals in units of each figure's noise (log scale for counts)."""
+def residuals(simulated: np.ndarray, observations: list[Observation], data: np.ndarray | None = None) -> np.ndarray:
+    """Residuals in units of each figure's noise (log scale for counts), against ``data`` (default: the figures)."""
+    data = np.array([o.value for o in observations], dtype=float) if data is None else np.asarray(data, dtype=float)
     out = np.empty(len(observations))
     for k, o in enumerate(observations):
-        if o.target == "registered_users":
-            out[k] = (np.log(max(simulated[k], 1.0)) - np.log(o.value)) / o.sd
+        if o.target in COUNTS:
+            out[k] = (np.log(max(simulated[k], 1.0)) - np.log(max(data[k], 1.0))) / o.sd
         else:
-            out[k] = (simulated[k] - o.value) / o.sd
+            out[k] = (simulated[k] - data[k]) / o.sd
     return out
 
 
-def distance(simulated: np.ndarray, observations: list[Observation]) -> float:
-    """Root mean square of the scaled residuals."""
-    return float(np.sqrt(np.mean(residuals(simulated, observations) ** 2)))
+def block_distance(simulated: np.ndarray, observations: list[Observation], data: np.ndarray | None = None) -> float:
+    """Root mean square of the scaled residuals, each block's mean square weighted equally."""
+    r2 = residuals(simulated, observations, data) ** 2
+    blocks = [o.block for o in observations]
+    means = [float(np.mean([x for x, b in zip(r2, blocks, strict=True) if b == block]))
+             for block in dict.fromkeys(blocks)]
+    return float(np.sqrt(np.mean(means)))
+
+
+#: The distance of a run from the data.
+distance = block_distance
+
+
+def noisy(simulated: np.ndarray, observations: list[Observation], rng: np.random.Generator) -> np.ndarray:
+    """One draw of every figure as a survey would report it, given the run's values (see the module's Noise)."""
+    out = np.empty(len(observations))
+    for k, o in enumerate(observations):
+        x = float(simulated[k])
+        if o.target in COUNTS:
+            out[k] = max(x, 1.0) * math.exp(o.sd * rng.standard_normal())
+        elif o.target in GAPS:
+            out[k] = min(1.0, max(-1.0, x + o.sd * rng.standard_normal()))
+        elif x <= 0.0 or x >= 1.0:
+            out[k] = min(max(x, 0.0), 1.0)
+        else:
+            sd2 = min(o.sd ** 2, 0.99 * x * (1.0 - x))  # a beta's variance is below mean (1 - mean)
+            kappa = x * (1.0 - x) / sd2 - 1.0
+            out[k] = rng.beta(x * kappa, (1.0 - x) * kappa)
+    return out

@@ -107,13 +107,26 @@ def run_replicates(scenario: Scenario, seed: int, replicates: int, *, months: in
     return pd.concat(frames, ignore_index=True)
 
 
+def _posterior_point(scenario: Scenario) -> dict:
+    """The posterior particle a single-point run takes: its index in the file, distance and SEM member."""
+    from egov_abm.calibration.posterior import load_posterior
+
+    post = load_posterior(scenario.posterior)
+    i = post.best_index
+    return {"particle": i, "what": "best particle (smallest distance)", "distance": float(post.distances[i]),
+            "sem_member": post.member(i)}
+
+
 def run_metadata(scenario: Scenario, seed: int, replicates: int, months: int, ensemble: bool = False) -> dict:
     """Everything needed to reproduce a run: parameters, SEM, posterior draws, seed, versions."""
     return {
         "posterior_file": str(scenario.posterior) if scenario.posterior else None,
         "ensemble": ensemble,
         "posterior_draws": [draw for _, draw in scenario.ensemble(replicates, seed)] if ensemble else None,
-        "sem_members": scenario.sem_members(replicates) if ensemble else None,
+        "posterior_particles": scenario.posterior_particles(replicates, seed) if ensemble else None,
+        "posterior_point": _posterior_point(scenario) if scenario.posterior and not ensemble else None,
+        "sem_members": scenario.sem_members(replicates, seed) if ensemble else None,
+        "sem_member": None if ensemble else scenario.sem_member,
         "scenario": scenario.name,
         "description": scenario.description,
         "scenario_file": str(scenario.path) if scenario.path else None,

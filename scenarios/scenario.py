@@ -13,9 +13,10 @@ A scenario file has these fields::
     [parameters]                      # any field of model.Params by name
     p_external_per_year = 0.03
 
-With a ``posterior``, the calibrated parameters default to the posterior
-medians, and ``run --ensemble`` gives replicate ``r`` the posterior draw
-``r``; parameters a scenario file or the command line sets stay as set.
+With a ``posterior``, the calibrated parameters default to the posterior's
+best particle (and its SEM ensemble member), and ``run --ensemble`` gives
+replicate ``r`` the posterior draw ``r`` and its member; parameters a
+scenario file or the command line sets stay as set.
 
 An included scenario is read first; this file's fields and parameters
 override it. Unknown fields, unknown parameters, wrong types, values out of
@@ -87,18 +88,35 @@ class Scenario:
         """
         if not ensemble:
             return [self] * replicates
-        members = self.sem_members(replicates)
+        members = self.sem_members(replicates, seed)
         return [dataclasses.replace(self, params=params, sem_member=member)
                 for (params, _), member in zip(self.ensemble(replicates, seed), members, strict=True)]
 
-    def sem_members(self, replicates: int) -> list[int | None]:
-        """The SEM ensemble member of each replicate (``None`` when the scenario names its own SEM file)."""
+    def sem_members(self, replicates: int, seed: int) -> list[int | None]:
+        """The SEM ensemble member of each replicate of an ensemble run.
+
+        ``None`` when the scenario names its own SEM file; else the member of
+        posterior draw ``r`` when the posterior was calibrated with members
+        (:meth:`ensemble`), or member ``r mod N``.
+        """
         if self.sem_file is not None:
             return [None] * replicates
+        if self.posterior is not None:
+            from egov_abm.calibration.posterior import load_posterior
+
+            post = load_posterior(self.posterior)
+            if post.members is not None:
+                return [post.member(i) for i in post.draw_indices(replicates, seed)]
         from egov_abm.calibration.sem_ensemble import load_sem_ensemble
 
         n = len(load_sem_ensemble())
         return [r % n for r in range(replicates)]
+
+    def posterior_particles(self, replicates: int, seed: int) -> list[int]:
+        """Which particle of the posterior each replicate of an ensemble run takes (its index in the file)."""
+        from egov_abm.calibration.posterior import load_posterior
+
+        return [int(i) for i in load_posterior(self.posterior).draw_indices(replicates, seed)]
 
     def ensemble(self, replicates: int, seed: int) -> list[tuple[Params, dict[str, float]]]:
         """Per replicate: parameters with posterior draw ``r`` applied, and the draw itself.
@@ -154,17 +172,23 @@ def load_scenario(ref: str | Path, *, apply_posterior: bool = True) -> Scenario:
     """Read, merge (includes) and validate a scenario by name or path.
 
     With ``apply_posterior`` (default) and a ``posterior`` in the file, the
-    calibrated parameters start from the posterior medians.
+    calibrated parameters start from the posterior's best point (the particle
+    closest to the data; marginal medians need not be a point the data
+    support), and, unless the file names a ``sem_file``, the run takes that
+    particle's SEM ensemble member.
     """
     path = resolve_path(str(ref))
     raw = _read_chain(path, chain=())
     where = str(path)
     posterior = Path(raw["posterior"]) if "posterior" in raw else None
     base = None
+    member = None
     if posterior is not None and apply_posterior:
         from egov_abm.calibration.posterior import load_posterior
 
-        base = Params.from_mapping(load_posterior(posterior).median_values(), where=str(posterior))
+        post = load_posterior(posterior)
+        base = Params.from_mapping(post.values(post.best_index), where=str(posterior))
+        member = post.member(post.best_index) if raw.get("sem_file") is None else None
     params = Params.from_mapping(raw.get("parameters", {}), base=base, where=f"{where}: parameters")
     if "start" in raw:
         params = Params.from_mapping({"start_month": raw["start"]}, base=params, where=f"{where}: start")
@@ -183,7 +207,7 @@ def load_scenario(ref: str | Path, *, apply_posterior: bool = True) -> Scenario:
                     months=raw.get("months", 120), path=path,
                     sem_file=Path(sem_file) if sem_file is not None else None,
                     overrides=dict(raw.get("parameters", {})),
-                    posterior=posterior if apply_posterior else None, policies=tuple(policies))
+                    posterior=posterior if apply_posterior else None, policies=tuple(policies), sem_member=member)
 
 
 def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:

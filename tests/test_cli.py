@@ -154,11 +154,12 @@ def _toy_posterior(path):
 
     doc = {"method": "ABC-SMC", "names": ["p_external_per_year", "q_social_per_year"],
            "particles": [[0.01, 0.2], [0.02, 0.4], [0.04, 0.6], [0.08, 0.8]],
-           "weights": [0.1, 0.2, 0.3, 0.4], "distances": [1, 1, 1, 1], "generations": []}
+           "weights": [0.1, 0.2, 0.3, 0.4], "distances": [1.3, 0.9, 1.1, 1.2], "generations": [],
+           "members": [2, 5, 0, 1]}
     path.write_text(json.dumps(doc))
 
 
-def test_posterior_medians_and_ensemble_draws(tmp_path, capsys):
+def test_posterior_best_point_and_ensemble_draws(tmp_path, capsys):
     import json
 
     from egov_abm.scenarios.scenario import load_scenario
@@ -167,8 +168,9 @@ def test_posterior_medians_and_ensemble_draws(tmp_path, capsys):
     (tmp_path / "s.toml").write_text('name = "s"\nposterior = "post.json"\nmonths = 3\n'
                                      '[parameters]\nq_social_per_year = 0.5\n')
     s = load_scenario(tmp_path / "s.toml")
-    # weighted median of p (weights .1 .2 .3 .4 -> cumulative .1 .3 .6 1.0) is 0.04; q is set explicitly
-    assert s.params.p_external_per_year == 0.04 and s.params.q_social_per_year == 0.5
+    # the best particle (smallest distance: the second) gives p and its SEM member; q is set explicitly
+    assert s.params.p_external_per_year == 0.02 and s.params.q_social_per_year == 0.5
+    assert s.sem_member == 5
     draws = [d for _, d in s.ensemble(4, seed=3)]
     assert draws == [d for _, d in s.ensemble(4, seed=3)]  # same seed, same draws (common random numbers)
     assert all(set(d) == {"p_external_per_year"} for d in draws)  # the explicit q is never replaced
@@ -178,6 +180,17 @@ def test_posterior_medians_and_ensemble_draws(tmp_path, capsys):
     meta = json.loads((tmp_path / "out" / "run.json").read_text())
     assert meta["ensemble"] and [d["p_external_per_year"] for d in meta["posterior_draws"]] == [
         d["p_external_per_year"] for _, d in s.ensemble(4, seed=1)]
+    particles = meta["posterior_particles"]
+    assert [[0.01, 0.02, 0.04, 0.08][i] for i in particles] == [d["p_external_per_year"]
+                                                                 for d in meta["posterior_draws"]]
+    assert meta["sem_members"] == [[2, 5, 0, 1][i] for i in particles]  # each draw runs on its particle's member
+    code, _, err = run_cli(["run", "--scenario", str(tmp_path / "s.toml"), "--agents", "200", "--out",
+                            str(tmp_path / "one")], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "one" / "run.json").read_text())
+    assert meta["posterior_point"] == {"particle": 1, "what": "best particle (smallest distance)", "distance": 0.9,
+                                       "sem_member": 5}
+    assert meta["sem_member"] == 5
 
 
 def test_ensemble_without_posterior_is_one_line(tmp_path, capsys):

@@ -180,10 +180,10 @@ def test_unwritable_out_is_refused_before_computing(tmp_path, capsys, no_model):
 
 
 def test_calibrate_sem_and_dynamics_check_out_first(tmp_path, capsys, monkeypatch):
-    from egov_abm.calibration import sampler, sem_calibrate
+    from egov_abm.calibration import abc, sem_calibrate
 
     monkeypatch.setattr(sem_calibrate, "calibrate_sem", lambda *a, **k: pytest.fail("fitted before checking"))
-    monkeypatch.setattr(sampler, "calibrate_dynamics", lambda *a, **k: pytest.fail("ran before checking"))
+    monkeypatch.setattr(abc, "calibrate_dynamics", lambda *a, **k: pytest.fail("ran before checking"))
     a_file = tmp_path / "f"
     a_file.write_text("x")
     assert main(["calibrate", "sem", "--survey", str(a_file), "--spec", str(a_file),

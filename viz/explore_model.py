@@ -1,7 +1,7 @@
 """The model the Explore page drives: a scenario plus the few knobs the page shows.
 
 :class:`ExploreModel` is an :class:`~model.AdoptionModel` built from a shipped
-scenario (calibrated posterior medians, the shipped SEM and population) with
+scenario (the calibrated posterior's best point and its SEM member, the shipped population) with
 keyword arguments only, as Mesa's ``SolaraViz`` needs to rebuild it on reset.
 
 Values from the page are never trusted: each is checked against the range its

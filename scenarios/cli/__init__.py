@@ -413,37 +413,111 @@ def calibrate_sem_cmd(survey_path: Path, spec_path: Path, scale: tuple[float, fl
 
 @calibrate.command("dynamics")
 @click.option("--budget", type=click.IntRange(min=10), default=6000, show_default=True, metavar="N",
-              help="Most model runs to spend.")
+              help="Most model runs to spend (with --scheduler the last generation may overrun it).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("dynamics_posterior.json"), show_default=True, metavar="FILE",
-              help="Posterior ensemble (JSON); FILE.checkpoint keeps progress so a rerun resumes.")
+              help="Posterior ensemble (JSON); pyabc's history is kept beside it as FILE-stem.abc.db, and a rerun "
+                   "with the same arguments continues from it.")
 @click.option("--population", type=click.IntRange(min=10), default=300, show_default=True, metavar="P",
               help="Particles per generation.")
-@click.option("--agents", type=click.IntRange(min=100), default=10_000, show_default=True, metavar="N",
+@click.option("--agents", type=click.IntRange(min=100), default=5_000, show_default=True, metavar="N",
               help="Citizens per calibration run.")
-@click.option("--seed", type=SEED, default=1, show_default=True, help="Seed of the sampler.")
+@click.option("--seed", type=SEED, default=1, show_default=True,
+              help="Seed of the proposals drawn in this process (pyabc's workers reseed from the system: the "
+                   "sampler is not seed-reproducible; every model run is).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
-              help="Parallel worker processes [default: number of CPUs].")
+              help="Local worker processes [default: number of CPUs].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on a Dask cluster, e.g. tcp://host:8786, instead of local processes.")
 @click.option("--tolerance", "min_tolerance", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
-              help="Stop once runs are this close to the data (RMS residual in noise units).")
+              help="Stop once runs are this close to the data (RMS residual in noise units, blocks weighted "
+                   "equally).")
+@click.option("--holdout-from", "holdout_from", type=int, default=None, metavar="YEAR",
+              help="Fit only the figures before YEAR, then report how well the posterior predicts the others.")
+@click.option("--draws", type=click.IntRange(min=10), default=100, show_default=True, metavar="K",
+              help="Posterior draws that predict the held-out figures.")
 def calibrate_dynamics_cmd(budget: int, out_path: Path, population: int, agents: int, seed: int,
-                           workers: int | None, min_tolerance: float) -> None:
-    """Fit the dynamic parameters to Kazakhstan's record 2006-2021 (ABC-SMC posterior ensemble)."""
-    from tqdm import tqdm
-
-    from egov_abm.calibration.sampler import calibrate_dynamics
+                           workers: int | None, scheduler: str | None, min_tolerance: float,
+                           holdout_from: int | None, draws: int) -> None:
+    """Fit the dynamic parameters to Kazakhstan's record 2006-2021 (pyabc ABC-SMC posterior ensemble)."""
+    from egov_abm.calibration.abc import calibrate_dynamics
     from egov_abm.scenarios.output import check_out_file
+    from egov_abm.scenarios.parallel import default_workers
 
+    if workers is not None and scheduler is not None:
+        raise InputError("--workers sizes the local run; with --scheduler the cluster's own workers are used")
+    if scheduler is not None and "://" not in scheduler:
+        raise InputError(f"--scheduler {scheduler}: expected an address such as tcp://host:8786")
     check_out_file(out_path)
-    with tqdm(total=budget, unit="run", desc="calibrating", disable=None) as bar:
-        posterior = calibrate_dynamics(budget, out_path, population=population, agents=agents, seed=seed,
-                                       workers=workers, min_tolerance=min_tolerance, progress=bar.update,
-                                       log=bar.write)
-    click.echo(f"{posterior.meta['simulations']} runs, {len(posterior.generations)} generations, final "
-               f"median distance {posterior.generations[-1]['median_distance']:.2f} (1 = within the stated noise)")
+    posterior = calibrate_dynamics(budget, out_path, population=population, agents=agents, seed=seed,
+                                   workers=default_workers() if workers is None else workers, scheduler=scheduler,
+                                   min_tolerance=min_tolerance, holdout_from=holdout_from, draws=draws,
+                                   log=click.echo)
+    meta = posterior.meta
+    last = posterior.generations[-1]
+    ended = {"target": f"reached the tolerance target {min_tolerance:g}",
+             "budget": f"the budget of {budget:,} runs ended first: tolerance {last['tolerance'] or float('inf'):.3g} "
+                       f"did not reach the target {min_tolerance:g}",
+             "generations": "stopped at the most generations"}[meta["stopped"]]
+    click.echo(f"{meta['simulations']:,} runs, {len(posterior.generations)} generations; {ended}")
     click.echo(f"{'parameter':<30} {'median':>9} {'5 %':>9} {'95 %':>9}")
     for row in posterior.summary():
         click.echo(f"{row['parameter']:<30} {row['q50']:>9.4g} {row['q05']:>9.4g} {row['q95']:>9.4g}")
+    if meta.get("holdout"):
+        h = meta["holdout"]
+        click.echo(f"held out from {holdout_from}: {len(h['figures'])} figures")
+        click.echo(f"{'figure':<34} {'observed':>9} {'model 90 % band':>19} {'in 50/90':>9} {'noisy 50/90':>12} "
+                   f"{'PIT':>5}")
+        for r in h["figures"]:
+            yes = {True: "yes", False: "no"}
+            click.echo(f"{r['target'] + ' ' + r['date']:<34} {r['observed']:>9.4g} "
+                       f"{r['model_q05']:>9.4g}-{r['model_q95']:<9.4g} "
+                       f"{yes[r['model_covered_50']] + '/' + yes[r['model_covered_90']]:>9} "
+                       f"{yes[r['covered_50']] + '/' + yes[r['covered_90']]:>12} {r['pit']:>5.2f}")
+        s = h["summary"]
+        click.echo(f"covered, model only: {s['model_covered_50']:.0%} (50 %), {s['model_covered_90']:.0%} (90 %); "
+                   f"with observation noise: {s['covered_50']:.0%}, {s['covered_90']:.0%}")
+    click.echo(f"wrote {out_path} (history: {meta['history']})")
+
+
+@calibrate.command("synthetic")
+@click.option("--sets", type=click.IntRange(min=2), default=20, show_default=True, metavar="S",
+              help="Synthetic data sets, each drawn from the prior and calibrated.")
+@click.option("--budget", type=click.IntRange(min=10), default=800, show_default=True, metavar="N",
+              help="Most model runs per data set.")
+@click.option("--population", type=click.IntRange(min=10), default=100, show_default=True, metavar="P")
+@click.option("--agents", type=click.IntRange(min=100), default=2_000, show_default=True, metavar="N")
+@click.option("--seed", type=SEED, default=11, show_default=True, help="Seed of the true values and the noise.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
+              help="Local worker processes [default: number of CPUs].")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("synthetic_check.json"), show_default=True, metavar="FILE",
+              help="The coverage table (JSON); the histories are kept in FILE-stem.histories/ so a rerun continues.")
+def calibrate_synthetic_cmd(sets: int, budget: int, population: int, agents: int, seed: int, workers: int | None,
+                            out_path: Path) -> None:
+    """Check the calibration on synthetic data drawn from the prior (coverage of the true values, SBC-style)."""
+    import json
+
+    from egov_abm.calibration.abc import calibration_config
+    from egov_abm.calibration.targets import load_observations
+    from egov_abm.calibration.validation import synthetic_check
+    from egov_abm.scenarios.output import atomic_file, check_out_file
+    from egov_abm.scenarios.parallel import default_workers
+
+    check_out_file(out_path)
+    workdir = out_path.with_name(out_path.stem + ".histories")
+    workdir.mkdir(parents=True, exist_ok=True)
+    doc = synthetic_check(calibration_config(agents), workdir, sets=sets, budget=budget, population=population,
+                          observations=load_observations(), workers=default_workers() if workers is None else workers,
+                          seed=seed, log=click.echo)
+    with atomic_file(out_path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    click.echo(f"{'parameter':<30} {'in 50 %':>8} {'in 90 %':>8}")
+    for row in doc["coverage"]:
+        if row["in50"] is not None:
+            click.echo(f"{row['parameter']:<30} {row['in50']:>8.0%} {row['in90']:>8.0%}")
+    click.echo(f"all parameters: {doc['overall_in50']:.0%} inside their 50 % intervals, {doc['overall_in90']:.0%} "
+               f"inside their 90 % intervals (nominal 50 % and 90 %)")
     click.echo(f"wrote {out_path}")
 
 
@@ -458,16 +532,33 @@ def calibrate_dynamics_cmd(budget: int, out_path: Path, population: int, agents:
 @click.option("--seed", type=SEED, default=7, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
               help="Parallel worker processes [default: number of CPUs].")
+@click.option("--holdout", "holdout_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Posterior fitted with --holdout-from [default: the shipped 2018 hold-out].")
+@click.option("--synthetic", "synthetic_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Result of 'calibrate synthetic' [default: the shipped one].")
 def calibrate_report_cmd(posterior_path: Path | None, out_dir: Path, draws: int, agents: int, seed: int,
-                         workers: int | None) -> None:
-    """Posterior predictive check, identification and the 2022-2030 projection, as a Markdown report."""
-    from egov_abm.calibration.posterior import DEFAULT_POSTERIOR, load_posterior
+                         workers: int | None, holdout_path: Path | None, synthetic_path: Path | None) -> None:
+    """Identification, in-sample, hold-out and synthetic checks, and the 2022-2030 projection (Markdown)."""
+    from egov_abm.calibration.posterior import (
+        DEFAULT_HOLDOUT,
+        DEFAULT_POSTERIOR,
+        DEFAULT_SYNTHETIC,
+        load_posterior,
+        load_synthetic,
+    )
     from egov_abm.calibration.report import write_report
     from egov_abm.scenarios.output import check_out_dir
 
     check_out_dir(out_dir, "report")
     posterior = load_posterior(posterior_path or DEFAULT_POSTERIOR)
-    figures = write_report(posterior, out_dir, draws=draws, agents=agents, seed=seed, workers=workers)
+    holdout_path = holdout_path or (DEFAULT_HOLDOUT if DEFAULT_HOLDOUT.exists() else None)
+    holdout = load_posterior(holdout_path) if holdout_path else None
+    if holdout is not None and not holdout.meta.get("holdout"):
+        raise InputError(f"--holdout {holdout_path}: not a posterior fitted with --holdout-from")
+    synthetic_path = synthetic_path or (DEFAULT_SYNTHETIC if DEFAULT_SYNTHETIC.exists() else None)
+    synthetic = load_synthetic(synthetic_path) if synthetic_path else None
+    figures = write_report(posterior, out_dir, draws=draws, agents=agents, seed=seed, workers=workers,
+                           holdout=holdout, synthetic=synthetic)
     for target, share in figures["coverage_90"].items():
         click.echo(f"{target:<18} {share:>5.0%} of published figures inside the predictive 90 % band")
     click.echo(f"wrote {out_dir / 'report.md'} with plots, projection_2022_2030.csv and posterior tables")

@@ -186,7 +186,7 @@ def plan_sweep(spec: SweepSpec) -> Plan:
     design = make_design(spec)
     draws = ([draw for _, draw in base.ensemble(spec.replicates, spec.seed)] if spec.ensemble
              else [{}] * spec.replicates)
-    members = base.sem_members(spec.replicates) if spec.ensemble else [None] * spec.replicates
+    members = base.sem_members(spec.replicates, spec.seed) if spec.ensemble else [None] * spec.replicates
     members_key = _ensemble_key() if any(m is not None for m in members) else None
     scenario_key = _scenario_key(base)
     outcomes_key = [list(spec.summary), list(spec.series), spec.every]
