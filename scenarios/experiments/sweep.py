@@ -186,7 +186,9 @@ def plan_sweep(spec: SweepSpec) -> Plan:
     design = make_design(spec)
     draws = ([draw for _, draw in base.ensemble(spec.replicates, spec.seed)] if spec.ensemble
              else [{}] * spec.replicates)
-    members = base.sem_members(spec.replicates, spec.seed) if spec.ensemble else [None] * spec.replicates
+    # an ensemble sweep: each replicate's posterior draw and its member; else the scenario's own member (the
+    # baseline's best particle's), or None for its SEM file
+    members = base.sem_members(spec.replicates, spec.seed) if spec.ensemble else [base.sem_member] * spec.replicates
     members_key = _ensemble_key() if any(m is not None for m in members) else None
     scenario_key = _scenario_key(base)
     outcomes_key = [list(spec.summary), list(spec.series), spec.every]
