@@ -404,3 +404,18 @@ def test_cli_seed_bound_is_the_models():
     from egov_abm.scenarios import cli
 
     assert cli.SEED_MAX == SEED_MAX
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--holdout-from", "2022"], "--holdout-from 2022: no figure is that late"),
+    (["--holdout-from", "2007"], "--holdout-from 2007: leaves 1 figure(s) to fit, expected at least 5"),
+    (["--scheduler", "127.0.0.1:8786"], "--scheduler 127.0.0.1:8786: expected an address such as tcp://host:8786"),
+    (["--scheduler", "tcp://127.0.0.1:8786", "--workers", "2"], "--workers sizes the local run"),
+])
+def test_calibrate_dynamics_bad_input_is_one_line_and_keeps_the_posterior(args, message, tmp_path, capsys):
+    out = tmp_path / "post.json"
+    out.write_text("earlier posterior")
+    code, _, err = run_cli(["calibrate", "dynamics", "--budget", "20", "--population", "10", "--agents", "100",
+                            "--out", str(out), *args], capsys)
+    assert code == 2 and _one_line(err).startswith(f"egov-abm: error: {message}"), err
+    assert out.read_text() == "earlier posterior" and sorted(p.name for p in tmp_path.iterdir()) == ["post.json"]

@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from egov_abm.calibration.abc import AbcModel, abc_smc, calibrate_dynamics, history_path
@@ -365,3 +366,25 @@ def test_synthetic_check_counts_true_values_inside_their_intervals(tmp_path):
     again = synthetic_check(config, tmp_path, sets=2, budget=40, population=12, observations=observations,
                             priors=PRIORS, seed=4)
     assert [r["true_member"] for r in again["sets_detail"]] == [r["true_member"] for r in rows]
+
+
+def test_calibration_report_has_every_check_and_no_negative_share(tmp_path, capsys):
+    from egov_abm.scenarios.cli import main
+
+    out = tmp_path / "rep"
+    assert main(["calibrate", "report", "--draws", "10", "--agents", "300", "--workers", "1", "--out", str(out)]) == 0
+    text = (out / "report.md").read_text(encoding="utf-8")
+    post = load_posterior()
+    for heading in ("## Generations", "## Parameters: what the data identify", "## In-sample check",
+                    "## Hold-out check: fit before 2018", "## Synthetic check", "## Baseline projection 2022-2030"):
+        assert heading in text, heading
+    assert f"{post.meta['simulations']:,} model runs" in text
+    assert len([line for line in text.splitlines() if line.startswith("| 2")]) >= 9  # projection rows 2022-2030
+    ppc = pd.read_csv(out / "posterior_predictive.csv")
+    shares = ppc[~ppc["target"].isin(["registered_users", "internet_gap_urban_rural"])]
+    assert (shares[["model_q05", "pred_q05"]] >= 0).all().all() and (shares[["pred_q95"]] <= 1).all().all()
+    held = pd.read_csv(out / "holdout.csv")
+    assert set(held["date"].str[:4]) == {"2018", "2019", "2020", "2021"}
+    proj = pd.read_csv(out / "projection_2022_2030.csv")
+    for col in ("adoption", "share_active_month", "share_ever_used", "share_assisted"):
+        assert (proj[f"{col}_q05"] <= proj[f"{col}_q25"]).all() and (proj[f"{col}_q75"] <= proj[f"{col}_q95"]).all()
