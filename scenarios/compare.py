@@ -6,8 +6,9 @@ in each, so a scenario that changes nothing differs from the baseline by
 exactly zero, and differences come from the policy, not from chance.
 
 Per scenario and replicate, at the horizon (last simulated month): adoption
-(share of adults using the portal that month), extra adopters against the
-baseline (difference in current users, scaled to the adult population),
+(share of adults who used the portal in the last 12 months, the measure
+official statistics use), extra adopters against the baseline (the
+difference in that share, scaled to the adult population),
 months until adoption first reaches 50 %, 70 % and 90 %, the urban-rural and
 young-old (18-29 minus 60+) gaps in adoption, total national cost and cost
 per extra adopter. The table gives the mean over replicates and a 90 %
@@ -28,6 +29,7 @@ import pandas as pd
 
 from egov_abm.model import InputError
 from egov_abm.scenarios import outcomes
+from egov_abm.scenarios.decisions import UNCERTAINTY_TEXT, decision_table, format_decisions
 from egov_abm.scenarios.output import naming, results_folder
 from egov_abm.scenarios.parallel import Cancelled, map_runs
 from egov_abm.scenarios.runner import run_one
@@ -47,8 +49,9 @@ class Comparison:
 
     runs: pd.DataFrame  # one row per (scenario, replicate, month)
     replicates: pd.DataFrame  # one row per (scenario, replicate): the horizon metrics
-    table: pd.DataFrame  # one row per scenario: means over replicates and intervals
-    meta: dict  # baseline, scenarios, replicates, agents, seed, ensemble, adult population, version, horizon
+    table: pd.DataFrame  # one row per scenario: means over replicates and intervals, and the decision outputs
+    meta: dict  # baseline, scenarios, replicates, agents, seed, uncertainty, adult population, version, horizon
+    pairwise: pd.DataFrame | None = None  # P(row beats column) at the horizon, over paired draws
 
 
 def _job(args) -> pd.DataFrame:
@@ -59,9 +62,11 @@ def _job(args) -> pd.DataFrame:
         gc.collect()  # free the finished model (Mesa holds it in reference cycles) before the worker's next run
 
 
-def run_all(scenarios: list[Scenario], seed: int, replicates: int, *, ensemble: bool = False,
+def run_all(scenarios: list[Scenario], seed: int, replicates: int, *, ensemble: bool | str = False,
             workers: int | None = 1, client=None, progress=None, should_stop=None) -> pd.DataFrame:
     """Monthly outcomes of every (scenario, replicate), computed through :func:`parallel.map_runs`.
+
+    ``ensemble`` is the level of uncertainty (:meth:`Scenario.variants`).
 
     ``progress(1)`` is called as each run finishes. ``should_stop()``, if
     given, is asked between runs; when it returns True the remaining runs are
@@ -83,7 +88,7 @@ def per_replicate(runs: pd.DataFrame, baseline: str, adult_population: float) ->
     rows = []
     for (name, rep), row in last.iterrows():
         frame = frames[(name, rep)]
-        extra = (row["share_users"] - base.loc[rep, "share_users"]) * adult_population
+        extra = (row["adoption"] - base.loc[rep, "adoption"]) * adult_population  # 12-month users, national
         cost = row["cumulative_cost_kzt_national"] - base.loc[rep, "cumulative_cost_kzt_national"]
         rows.append({"scenario": name, "replicate": rep, **outcomes.values(frame, ["adoption"]),
                      "extra_adopters": extra, **outcomes.values(frame, (*MONTHS_TO, *GAPS)), "cost_kzt": cost})
@@ -118,7 +123,8 @@ def summary(reps: pd.DataFrame, baseline: str) -> pd.DataFrame:
 
 
 def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: int, replicates: int,
-                      ensemble: bool = False, workers: int | None = None, client=None,
+                      ensemble: bool | str = False, workers: int | None = None, client=None,
+                      margin: float = 0.0, target: float = 0.7,
                       progress: Callable[[int], object] | None = None,
                       should_stop: Callable[[], bool] | None = None) -> Comparison:
     """Run ``baseline`` and ``scenarios`` on common random numbers and summarise them against the baseline.
@@ -128,7 +134,10 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
         baseline: the scenario every other is compared with.
         seed: root seed; replicate ``r`` uses the same stream in every scenario.
         replicates: runs per scenario.
-        ensemble: replicate ``r`` also takes posterior draw ``r`` in every scenario.
+        ensemble: the level of uncertainty, ``chance``, ``calibration`` or ``full`` (``True``: ``full``):
+            replicate ``r`` takes the same draw in every scenario (:meth:`Scenario.variants`).
+        margin: extra users at the horizon a policy needs to count as beating the baseline.
+        target: share of adults (12-month use) whose reaching is timed (months gained).
         workers: processes (default :func:`parallel.default_workers`); ignored with ``client``.
         client: a ``distributed.Client`` to run on instead.
         progress: called with 1 after each finished run.
@@ -152,12 +161,19 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
                    should_stop=should_stop)
     adults = demographic_constants()["adult_population_2021"]
     reps = per_replicate(runs, baseline.name, adults)
-    table = summary(reps, baseline.name)
+    level = {True: "full", False: "chance", None: "chance"}.get(ensemble, ensemble)
+    decisions, pairwise = decision_table(runs, scenarios, baseline.name, adults, margin=margin, target=target)
+    table = summary(reps, baseline.name).merge(decisions, on="scenario", how="left")
     meta = {"baseline": baseline.name, "scenarios": names, "replicates": replicates,
-            "agents": baseline.params.n_agents, "seed": seed, "ensemble": ensemble, "adult_population": adults,
+            "agents": baseline.params.n_agents, "seed": seed, "ensemble": level != "chance",
+            "uncertainty": level, "uncertainty_means": UNCERTAINTY_TEXT[level], "margin_users": margin,
+            "target_share": target, "adult_population": adults,
             "version": package_version(), "horizon": str(runs["date"].max().date()),
-            "seconds": round(time.perf_counter() - start, 1)}
-    return Comparison(runs=runs, replicates=reps, table=table, meta=meta)
+            "seconds": round(time.perf_counter() - start, 1),
+            "decision": {"measure": "adults who used the portal in the last 12 months, national",
+                         "table": json.loads(decisions.to_json(orient="records")),
+                         "p_row_beats_column": json.loads(pairwise.to_json(orient="index"))}}
+    return Comparison(runs=runs, replicates=reps, table=table, meta=meta, pairwise=pairwise)
 
 
 def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
@@ -173,6 +189,8 @@ def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     tables = {"timeseries.parquet": comparison.runs, "replicates.parquet": comparison.replicates,
               "comparison.parquet": comparison.table}
+    if comparison.pairwise is not None:
+        tables["pairwise.parquet"] = comparison.pairwise.rename_axis("scenario").reset_index()
     with results_folder(out_dir, "compare") as tmp:
         for name, frame in tables.items():
             with naming(out_dir / name):
@@ -247,17 +265,31 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
     ax.set_title("Cost-effectiveness")
     _save(fig, out_dir / "cost_effectiveness.png")
 
+    level = meta.get("uncertainty", "full" if meta.get("ensemble") else "chance")
+    decisions = ""
+    if "p_beats_baseline" in table.columns and meta.get("decision"):
+        pairwise = pd.DataFrame(meta["decision"]["p_row_beats_column"]).T
+        decisions = f"""
+## How sure we are
+
+```
+{format_decisions(table, pairwise, baseline, level, meta['replicates'], meta.get('margin_users', 0.0),
+                  meta.get('target_share', 0.7))}
+```
+"""
     text = f"""# Scenario comparison
 
 Baseline `{baseline}`; {meta['replicates']} replicates of {meta['agents']:,} citizens, seed {meta['seed']}
-(common random numbers{', posterior draws' if meta['ensemble'] else ''}); horizon {meta['horizon']}.
-Extra adopters are current users beyond the baseline, scaled to {meta['adult_population']:,.0f} adults;
+(common random numbers); horizon {meta['horizon']}. Uncertainty shown: **{level}** —
+{UNCERTAINTY_TEXT[level]}.
+Extra adopters are adults who used the portal in the last 12 months beyond the baseline, scaled to
+{meta['adult_population']:,.0f} adults;
 costs are national, in KZT, beyond the baseline.
 
 ```
 {format_table(table)}
 ```
-
+{decisions}
 ![adoption](adoption.png)
 
 ![gaps](gaps.png)

@@ -1,16 +1,167 @@
-"""The decision layer (roadmap Step 13): a place kept for it, nothing here yet.
+"""The decision layer: which policy, how sure, on paired draws.
 
-What lands here reads the outcome registry (:mod:`egov_abm.scenarios.outcomes`,
-with each outcome's direction) and runs through
-:func:`egov_abm.scenarios.parallel.map_runs`:
+Every output here is computed per *draw*: replicate ``r`` of every policy
+and of the baseline shares the random streams and, at the ``calibration``
+and ``full`` levels of uncertainty, the posterior draw (:mod:`.compare`), so
+the difference between two policies in draw ``r`` is paired: the spread
+that all policies share cancels, and what is left is how much the ranking
+depends on what we do not know.
 
-- paired differences between policies on common random numbers (replicate
-  ``r`` of every policy on the same streams, as :mod:`.compare` runs them);
-- the probability that one policy beats another, P(beats), per outcome;
-- regret of each policy across the uncertain inputs of an experiment
-  (:mod:`.experiments`);
-- an optimiser over budgets: intervention doses and spending as levers.
+The measure is the one official statistics use: adults who used the portal
+in the last 12 months (``adoption``), scaled to the adult population.
 
-``scenarios/`` reads in order: scenario → runner → compare → experiments →
-decisions.
+Per policy:
+
+- extra users against the baseline at the programme's end, two years later
+  and at the horizon: median, 50 % and 90 % intervals over draws;
+- P(beats): the share of draws in which the policy has at least ``margin``
+  more users than the baseline at the horizon;
+- cost per extra user: national cost beyond the baseline over extra users at
+  the horizon, per draw (median and 90 % interval of the draws with a gain;
+  the share of draws without one is given beside it);
+- months gained to reach ``target`` share: the months from the policy's
+  start until the baseline reaches it, less the same for the policy, whole
+  months, per draw; "not reached" when the policy does not reach it by the
+  horizon;
+- expected regret: in each draw, the shortfall of the policy's users against
+  the best option of that draw (the baseline included), averaged over draws.
+
+Between policies: the matrix of P(row beats column) at the horizon (a tie
+counts half).
 """
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: How much the answer carries: chance only, plus the calibration's posterior, plus the SEM ensemble and the
+#: intention-behaviour slope (:meth:`scenarios.scenario.Scenario.variants`).
+UNCERTAINTY_LEVELS = ("chance", "calibration", "full")
+UNCERTAINTY_TEXT = {
+    "chance": "chance only: replicates of the model on one parameter set (the posterior's best particle)",
+    "calibration": "chance and the calibrated rates: each replicate a posterior draw, the SEM member and the "
+                   "intention-behaviour slope held at the best particle's",
+    "full": "chance, the calibrated rates, the SEM ensemble member and the intention-behaviour slope: each "
+            "replicate a whole posterior draw",
+}
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+MEASURE = "adoption"  # used the portal in the last 12 months
+
+
+def programme_window(scenario) -> tuple[int, int] | None:
+    """First month and the month after the last of a scenario's interventions (model months), or None."""
+    if not scenario.policies:
+        return None
+    return (min(p.intervention.start for p in scenario.policies), max(p.intervention.end for p in scenario.policies))
+
+
+def _users(runs: pd.DataFrame, month: int, adults: float) -> pd.DataFrame:
+    """Users (12-month measure, national) per (replicate, scenario) at ``month`` (clipped to the horizon)."""
+    month = min(month, int(runs["month"].max()))
+    at = runs[runs["month"] == month]
+    return at.pivot(index="replicate", columns="scenario", values=MEASURE) * adults
+
+
+def _first_month(shares: np.ndarray, level: float, start: int) -> float:
+    """First month at or after ``start`` at which ``shares`` (indexed by month) reach ``level``; NaN if never."""
+    hit = np.flatnonzero(shares[start:] >= level)
+    return float(start + hit[0]) if len(hit) else np.nan
+
+
+def _quantiles(values: np.ndarray, prefix: str) -> dict[str, float]:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return {f"{prefix}_q{int(q * 100):02d}": np.nan for q in QUANTILES}
+    return {f"{prefix}_q{int(q * 100):02d}": float(np.quantile(values, q)) for q in QUANTILES}
+
+
+def decision_table(runs: pd.DataFrame, scenarios: list, baseline: str, adults: float, *, margin: float = 0.0,
+                   target: float = 0.7) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-policy decision outputs and the pairwise matrix P(row beats column), from paired draws.
+
+    Args:
+        runs: monthly outcomes of every (scenario, replicate), replicate ``r`` paired across scenarios.
+        scenarios: the policy scenarios (with their interventions), not the baseline.
+        baseline: the baseline's name.
+        adults: adult population the shares are scaled to.
+        margin: extra users a policy must add at the horizon to count as beating the baseline.
+        target: share of adults (12-month measure) whose reaching is timed.
+    """
+    horizon = int(runs["month"].max())
+    end_users = _users(runs, horizon, adults)
+    names = [baseline, *[s.name for s in scenarios]]
+    end_users = end_users[names]
+    shares = {key: g.sort_values("month")[MEASURE].to_numpy()
+              for key, g in runs.groupby(["scenario", "replicate"])}
+    cost = runs[runs["month"] == horizon].pivot(index="replicate", columns="scenario",
+                                                values="cumulative_cost_kzt_national")
+    best = end_users.max(axis=1)
+    rows = []
+    for s in [None, *scenarios]:
+        name = baseline if s is None else s.name
+        window = None if s is None else programme_window(s)
+        row = {"scenario": name, "users_horizon_median": float(end_users[name].median()),
+               "regret_mean": float((best - end_users[name]).mean()),
+               "regret_q95": float((best - end_users[name]).quantile(0.95))}
+        if s is not None:
+            start, stop = window if window else (0, horizon + 1)
+            row.update({"programme_start_month": start, "programme_end_month": stop - 1})
+            for label, month in (("end", stop - 1), ("end_plus_2y", stop - 1 + 24), ("horizon", horizon)):
+                users = _users(runs, month, adults)
+                row[f"{label}_month"] = min(month, horizon)
+                row.update(_quantiles((users[name] - users[baseline]).to_numpy(), f"extra_{label}"))
+            extra = (end_users[name] - end_users[baseline]).to_numpy()
+            row["p_beats_baseline"] = float(np.mean(extra >= margin)) if margin > 0 else float(np.mean(extra > 0))
+            spent = (cost[name] - cost[baseline]).to_numpy()
+            gain = extra > 0
+            row["cost_kzt_median"] = float(np.median(spent))
+            row.update(_quantiles(np.where(gain, spent / np.where(gain, extra, 1.0), np.nan), "cost_per_extra_user"))
+            row["share_draws_without_gain"] = float(np.mean(~gain))
+            gained, reached = [], []
+            for r in end_users.index:
+                t_policy = _first_month(shares[(name, r)], target, start)
+                t_base = _first_month(shares[(baseline, r)], target, start)
+                reached.append(np.isfinite(t_policy))
+                if np.isfinite(t_policy):
+                    # the baseline not reaching it by the horizon counts as reaching it just after
+                    gained.append((horizon + 1 if np.isnan(t_base) else t_base) - t_policy)
+            row["share_draws_reaching_target"] = float(np.mean(reached))
+            row["months_gained_median"] = float(np.median(gained)) if np.mean(reached) >= 0.5 else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    pairwise = pd.DataFrame(index=names, columns=names, dtype=float)
+    for a in names:
+        for b in names:
+            diff = (end_users[a] - end_users[b]).to_numpy()
+            pairwise.loc[a, b] = float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0)) if a != b else np.nan
+    return table, pairwise
+
+
+def format_decisions(table: pd.DataFrame, pairwise: pd.DataFrame, baseline: str, level: str, draws: int,
+                     margin: float, target: float) -> str:
+    """The decision table and the pairwise matrix as plain text for the terminal."""
+    lines = [f"How sure: {draws} paired draws, uncertainty '{level}' ({UNCERTAINTY_TEXT[level]})."]
+    head = (f"{'policy':<22} {'extra users at horizon, median (90 %)':>40} {'P(beats)':>9} {'regret':>10} "
+            f"{'KZT per extra user (median)':>28} {'months gained':>14}")
+    lines.append(head)
+    for r in table.itertuples():
+        if r.scenario == baseline:
+            lines.append(f"{r.scenario:<22} {'-':>40} {'-':>9} {r.regret_mean:>10,.0f} {'-':>28} {'-':>14}")
+            continue
+        extra = f"{r.extra_horizon_q50:,.0f} ({r.extra_horizon_q05:,.0f} to {r.extra_horizon_q95:,.0f})"
+        per = "-" if np.isnan(r.cost_per_extra_user_q50) else f"{r.cost_per_extra_user_q50:,.0f}"
+        gained = "not reached" if np.isnan(r.months_gained_median) else f"{r.months_gained_median:+.0f}"
+        lines.append(f"{r.scenario:<22} {extra:>40} {r.p_beats_baseline:>9.0%} {r.regret_mean:>10,.0f} {per:>28} "
+                     f"{gained:>14}")
+    lines.append(f"P(beats): share of draws with {'more than 0' if margin <= 0 else f'at least {margin:,.0f}'} extra "
+                 f"users at the horizon; months gained to reach {target:.0%} of adults (12-month use).")
+    names = list(pairwise.index)
+    width = max(len(n) for n in names) + 1
+    lines.append("P(row beats column) at the horizon:")
+    lines.append(" " * width + "".join(f"{n[:10]:>11}" for n in names))
+    for a in names:
+        lines.append(f"{a:<{width}}" + "".join(f"{'-' if a == b else f'{pairwise.loc[a, b]:.0%}':>11}"
+                                                 for b in names))
+    return "\n".join(lines)

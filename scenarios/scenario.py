@@ -78,16 +78,29 @@ class Scenario:
         params = Params.from_mapping(changes, base=self.params, where="command line")
         return dataclasses.replace(self, params=params, overrides={**self.overrides, **changes})
 
-    def variants(self, replicates: int, seed: int, ensemble: bool = False) -> list[Scenario]:
-        """The scenario each replicate runs: itself, or its ensemble member ``r`` (``ensemble``).
+    def variants(self, replicates: int, seed: int, ensemble: bool | str = False) -> list[Scenario]:
+        """The scenario each replicate runs, at a level of uncertainty (:data:`~.decisions.UNCERTAINTY_LEVELS`).
 
-        With ``ensemble``, replicate ``r`` takes posterior draw ``r`` and, unless
-        the scenario names its own SEM file, member ``r mod N`` of the SEM
-        ensemble (``calibration/params/sem_ensemble.json``): a scenario and its
-        baseline take the same draws and members, so their difference is paired.
+        ``chance`` (or ``False``): every replicate runs this scenario (the
+        posterior's best particle); only the random streams differ.
+        ``calibration``: replicate ``r`` also takes posterior draw ``r`` of the
+        calibrated rates, the SEM member and the intention-behaviour slope held
+        at this scenario's. ``full`` (or ``True``): replicate ``r`` takes the
+        whole posterior draw ``r``, its SEM member included (or member ``r mod
+        N`` of the SEM ensemble for a posterior without members), unless the
+        scenario names its own SEM file. A scenario and its baseline take the
+        same draws and members, so their difference is paired.
         """
-        if not ensemble:
+        level = {True: "full", False: "chance", None: "chance"}.get(ensemble, ensemble)
+        if level == "chance":
             return [self] * replicates
+        if level == "calibration":
+            held = "intention_slope"
+            return [dataclasses.replace(self, params=Params.from_mapping(
+                        {k: v for k, v in draw.items() if k != held}, base=self.params, where=str(self.posterior)))
+                    for _, draw in self.ensemble(replicates, seed)]
+        if level != "full":
+            raise ScenarioError(f"uncertainty: expected one of chance, calibration, full, got {level!r}")
         members = self.sem_members(replicates, seed)
         return [dataclasses.replace(self, params=params, sem_member=member)
                 for (params, _), member in zip(self.ensemble(replicates, seed), members, strict=True)]

@@ -84,3 +84,83 @@ def test_median_months_counts_never_as_last():
     assert _median_months(pd.Series([10.0, 12.0, 14.0])) == 12.0
     assert np.isnan(_median_months(pd.Series([10.0, np.nan, np.nan])))  # most replicates never reach it
     assert _median_months(pd.Series([10.0, 20.0, np.nan])) == 20.0
+
+
+def _paired_runs():
+    """Two policies and a baseline over months 0..4, three paired draws (12-month shares), costs at the horizon."""
+    rows = []
+    shares = {"baseline": [[0.5, 0.55, 0.6, 0.65, 0.7], [0.5, 0.5, 0.5, 0.5, 0.5], [0.4, 0.5, 0.6, 0.65, 0.68]],
+              "a": [[0.5, 0.6, 0.7, 0.75, 0.8], [0.5, 0.5, 0.6, 0.6, 0.6], [0.4, 0.5, 0.6, 0.6, 0.66]],
+              "b": [[0.5, 0.55, 0.6, 0.7, 0.72], [0.5, 0.5, 0.5, 0.55, 0.55], [0.4, 0.5, 0.6, 0.7, 0.75]]}
+    cost = {"baseline": 0.0, "a": 100.0, "b": 50.0}
+    for name, draws in shares.items():
+        for r, series in enumerate(draws):
+            for month, share in enumerate(series):
+                rows.append({"scenario": name, "replicate": r, "month": month, "adoption": share,
+                             "cumulative_cost_kzt_national": cost[name] * month / 4})
+    return pd.DataFrame(rows)
+
+
+def _policy(name, start, end):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name=name, policies=[SimpleNamespace(intervention=SimpleNamespace(start=start, end=end))])
+
+
+def test_decision_outputs_are_the_paired_arithmetic_of_the_draws():
+    from egov_abm.scenarios.decisions import decision_table
+
+    table, pairwise = decision_table(_paired_runs(), [_policy("a", 1, 3), _policy("b", 1, 3)], "baseline", 100.0,
+                                     target=0.7)
+    a = table.set_index("scenario").loc["a"]
+    b = table.set_index("scenario").loc["b"]
+    # horizon (month 4), per draw: a - baseline = 10, 10, -2 users; b - baseline = 2, 5, 7
+    assert a["extra_horizon_q50"] == pytest.approx(10.0) and a["extra_horizon_q05"] == pytest.approx(-0.8)
+    assert b["extra_horizon_q50"] == pytest.approx(5.0)
+    assert a["p_beats_baseline"] == pytest.approx(2 / 3) and b["p_beats_baseline"] == 1.0
+    # programme end = month 2 (end exclusive 3): a - baseline = 10, 10, 0; two years later is past the horizon
+    assert a["end_month"] == 2 and a["extra_end_q50"] == pytest.approx(10.0)
+    assert a["end_plus_2y_month"] == 4
+    # regret: best of each draw is 80 / 60 / 75 users; a: 0, 0, 9 -> 3; b: 8, 5, 0 -> 13/3; baseline: 10, 10, 7 -> 9
+    t = table.set_index("scenario")
+    assert t.loc["a", "regret_mean"] == pytest.approx(3.0) and t.loc["b", "regret_mean"] == pytest.approx(13 / 3)
+    assert t.loc["baseline", "regret_mean"] == pytest.approx(9.0)
+    # pairwise at the horizon: a beats b in draws 0 and 1, not 2
+    assert pairwise.loc["a", "b"] == pytest.approx(2 / 3) and pairwise.loc["b", "a"] == pytest.approx(1 / 3)
+    assert pairwise.loc["a", "baseline"] == pytest.approx(2 / 3) and np.isnan(pairwise.loc["a", "a"])
+    # cost per extra user where a gains: 100 / 10 in draws 0 and 1; draw 2 has no gain
+    assert a["cost_per_extra_user_q50"] == pytest.approx(10.0) and a["share_draws_without_gain"] == pytest.approx(1 / 3)
+    # months to 70 % from the start (month 1): a reaches it at 2 / never / never; baseline at 4 / never / never
+    # -> a reaches it in 1 of 3 draws: under half, so no median is given
+    assert a["share_draws_reaching_target"] == pytest.approx(1 / 3) and np.isnan(a["months_gained_median"])
+    # b reaches it at 3 / never / 3, baseline at 4 / never / never (counted as 5): gains 1 and 2
+    assert b["share_draws_reaching_target"] == pytest.approx(2 / 3) and b["months_gained_median"] == 1.5
+
+
+def test_uncertainty_levels_pair_the_draws_and_hold_what_they_should(tmp_path, capsys):
+    from egov_abm.calibration.posterior import load_posterior
+    from egov_abm.scenarios.scenario import load_scenario
+
+    base = load_scenario("baseline")
+    post = load_posterior()
+    chance = base.variants(4, 1, "chance")
+    assert all(v is base for v in chance)
+    calib = base.variants(4, 1, "calibration")
+    full = base.variants(4, 1, "full")
+    idx = post.draw_indices(4, 1)
+    for v_c, v_f, i in zip(calib, full, idx, strict=True):
+        assert v_c.params.intention_slope == base.params.intention_slope and v_c.sem_member == base.sem_member
+        assert v_c.params.q_social_per_year == post.values(i)["q_social_per_year"]
+        assert v_f.params.intention_slope == post.values(i)["intention_slope"] and v_f.sem_member == post.member(i)
+    out = tmp_path / "cmp"
+    code = main(["compare", "awareness_campaign", "--replicates", "3", "--agents", "400", "--workers", "1",
+                 "--uncertainty", "calibration", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and "uncertainty 'calibration'" in printed and "P(row beats column)" in printed
+    meta = json.loads((out / "compare.json").read_text())
+    assert meta["uncertainty"] == "calibration" and meta["ensemble"]
+    assert {r["scenario"] for r in meta["decision"]["table"]} == {"baseline", "awareness_campaign"}
+    table = pd.read_parquet(out / "comparison.parquet")
+    assert {"p_beats_baseline", "regret_mean", "extra_end_q50", "extra_horizon_q95"} <= set(table.columns)
+    assert "Uncertainty shown: **calibration**" in (out / "report.md").read_text()
+    assert pd.read_parquet(out / "pairwise.parquet")["scenario"].tolist() == ["baseline", "awareness_campaign"]

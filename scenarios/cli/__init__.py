@@ -160,18 +160,34 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
 @click.option("--agents", type=click.IntRange(min=100), default=None, metavar="N",
               help="Citizens per run [default: the scenarios' own, 5000].")
 @click.option("--seed", type=SEED, default=1, show_default=True)
-@click.option("--ensemble", is_flag=True, help="Replicate r runs posterior draw r in every scenario.")
+@click.option("--uncertainty", type=click.Choice(["chance", "calibration", "full"]), default="full",
+              show_default=True,
+              help="What the replicates carry: chance only; plus posterior draws of the calibrated rates; plus the "
+                   "SEM ensemble member and the intention-behaviour slope (whole posterior draws).")
+@click.option("--ensemble", is_flag=True, hidden=True, help="Same as --uncertainty full (kept for scripts).")
+@click.option("--margin", type=click.FloatRange(min=0.0), default=0.0, show_default=True, metavar="USERS",
+              help="Extra users at the horizon a policy needs to count as beating the baseline in a draw.")
+@click.option("--target-share", "target", type=click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True),
+              default=0.7, show_default=True, metavar="S",
+              help="Share of adults (12-month use) whose reaching is timed: months gained by each policy.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
               help="Parallel worker processes [default: number of CPUs].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/compare"),
               show_default=True, metavar="DIR")
 @force_option
 def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, agents: int | None, seed: int,
-            ensemble: bool, workers: int | None, out_dir: Path, force: bool) -> None:
-    """Run scenarios and their baseline on common random numbers and compare them ('all': every shipped policy)."""
+            uncertainty: str, ensemble: bool, margin: float, target: float, workers: int | None, out_dir: Path,
+            force: bool) -> None:
+    """Run scenarios and their baseline on common random numbers and compare them ('all': every shipped policy).
+
+    Replicate r of every scenario takes the same random streams and, unless --uncertainty chance, the same
+    posterior draw, so differences are paired: the decision table gives P(beats the baseline), the pairwise
+    P(A beats B), expected regret, cost per extra user and months gained, each over the paired draws.
+    """
     from tqdm import tqdm
 
     from egov_abm.scenarios.compare import compare_scenarios, format_table, write_comparison
+    from egov_abm.scenarios.decisions import format_decisions
     from egov_abm.scenarios.output import check_out_dir
     from egov_abm.scenarios.resources import check_memory, pool_workers
     from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
@@ -185,10 +201,13 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
                  force=force)
     check_out_dir(out_dir, "compare")
     with tqdm(total=(len(scenarios) + 1) * replicates, unit="run", desc="comparing", disable=None) as bar:
-        result = compare_scenarios(scenarios, base, seed=seed, replicates=replicates, ensemble=ensemble,
-                                   workers=workers, progress=bar.update)
+        result = compare_scenarios(scenarios, base, seed=seed, replicates=replicates,
+                                   ensemble="full" if ensemble else uncertainty, workers=workers,
+                                   margin=margin, target=target, progress=bar.update)
     report = write_comparison(result, out_dir)
     click.echo(format_table(result.table))
+    click.echo(format_decisions(result.table, result.pairwise, base.name, result.meta["uncertainty"], replicates,
+                                margin, target))
     click.echo(f"{len(result.replicates)} runs in {result.meta['seconds']} s; wrote {out_dir}/comparison.parquet, "
                f"timeseries.parquet, replicates.parquet and {report}")
 
