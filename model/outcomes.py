@@ -30,7 +30,7 @@ import numpy as np
 
 from egov_abm.model import kernel
 from egov_abm.model.calendar import month_date
-from egov_abm.model.population import AGE_BANDS
+from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
 from egov_abm.model.processes import COUNTS
 
 #: The processes' counts, in the order of the outcome columns.
@@ -54,22 +54,29 @@ def slug(name: str) -> str:
 
 
 class Groups:
-    """12-month adoption by urban/rural, age band and region, from one code per citizen (counted by the kernel)."""
+    """12-month adoption by urban/rural, age band, education and region, from one code per citizen.
+
+    The code is (age band, education, region, urban) in one integer; the kernel counts 12-month users per code,
+    and the margins are sums over the other axes.
+    """
 
     def __init__(self, model) -> None:
         pop = model.pop
         n_regions = len(model.region_names)
-        self.shape = (len(AGE_BANDS), n_regions, 2)
+        self.shape = (len(AGE_BANDS), len(EDUCATION_LEVELS), n_regions, 2)
         self.size = math.prod(self.shape)
-        self.code = ((pop.age_band.astype(np.int32) * n_regions + pop.region) * 2 + pop.urban).astype(np.int32)
+        code = (pop.age_band.astype(np.int32) * len(EDUCATION_LEVELS) + pop.education) * n_regions + pop.region
+        self.code = (code * 2 + pop.urban).astype(np.int32)
         self.counts = self.margins(np.bincount(self.code, minlength=self.size))
         self.columns = (["adoption_urban", "adoption_rural"], [f"adoption_age_{slug(b)}" for b in AGE_BANDS],
-                        [f"adoption_region_{slug(r)}" for r in model.region_names])
+                        [f"adoption_region_{slug(r)}" for r in model.region_names],
+                        [f"adoption_education_{slug(e)}" for e in EDUCATION_LEVELS])
 
-    def margins(self, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(urban, rural), per age band and per region sums of a per-code count (along the last axis)."""
+    def margins(self, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(urban, rural), per age band, per region and per education level sums of a per-code count."""
         t = totals.reshape(*totals.shape[:-1], *self.shape)
-        return t.sum(axis=(-3, -2))[..., ::-1], t.sum(axis=(-2, -1)), t.sum(axis=(-3, -1))
+        return (t.sum(axis=(-4, -3, -2))[..., ::-1], t.sum(axis=(-3, -2, -1)), t.sum(axis=(-4, -3, -1)),
+                t.sum(axis=(-4, -2, -1)))
 
     def share_columns(self, active_by_code: np.ndarray) -> dict[str, np.ndarray]:
         """Adoption within each group (NaN for an empty group), one column per group; one row per month."""

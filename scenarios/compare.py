@@ -29,7 +29,14 @@ import pandas as pd
 
 from egov_abm.model import InputError
 from egov_abm.scenarios import outcomes
-from egov_abm.scenarios.decisions import UNCERTAINTY_TEXT, decision_table, format_decisions
+from egov_abm.scenarios.decisions import (
+    UNCERTAINTY_TEXT,
+    decision_table,
+    equity_table,
+    format_decisions,
+    format_equity,
+    group_shares,
+)
 from egov_abm.scenarios.output import naming, results_folder
 from egov_abm.scenarios.parallel import Cancelled, map_runs
 from egov_abm.scenarios.runner import run_one
@@ -52,6 +59,7 @@ class Comparison:
     table: pd.DataFrame  # one row per scenario: means over replicates and intervals, and the decision outputs
     meta: dict  # baseline, scenarios, replicates, agents, seed, uncertainty, adult population, version, horizon
     pairwise: pd.DataFrame | None = None  # P(row beats column) at the horizon, over paired draws
+    equity: pd.DataFrame | None = None  # per (scenario, group): extra users and adults left behind
 
 
 def _job(args) -> pd.DataFrame:
@@ -163,6 +171,9 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
     reps = per_replicate(runs, baseline.name, adults)
     level = {True: "full", False: "chance", None: "chance"}.get(ensemble, ensemble)
     decisions, pairwise = decision_table(runs, scenarios, baseline.name, adults, margin=margin, target=target)
+    from egov_abm.calibration.defaults import population_spec
+
+    equity = equity_table(runs, baseline.name, adults, group_shares(population_spec()))
     table = summary(reps, baseline.name).merge(decisions, on="scenario", how="left")
     meta = {"baseline": baseline.name, "scenarios": names, "replicates": replicates,
             "agents": baseline.params.n_agents, "seed": seed, "ensemble": level != "chance",
@@ -172,8 +183,9 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
             "seconds": round(time.perf_counter() - start, 1),
             "decision": {"measure": "adults who used the portal in the last 12 months, national",
                          "table": json.loads(decisions.to_json(orient="records")),
-                         "p_row_beats_column": json.loads(pairwise.to_json(orient="index"))}}
-    return Comparison(runs=runs, replicates=reps, table=table, meta=meta, pairwise=pairwise)
+                         "p_row_beats_column": json.loads(pairwise.to_json(orient="index")),
+                         "equity": json.loads(equity.to_json(orient="records"))}}
+    return Comparison(runs=runs, replicates=reps, table=table, meta=meta, pairwise=pairwise, equity=equity)
 
 
 def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
@@ -191,6 +203,8 @@ def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
               "comparison.parquet": comparison.table}
     if comparison.pairwise is not None:
         tables["pairwise.parquet"] = comparison.pairwise.rename_axis("scenario").reset_index()
+    if comparison.equity is not None:
+        tables["equity.parquet"] = comparison.equity
     with results_folder(out_dir, "compare") as tmp:
         for name, frame in tables.items():
             with naming(out_dir / name):
@@ -275,6 +289,14 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
 ```
 {format_decisions(table, pairwise, baseline, level, meta['replicates'], meta.get('margin_users', 0.0),
                   meta.get('target_share', 0.7))}
+```
+"""
+    if meta.get("decision", {}).get("equity"):
+        decisions += f"""
+## Who gains, who is left behind
+
+```
+{format_equity(pd.DataFrame(meta["decision"]["equity"]), baseline)}
 ```
 """
     text = f"""# Scenario comparison

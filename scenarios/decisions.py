@@ -28,6 +28,13 @@ Per policy:
 
 Between policies: the matrix of P(row beats column) at the horizon (a tie
 counts half).
+
+Equity (:func:`equity_table`): per policy and group (rural, 60+, general
+secondary education or less ("school education only"), each region), the extra users within the group
+at the horizon and the adults of the group left behind (not using the portal
+in the last 12 months), both national. A group's size is its share of adults
+in the population margins (``calibration/data``), so the counts are national
+estimates.
 """
 
 from __future__ import annotations
@@ -164,4 +171,68 @@ def format_decisions(table: pd.DataFrame, pairwise: pd.DataFrame, baseline: str,
     for a in names:
         lines.append(f"{a:<{width}}" + "".join(f"{'-' if a == b else f'{pairwise.loc[a, b]:.0%}':>11}"
                                                  for b in names))
+    return "\n".join(lines)
+
+
+#: The groups the equity table reports first, as (column suffix of ``adoption_*``, label).
+EQUITY_GROUPS = (("rural", "rural"), ("age_60plus", "aged 60+"), ("education_secondary", "school education only"))
+
+
+def group_shares(spec) -> dict[str, float]:
+    """Share of adults in each group of the outcome columns ``adoption_<group>``, from the population margins."""
+    from egov_abm.model.outcomes import slug
+    from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
+
+    regions = np.asarray(spec.region_shares, dtype=float) / np.sum(spec.region_shares)
+    urban = float(np.sum(regions * np.asarray(spec.region_urban_share)))
+    ages = np.asarray(spec.age_shares, dtype=float) / np.sum(spec.age_shares)
+    education = np.asarray(spec.education_shares, dtype=float) / np.sum(spec.education_shares)
+    out = {"urban": urban, "rural": 1.0 - urban}
+    out.update({f"age_{slug(b)}": float(v) for b, v in zip(AGE_BANDS, ages, strict=True)})
+    out.update({f"education_{slug(e)}": float(v) for e, v in zip(EDUCATION_LEVELS, education, strict=True)})
+    out.update({f"region_{slug(r)}": float(v) for r, v in zip(spec.region_names, regions, strict=True)})
+    return out
+
+
+def equity_table(runs: pd.DataFrame, baseline: str, adults: float, shares: dict[str, float]) -> pd.DataFrame:
+    """Per (scenario, group): extra users in the group at the horizon (median, 90 % interval) and adults left behind.
+
+    Only groups with an ``adoption_<group>`` column in ``runs`` are reported; the rural, 60+ and low-education
+    groups come first, then the regions.
+    """
+    horizon = int(runs["month"].max())
+    last = runs[runs["month"] == horizon]
+    first = [g for g, _ in EQUITY_GROUPS]
+    groups = [g for g in [*first, *sorted(k for k in shares if k.startswith("region_"))]
+              if f"adoption_{g}" in runs.columns]
+    labels = dict(EQUITY_GROUPS)
+    rows = []
+    for group in groups:
+        users = last.pivot(index="replicate", columns="scenario", values=f"adoption_{group}") * adults * shares[group]
+        size = adults * shares[group]
+        for name in dict.fromkeys(runs["scenario"]):
+            extra = (users[name] - users[baseline]).to_numpy()
+            rows.append({"scenario": name, "group": group,
+                         "label": labels.get(group, group.removeprefix("region_").replace("_", " ")),
+                         "adults": size, "extra_users_q50": float(np.median(extra)),
+                         "extra_users_q05": float(np.quantile(extra, 0.05)),
+                         "extra_users_q95": float(np.quantile(extra, 0.95)),
+                         "left_behind_q50": float(np.median(size - users[name].to_numpy()))})
+    return pd.DataFrame(rows)
+
+
+def format_equity(equity: pd.DataFrame, baseline: str) -> str:
+    """Extra users and adults left behind in the rural, 60+ and low-education groups, per policy (plain text)."""
+    first = [g for g, _ in EQUITY_GROUPS]
+    sub = equity[equity["group"].isin(first)]
+    lines = ["Who gains, who is left behind (national adults, at the horizon; median of the paired draws):",
+             f"{'policy':<22}" + "".join(f"{label[:26]:>28}" for _, label in EQUITY_GROUPS)]
+    for name, g in sub.groupby("scenario", sort=False):
+        g = g.set_index("group")
+        if name == baseline:
+            cells = [f"left behind {g.loc[k, 'left_behind_q50']:,.0f}" for k in first if k in g.index]
+        else:
+            cells = [f"+{g.loc[k, 'extra_users_q50']:,.0f}, behind {g.loc[k, 'left_behind_q50']:,.0f}"
+                     for k in first if k in g.index]
+        lines.append(f"{name:<22}" + "".join(f"{c:>28}" for c in cells))
     return "\n".join(lines)

@@ -164,3 +164,26 @@ def test_uncertainty_levels_pair_the_draws_and_hold_what_they_should(tmp_path, c
     assert {"p_beats_baseline", "regret_mean", "extra_end_q50", "extra_horizon_q95"} <= set(table.columns)
     assert "Uncertainty shown: **calibration**" in (out / "report.md").read_text()
     assert pd.read_parquet(out / "pairwise.parquet")["scenario"].tolist() == ["baseline", "awareness_campaign"]
+
+
+def test_equity_counts_gains_and_those_left_behind_in_each_group():
+    from egov_abm.scenarios.decisions import equity_table, group_shares
+
+    runs = _paired_runs()
+    runs["adoption_rural"] = runs["adoption"] - 0.1
+    runs["adoption_region_x"] = runs["adoption"]
+    shares = {"rural": 0.4, "region_x": 0.25, "age_60plus": 0.2}
+    eq = equity_table(runs, "baseline", 1000.0, shares).set_index(["scenario", "group"])
+    assert list(eq.index.get_level_values("group").unique()) == ["rural", "region_x"]  # no 60+ column: left out
+    # rural: 400 adults; a - baseline at the horizon = (0.1, 0.1, -0.02) x 400 -> median 40
+    assert eq.loc[("a", "rural"), "extra_users_q50"] == pytest.approx(40.0)
+    assert eq.loc[("baseline", "rural"), "extra_users_q50"] == 0.0
+    # left behind in the baseline: 400 x (1 - (0.6, 0.4, 0.58)) -> median 400 x 0.42
+    assert eq.loc[("baseline", "rural"), "left_behind_q50"] == pytest.approx(168.0)
+    assert eq.loc[("a", "region_x"), "adults"] == 250.0
+    from egov_abm.calibration.defaults import population_spec
+
+    g = group_shares(population_spec())
+    assert g["urban"] + g["rural"] == pytest.approx(1.0)
+    assert sum(v for k, v in g.items() if k.startswith("region_")) == pytest.approx(1.0)
+    assert sum(v for k, v in g.items() if k.startswith("education_")) == pytest.approx(1.0)

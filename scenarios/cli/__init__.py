@@ -187,7 +187,7 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
     from tqdm import tqdm
 
     from egov_abm.scenarios.compare import compare_scenarios, format_table, write_comparison
-    from egov_abm.scenarios.decisions import format_decisions
+    from egov_abm.scenarios.decisions import format_decisions, format_equity
     from egov_abm.scenarios.output import check_out_dir
     from egov_abm.scenarios.resources import check_memory, pool_workers
     from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
@@ -208,6 +208,7 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
     click.echo(format_table(result.table))
     click.echo(format_decisions(result.table, result.pairwise, base.name, result.meta["uncertainty"], replicates,
                                 margin, target))
+    click.echo(format_equity(result.equity, base.name))
     click.echo(f"{len(result.replicates)} runs in {result.meta['seconds']} s; wrote {out_dir}/comparison.parquet, "
                f"timeseries.parquet, replicates.parquet and {report}")
 
