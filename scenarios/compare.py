@@ -32,10 +32,17 @@ from egov_abm.scenarios import outcomes
 from egov_abm.scenarios.decisions import (
     UNCERTAINTY_TEXT,
     decision_table,
+    equal_budget_pairs,
     equity_table,
+    flip_points,
     format_decisions,
     format_equity,
+    format_information,
     group_shares,
+    horizon_users,
+    input_meanings,
+    uncertain_inputs,
+    value_of_information,
 )
 from egov_abm.scenarios.output import naming, results_folder
 from egov_abm.scenarios.parallel import Cancelled, map_runs
@@ -174,6 +181,12 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
     from egov_abm.calibration.defaults import population_spec
 
     equity = equity_table(runs, baseline.name, adults, group_shares(population_spec()))
+    users = horizon_users(runs, adults)[names]
+    inputs = uncertain_inputs(baseline, replicates, seed, level)
+    voi = value_of_information(users, inputs, input_meanings())
+    pairs = equal_budget_pairs(decisions, baseline.name)
+    tried = ["intention_slope", *[n for n in voi["input"] if n not in ("intention_slope", "sem_member")][:1]]
+    flips = flip_points(users, inputs, pairs, tried)
     table = summary(reps, baseline.name).merge(decisions, on="scenario", how="left")
     meta = {"baseline": baseline.name, "scenarios": names, "replicates": replicates,
             "agents": baseline.params.n_agents, "seed": seed, "ensemble": level != "chance",
@@ -184,7 +197,10 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
             "decision": {"measure": "adults who used the portal in the last 12 months, national",
                          "table": json.loads(decisions.to_json(orient="records")),
                          "p_row_beats_column": json.loads(pairwise.to_json(orient="index")),
-                         "equity": json.loads(equity.to_json(orient="records"))}}
+                         "equity": json.loads(equity.to_json(orient="records")),
+                         "evpi_users": voi.attrs.get("evpi_users"),
+                         "value_of_information": json.loads(voi.to_json(orient="records")),
+                         "flip_points": json.loads(flips.to_json(orient="records"))}}
     return Comparison(runs=runs, replicates=reps, table=table, meta=meta, pairwise=pairwise, equity=equity)
 
 
@@ -289,6 +305,19 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
 ```
 {format_decisions(table, pairwise, baseline, level, meta['replicates'], meta.get('margin_users', 0.0),
                   meta.get('target_share', 0.7))}
+```
+"""
+    if meta.get("decision", {}).get("value_of_information") is not None:
+        voi = pd.DataFrame(meta["decision"]["value_of_information"],
+                           columns=["input", "evppi_users", "share_of_evpi", "meaning"])
+        voi.attrs["evpi_users"] = meta["decision"].get("evpi_users")
+        flips = pd.DataFrame(meta["decision"]["flip_points"],
+                             columns=["a", "b", "input", "flips_at", "low", "high", "a_ahead_below", "mean_difference"])
+        decisions += f"""
+## What would change the answer
+
+```
+{format_information(voi, flips)}
 ```
 """
     if meta.get("decision", {}).get("equity"):

@@ -29,6 +29,14 @@ Per policy:
 Between policies: the matrix of P(row beats column) at the horizon (a tie
 counts half).
 
+What would change the answer (:func:`value_of_information`,
+:func:`flip_points`): the expected value of partial perfect information of
+each uncertain input, the expected reduction in regret if that input were
+known, estimated by regression on the paired draws (Strong, Oakley & Brennan
+2014: a smooth fit of each option's users on the input, then ``E[max fitted]
+- max E[users]``); and, for each pair of equal-budget packages, the value of
+an input at which the fitted difference between them changes sign.
+
 Equity (:func:`equity_table`): per policy and group (rural, 60+, general
 secondary education or less ("school education only"), each region), the extra users within the group
 at the horizon and the adults of the group left behind (not using the portal
@@ -68,6 +76,37 @@ def _users(runs: pd.DataFrame, month: int, adults: float) -> pd.DataFrame:
     month = min(month, int(runs["month"].max()))
     at = runs[runs["month"] == month]
     return at.pivot(index="replicate", columns="scenario", values=MEASURE) * adults
+
+
+def horizon_users(runs: pd.DataFrame, adults: float) -> pd.DataFrame:
+    """Users (12-month measure, national) at the horizon: one row per draw, one column per scenario."""
+    return _users(runs, int(runs["month"].max()), adults)
+
+
+def uncertain_inputs(baseline, replicates: int, seed: int, level: str) -> pd.DataFrame:
+    """The value of each uncertain input in each draw (one row per replicate).
+
+    The level of uncertainty decides which vary: none at ``chance``; the calibrated rates at ``calibration``;
+    those, the intention-behaviour slope and the SEM member at ``full``.
+    """
+    if level == "chance" or baseline.posterior is None:
+        return pd.DataFrame(index=range(replicates))
+    frame = pd.DataFrame([draw for _, draw in baseline.ensemble(replicates, seed)])
+    if level == "calibration":
+        return frame.drop(columns=["intention_slope"], errors="ignore")
+    members = baseline.sem_members(replicates, seed)
+    if any(m is not None for m in members):
+        frame["sem_member"] = members
+    return frame
+
+
+def input_meanings() -> dict[str, str]:
+    """What each uncertain input stands for (the priors' declarations)."""
+    from egov_abm.model import Params
+
+    out = {p.name: p.meaning for p in Params.uncertainties()}
+    out["sem_member"] = "which SEM ensemble member: how readiness splits between attitude and trust"
+    return out
 
 
 def _first_month(shares: np.ndarray, level: float, start: int) -> float:
@@ -235,4 +274,116 @@ def format_equity(equity: pd.DataFrame, baseline: str) -> str:
             cells = [f"+{g.loc[k, 'extra_users_q50']:,.0f}, behind {g.loc[k, 'left_behind_q50']:,.0f}"
                      for k in first if k in g.index]
         lines.append(f"{name:<22}" + "".join(f"{c:>28}" for c in cells))
+    return "\n".join(lines)
+
+
+#: Degree of the polynomial that regresses users on one uncertain input (EVPPI, flip points).
+EVPPI_DEGREE = 3
+
+
+def _fit(x: np.ndarray, y: np.ndarray, categorical: bool) -> np.ndarray:
+    """Fitted E[y | x] at the draws: group means for a categorical input, else a cubic polynomial (least squares)."""
+    if categorical:
+        out = np.empty_like(y, dtype=float)
+        for value in np.unique(x):
+            out[x == value] = y[x == value].mean()
+        return out
+    z = (x - x.mean()) / (x.std() or 1.0)
+    degree = min(EVPPI_DEGREE, max(len(np.unique(z)) - 1, 0))
+    return np.polyval(np.polyfit(z, y, degree), z) if degree > 0 else np.full_like(y, y.mean(), dtype=float)
+
+
+def value_of_information(users: pd.DataFrame, inputs: pd.DataFrame, meanings: dict[str, str] | None = None,
+                         categorical: frozenset[str] = frozenset({"sem_member"})) -> pd.DataFrame:
+    """Expected value of partial perfect information of each uncertain input, in users at the horizon.
+
+    Args:
+        users: one row per draw, one column per option (the baseline included): users at the horizon.
+        inputs: one row per draw (same index), one column per uncertain input: its value in that draw.
+        meanings: input -> what it stands for, for the table.
+        categorical: inputs fitted by group means (the SEM member).
+
+    The expected regret of choosing now (the EVPI) is ``E[max_d users_d] - max_d E[users_d]``; knowing input
+    ``k`` would reduce it by ``EVPPI_k = E_k[max_d E[users_d | k]] - max_d E[users_d]`` (never negative here:
+    a fitted gain below zero is noise and is shown as 0).
+    """
+    y = users.to_numpy(dtype=float)
+    best_now = y.mean(axis=0).max()
+    evpi = float(y.max(axis=1).mean() - best_now)
+    rows = []
+    for name in inputs.columns:
+        x = inputs[name].to_numpy(dtype=float)
+        if len(np.unique(x)) < 2:
+            continue
+        fitted = np.column_stack([_fit(x, y[:, d], name in categorical) for d in range(y.shape[1])])
+        evppi = max(0.0, float(fitted.max(axis=1).mean() - best_now))
+        rows.append({"input": name, "evppi_users": evppi, "share_of_evpi": evppi / evpi if evpi > 0 else np.nan,
+                     "meaning": (meanings or {}).get(name, "")})
+    out = pd.DataFrame(rows, columns=["input", "evppi_users", "share_of_evpi", "meaning"])
+    out = out.sort_values("evppi_users", ascending=False, ignore_index=True)
+    out.attrs["evpi_users"] = evpi
+    return out
+
+
+def flip_points(users: pd.DataFrame, inputs: pd.DataFrame, pairs: list[tuple[str, str]],
+                names: list[str], categorical: frozenset[str] = frozenset({"sem_member"})) -> pd.DataFrame:
+    """For each pair (a, b) and input: where the fitted difference a - b changes sign within the draws' range.
+
+    ``names`` are the inputs to try (the intention slope and the most influential others). The fit is the
+    polynomial of :func:`value_of_information`; ``flips_at`` is NaN when the fitted difference keeps one sign over
+    the range of the draws.
+    """
+    rows = []
+    for a, b in pairs:
+        diff = (users[a] - users[b]).to_numpy(dtype=float)
+        for name in names:
+            if name not in inputs.columns or name in categorical:  # no order along which to flip
+                continue
+            x = inputs[name].to_numpy(dtype=float)
+            if len(np.unique(x)) < 4:
+                continue
+            grid = np.linspace(x.min(), x.max(), 201)
+            mu, sd = x.mean(), x.std() or 1.0
+            coef = np.polyfit((x - mu) / sd, diff, min(EVPPI_DEGREE, len(np.unique(x)) - 1))
+            curve = np.polyval(coef, (grid - mu) / sd)
+            change = np.flatnonzero(np.sign(curve[:-1]) * np.sign(curve[1:]) < 0)
+            flips = float(grid[change[0]] + (grid[change[0] + 1] - grid[change[0]]) * curve[change[0]]
+                          / (curve[change[0]] - curve[change[0] + 1])) if len(change) else np.nan
+            rows.append({"a": a, "b": b, "input": name, "flips_at": flips, "low": float(x.min()),
+                         "high": float(x.max()), "a_ahead_below": bool(curve[0] > 0),
+                         "mean_difference": float(diff.mean())})
+    return pd.DataFrame(rows, columns=["a", "b", "input", "flips_at", "low", "high", "a_ahead_below",
+                                       "mean_difference"])
+
+
+def equal_budget_pairs(table: pd.DataFrame, baseline: str, tolerance: float = 0.01) -> list[tuple[str, str]]:
+    """Pairs of policies whose median national cost differs by at most ``tolerance`` (relative)."""
+    costs = table[table["scenario"] != baseline].set_index("scenario")["cost_kzt_median"]
+    names = list(costs.index)
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+            if costs[a] > 0 and abs(costs[a] - costs[b]) <= tolerance * max(costs[a], costs[b])]
+
+
+def format_information(voi: pd.DataFrame, flips: pd.DataFrame) -> str:
+    """The value-of-information table, the flip points and the measurement that would most help (plain text)."""
+    if voi.empty:
+        return "What would change the answer: nothing uncertain varies at this level of uncertainty."
+    evpi = voi.attrs.get("evpi_users")
+    lines = [f"What would change the answer: expected regret of choosing now (EVPI) "
+             f"{float('nan') if evpi is None else evpi:,.0f} users; expected reduction if one input were known:",
+             f"{'input':<30} {'users':>10} {'share':>7}  meaning"]
+    for r in voi.itertuples():
+        share = "-" if pd.isna(r.share_of_evpi) else f"{r.share_of_evpi:.0%}"
+        lines.append(f"{r.input:<30} {r.evppi_users:>10,.0f} {share:>7}  {r.meaning}")
+    top = voi.iloc[0]
+    lines.append(f"The measurement that would most improve the decision: {top['input']}"
+                 + (f" ({top['meaning']})" if top["meaning"] else "") + ".")
+    for r in flips.itertuples():
+        if pd.isna(r.flips_at):
+            lines.append(f"{r.a} vs {r.b}: no flip over {r.input} {r.low:.3g}-{r.high:.3g} "
+                         f"({r.a if r.mean_difference > 0 else r.b} ahead throughout)")
+        else:
+            first, second = (r.a, r.b) if r.a_ahead_below else (r.b, r.a)
+            lines.append(f"{r.a} vs {r.b}: the ranking flips at {r.input} = {r.flips_at:.3g} ({first} ahead below, "
+                         f"{second} above; draws span {r.low:.3g}-{r.high:.3g})")
     return "\n".join(lines)

@@ -164,6 +164,11 @@ def test_uncertainty_levels_pair_the_draws_and_hold_what_they_should(tmp_path, c
     assert {"p_beats_baseline", "regret_mean", "extra_end_q50", "extra_horizon_q95"} <= set(table.columns)
     assert "Uncertainty shown: **calibration**" in (out / "report.md").read_text()
     assert pd.read_parquet(out / "pairwise.parquet")["scenario"].tolist() == ["baseline", "awareness_campaign"]
+    # the calibrated rates vary at this level, the slope and the SEM member do not
+    inputs = {r["input"] for r in meta["decision"]["value_of_information"]}
+    assert "q_social_per_year" in inputs and not inputs & {"intention_slope", "sem_member"}
+    assert all(r["evppi_users"] >= 0 for r in meta["decision"]["value_of_information"])
+    assert "## What would change the answer" in (out / "report.md").read_text()
 
 
 def test_equity_counts_gains_and_those_left_behind_in_each_group():
@@ -187,3 +192,22 @@ def test_equity_counts_gains_and_those_left_behind_in_each_group():
     assert g["urban"] + g["rural"] == pytest.approx(1.0)
     assert sum(v for k, v in g.items() if k.startswith("region_")) == pytest.approx(1.0)
     assert sum(v for k, v in g.items() if k.startswith("education_")) == pytest.approx(1.0)
+
+
+def test_value_of_information_and_flip_point_on_a_known_case():
+    from egov_abm.scenarios.decisions import flip_points, value_of_information
+
+    rng = np.random.default_rng(0)
+    theta = rng.random(2000)
+    noise = rng.random(2000)  # an input nothing depends on
+    users = pd.DataFrame({"baseline": np.zeros(2000), "a": theta, "b": np.full(2000, 0.5)})
+    inputs = pd.DataFrame({"theta": theta, "noise": noise})
+    voi = value_of_information(users, inputs, {"theta": "the input that matters"})
+    # EVPI = E[max(theta, 0.5)] - max(E[theta], 0.5) = 0.625 - 0.5; knowing theta removes all of it
+    assert voi.attrs["evpi_users"] == pytest.approx(0.125, abs=0.01)
+    top = voi.iloc[0]
+    assert top["input"] == "theta" and top["evppi_users"] == pytest.approx(voi.attrs["evpi_users"], rel=0.02)
+    assert voi.set_index("input").loc["noise", "evppi_users"] < 0.01
+    flips = flip_points(users, inputs, [("a", "b")], ["theta", "noise"])
+    row = flips.set_index("input").loc["theta"]
+    assert row["flips_at"] == pytest.approx(0.5, abs=0.01) and not row["a_ahead_below"]
