@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from egov_abm.model import InputError
+from egov_abm.model.calendar import month_date
 from egov_abm.scenarios import outcomes
 from egov_abm.scenarios.decisions import (
     UNCERTAINTY_TEXT,
@@ -41,6 +42,7 @@ from egov_abm.scenarios.decisions import (
     group_shares,
     horizon_users,
     input_meanings,
+    programme_window,
     uncertain_inputs,
     value_of_information,
 )
@@ -194,6 +196,8 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
             "target_share": target, "adult_population": adults,
             "version": package_version(), "horizon": str(runs["date"].max().date()),
             "seconds": round(time.perf_counter() - start, 1),
+            "programme_start": {s.name: str(month_date(s.params.start_month, programme_window(s)[0]))
+                                for s in scenarios if programme_window(s)},
             "decision": {"measure": "adults who used the portal in the last 12 months, national",
                          "table": json.loads(decisions.to_json(orient="records")),
                          "p_row_beats_column": json.loads(pairwise.to_json(orient="index")),
@@ -256,20 +260,25 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    palette = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#999999"]
+    from egov_abm.scenarios.colours import scenario_colours
+
     names = list(dict.fromkeys(runs["scenario"]))
-    colors = {n: palette[i % len(palette)] for i, n in enumerate(names)}
+    colors = scenario_colours(names, baseline)
     dates = pd.to_datetime(runs.groupby("month")["date"].first())
+    starts = meta.get("programme_start", {})
     fig, ax = plt.subplots(figsize=(10, 5.5))
     for n in names:
         q = runs[runs.scenario == n].groupby("month")["adoption"].quantile([0.05, 0.5, 0.95]).unstack()
         ax.fill_between(dates, q[0.05], q[0.95], color=colors[n], alpha=0.15)
         ax.plot(dates, q[0.5], color=colors[n], lw=2 if n == baseline else 1.3, label=n)
-    ax.set_ylabel("share of adults using the portal in the month")
+        if starts.get(n):
+            ax.axvline(pd.Timestamp(starts[n]), color=colors[n], ls=":", lw=1)
+    ax.set_ylabel("share of adults who used the portal in the last 12 months")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("Adoption: median and 90 % band over replicates")
+    ax.set_title(f"Adoption: median and 90 % band over the draws (uncertainty: {meta.get('uncertainty', 'chance')}); "
+                 "dotted: each policy's start", fontsize=10)
     _save(fig, out_dir / "adoption.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -278,6 +287,7 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
         for n in names:
             ax.plot(dates, runs[runs.scenario == n].groupby("month")[col].median(), color=colors[n], label=n)
         ax.set_title(f"Adoption gap: {outcomes.get(col).label.lower()}")
+        ax.set_ylabel("difference in the share who used the portal in 12 months")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     _save(fig, out_dir / "gaps.png")
@@ -287,6 +297,7 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
         mid = r["extra_adopters"] / 1e3
         err = [[mid - r["extra_q05"] / 1e3], [r["extra_q95"] / 1e3 - mid]]
         ax.errorbar(r["cost_kzt"] / 1e9, mid, yerr=err, fmt="o", color=colors[r["scenario"]], label=r["scenario"])
+    ax.set_xlim(0, max(1.0, float(table["cost_kzt"].max()) / 1e9 * 1.1))
     ax.set_xlabel("total cost, billion KZT")
     ax.set_ylabel("extra adopters at the horizon, thousands (90 % interval)")
     ax.axhline(0, color="#636363", lw=0.8)

@@ -211,3 +211,15 @@ def test_value_of_information_and_flip_point_on_a_known_case():
     flips = flip_points(users, inputs, [("a", "b")], ["theta", "noise"])
     row = flips.set_index("input").loc["theta"]
     assert row["flips_at"] == pytest.approx(0.5, abs=0.01) and not row["a_ahead_below"]
+
+
+def test_each_scenario_keeps_its_colour_the_baseline_is_black_and_nothing_is_yellow():
+    from egov_abm.scenarios.colours import PALETTE, scenario_colours
+    from egov_abm.viz.plots import scenario_colours as app_colours
+
+    a = scenario_colours(["baseline", "technology_only", "citizen_centric"])
+    b = scenario_colours(["baseline", "citizen_centric", "skills_60plus", "technology_only", "mine"])
+    assert a["baseline"] == b["baseline"] == "#000000"
+    assert a["technology_only"] == b["technology_only"] and a["citizen_centric"] == b["citizen_centric"]
+    assert len(set(b.values())) == len(b) and "#F0E442" not in PALETTE
+    assert app_colours(["baseline", "technology_only"]) == scenario_colours(["baseline", "technology_only"])

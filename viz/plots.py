@@ -38,12 +38,10 @@ def _figure(width: float, height: float, **margins) -> Figure:
 
 
 def scenario_colours(names) -> dict[str, str]:
-    """A fixed colour per scenario: the baseline black, the others in palette order."""
-    others = [n for n in names if n != "baseline"]
-    colours = {"baseline": OKABE_ITO[0]}
-    for k, name in enumerate(others):
-        colours[name] = OKABE_ITO[1 + k % (len(OKABE_ITO) - 1)]
-    return colours
+    """A fixed colour per scenario, the same as the CLI's reports (:mod:`egov_abm.scenarios.colours`)."""
+    from egov_abm.scenarios.colours import scenario_colours as colours
+
+    return colours(names)
 
 
 # ------------------------------------------------------------------------------------------ explore
