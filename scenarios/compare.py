@@ -141,7 +141,7 @@ def summary(reps: pd.DataFrame, baseline: str) -> pd.DataFrame:
 
 def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: int, replicates: int,
                       ensemble: bool | str = False, workers: int | None = None, client=None,
-                      margin: float = 0.0, target: float = 0.7,
+                      margin: float = 0.0, target: float = 0.5,
                       progress: Callable[[int], object] | None = None,
                       should_stop: Callable[[], bool] | None = None) -> Comparison:
     """Run ``baseline`` and ``scenarios`` on common random numbers and summarise them against the baseline.
@@ -315,7 +315,7 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
 
 ```
 {format_decisions(table, pairwise, baseline, level, meta['replicates'], meta.get('margin_users', 0.0),
-                  meta.get('target_share', 0.7))}
+                  meta.get('target_share', 0.5))}
 ```
 """
     if meta.get("decision", {}).get("value_of_information") is not None:

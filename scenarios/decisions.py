@@ -124,7 +124,7 @@ def _quantiles(values: np.ndarray, prefix: str) -> dict[str, float]:
 
 
 def decision_table(runs: pd.DataFrame, scenarios: list, baseline: str, adults: float, *, margin: float = 0.0,
-                   target: float = 0.7) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   target: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-policy decision outputs and the pairwise matrix P(row beats column), from paired draws.
 
     Args:

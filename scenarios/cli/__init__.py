@@ -168,7 +168,7 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
 @click.option("--margin", type=click.FloatRange(min=0.0), default=0.0, show_default=True, metavar="USERS",
               help="Extra users at the horizon a policy needs to count as beating the baseline in a draw.")
 @click.option("--target-share", "target", type=click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True),
-              default=0.7, show_default=True, metavar="S",
+              default=0.5, show_default=True, metavar="S",
               help="Share of adults (12-month use) whose reaching is timed: months gained by each policy.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
               help="Parallel worker processes [default: number of CPUs].")
