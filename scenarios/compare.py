@@ -31,6 +31,7 @@ from egov_abm.model import InputError
 from egov_abm.model.calendar import month_date
 from egov_abm.scenarios import outcomes
 from egov_abm.scenarios.decisions import (
+    MIN_DRAWS_VOI,
     UNCERTAINTY_TEXT,
     decision_table,
     equal_budget_pairs,
@@ -196,16 +197,43 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
             "target_share": target, "adult_population": adults,
             "version": package_version(), "horizon": str(runs["date"].max().date()),
             "seconds": round(time.perf_counter() - start, 1),
+            "descriptions": {s.name: " ".join(s.description.split()) for s in chosen},
+            "interventions": {s.name: _interventions(s) for s in scenarios},
             "programme_start": {s.name: str(month_date(s.params.start_month, programme_window(s)[0]))
                                 for s in scenarios if programme_window(s)},
             "decision": {"measure": "adults who used the portal in the last 12 months, national",
                          "table": json.loads(decisions.to_json(orient="records")),
-                         "p_row_beats_column": json.loads(pairwise.to_json(orient="index")),
+                         "pairwise": json.loads(pairwise.to_json(orient="index")),
+                         "pairwise_means": "P(row beats column): share of paired draws with more users at the "
+                                           "horizon (ties count half)",
                          "equity": json.loads(equity.to_json(orient="records")),
                          "evpi_users": voi.attrs.get("evpi_users"),
+                         "voi_note": None if len(voi) or level == "chance" else
+                         f"Too few paired draws ({replicates}) to tell which input matters: the value of "
+                         f"information needs at least {MIN_DRAWS_VOI}; use --replicates 40 or more.",
                          "value_of_information": json.loads(voi.to_json(orient="records")),
                          "flip_points": json.loads(flips.to_json(orient="records"))}}
     return Comparison(runs=runs, replicates=reps, table=table, meta=meta, pairwise=pairwise, equity=equity)
+
+
+def _interventions(scenario: Scenario) -> list[dict]:
+    """A scenario's interventions as stated (calendar months, national figures) with the notes its file gives."""
+    import re
+
+    from egov_abm.scenarios.brief import field_notes
+
+    out = []
+    for spec in scenario.policies:
+        iv = spec.intervention
+        where = re.match(r"(.*): interventions\[(\d+)\]$", spec.source)
+        notes = field_notes(Path(where.group(1))) if where else []
+        k = int(where.group(2)) if where else -1
+        first, last = (str(month_date(scenario.params.start_month, m))[:7] for m in (iv.start, iv.end - 1))
+        out.append({"name": iv.name, "kind": iv.kind, "start": first, "end": last, "dose": iv.dose,
+                    "capacity": iv.capacity, "cost_fixed_per_month_kzt": iv.cost_fixed_per_month_kzt,
+                    "cost_per_person_kzt": iv.cost_per_person_kzt, "defined_in": spec.source,
+                    "notes": notes[k] if 0 <= k < len(notes) else {}})
+    return out
 
 
 def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
@@ -309,7 +337,7 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
     level = meta.get("uncertainty", "full" if meta.get("ensemble") else "chance")
     decisions = ""
     if "p_beats_baseline" in table.columns and meta.get("decision"):
-        pairwise = pd.DataFrame(meta["decision"]["p_row_beats_column"]).T
+        pairwise = pd.DataFrame(meta["decision"]["pairwise"]).T
         decisions = f"""
 ## How sure we are
 
@@ -361,7 +389,11 @@ costs are national, in KZT, beyond the baseline.
     path = out_dir / "report.md"
     with naming(path):
         path.write_text(text, encoding="utf-8")
-    _write_html(text, out_dir)
+    if "p_beats_baseline" in table.columns and meta.get("decision"):
+        from egov_abm.scenarios.brief import write_brief
+
+        with naming(out_dir / "brief.html"):
+            write_brief(out_dir, table, meta, colors)
     return path
 
 
@@ -374,33 +406,3 @@ def _save(fig, path: Path) -> None:
             fig.savefig(path, dpi=110)
     finally:
         plt.close(fig)
-
-
-def _write_html(markdown_text: str, out_dir: Path) -> Path:
-    """The same report as one self-contained HTML file (plots inlined as base64 PNG)."""
-    import base64
-    import html
-    import re
-
-    parts = markdown_text.split("```")
-    chunks = []
-    for k, part in enumerate(parts):
-        if k % 2 == 1:
-            chunks.append(f"<pre>{html.escape(part.strip())}</pre>")
-            continue
-        for line in part.strip().splitlines():
-            image = re.match(r"!\[(.*)\]\((.*)\)", line)
-            if image:
-                data = base64.b64encode((out_dir / image.group(2)).read_bytes()).decode()
-                chunks.append(f'<p><img alt="{html.escape(image.group(1))}" src="data:image/png;base64,{data}"></p>')
-            elif line.startswith("# "):
-                chunks.append(f"<h1>{html.escape(line[2:])}</h1>")
-            elif line.strip():
-                chunks.append(f"<p>{html.escape(line)}</p>")
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>Scenario comparison</title>"
-            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{font-size:12px;"
-            "overflow-x:auto}img{max-width:100%}</style></head><body>" + "\n".join(chunks) + "</body></html>")
-    path = out_dir / "report.html"
-    with naming(path):
-        path.write_text(page, encoding="utf-8")
-    return path

@@ -277,8 +277,15 @@ def format_equity(equity: pd.DataFrame, baseline: str) -> str:
     return "\n".join(lines)
 
 
-#: Degree of the polynomial that regresses users on one uncertain input (EVPPI, flip points).
+#: Highest degree of the polynomial that regresses users on one uncertain input (EVPPI, flip points).
 EVPPI_DEGREE = 3
+#: Fewest paired draws for the value of information: below, a fit on a handful of points reads noise as signal.
+MIN_DRAWS_VOI = 20
+
+
+def voi_degree(draws: int) -> int:
+    """Degree of the regression for ``draws`` draws: linear under 40, quadratic under 80, then cubic."""
+    return 1 if draws < 40 else 2 if draws < 80 else EVPPI_DEGREE
 
 
 def _fit(x: np.ndarray, y: np.ndarray, categorical: bool) -> np.ndarray:
@@ -289,7 +296,7 @@ def _fit(x: np.ndarray, y: np.ndarray, categorical: bool) -> np.ndarray:
             out[x == value] = y[x == value].mean()
         return out
     z = (x - x.mean()) / (x.std() or 1.0)
-    degree = min(EVPPI_DEGREE, max(len(np.unique(z)) - 1, 0))
+    degree = min(voi_degree(len(x)), max(len(np.unique(z)) - 1, 0))
     return np.polyval(np.polyfit(z, y, degree), z) if degree > 0 else np.full_like(y, y.mean(), dtype=float)
 
 
@@ -308,6 +315,10 @@ def value_of_information(users: pd.DataFrame, inputs: pd.DataFrame, meanings: di
     a fitted gain below zero is noise and is shown as 0).
     """
     y = users.to_numpy(dtype=float)
+    if len(y) < MIN_DRAWS_VOI:
+        out = pd.DataFrame(columns=["input", "evppi_users", "share_of_evpi", "meaning"])
+        out.attrs["evpi_users"] = float(y.max(axis=1).mean() - y.mean(axis=0).max()) if len(y) else np.nan
+        return out
     best_now = y.mean(axis=0).max()
     evpi = float(y.max(axis=1).mean() - best_now)
     rows = []
@@ -334,6 +345,8 @@ def flip_points(users: pd.DataFrame, inputs: pd.DataFrame, pairs: list[tuple[str
     the range of the draws.
     """
     rows = []
+    if len(users) < MIN_DRAWS_VOI:
+        pairs = []
     for a, b in pairs:
         diff = (users[a] - users[b]).to_numpy(dtype=float)
         for name in names:
@@ -344,7 +357,7 @@ def flip_points(users: pd.DataFrame, inputs: pd.DataFrame, pairs: list[tuple[str
                 continue
             grid = np.linspace(x.min(), x.max(), 201)
             mu, sd = x.mean(), x.std() or 1.0
-            coef = np.polyfit((x - mu) / sd, diff, min(EVPPI_DEGREE, len(np.unique(x)) - 1))
+            coef = np.polyfit((x - mu) / sd, diff, min(voi_degree(len(x)), len(np.unique(x)) - 1))
             curve = np.polyval(coef, (grid - mu) / sd)
             change = np.flatnonzero(np.sign(curve[:-1]) * np.sign(curve[1:]) < 0)
             flips = float(grid[change[0]] + (grid[change[0] + 1] - grid[change[0]]) * curve[change[0]]
@@ -367,7 +380,8 @@ def equal_budget_pairs(table: pd.DataFrame, baseline: str, tolerance: float = 0.
 def format_information(voi: pd.DataFrame, flips: pd.DataFrame) -> str:
     """The value-of-information table, the flip points and the measurement that would most help (plain text)."""
     if voi.empty:
-        return "What would change the answer: nothing uncertain varies at this level of uncertainty."
+        return ("What would change the answer: nothing uncertain varies at this level of uncertainty, or too few "
+                f"draws to tell (at least {MIN_DRAWS_VOI}; use --replicates 40 or more).")
     evpi = voi.attrs.get("evpi_users")
     lines = [f"What would change the answer: expected regret of choosing now (EVPI) "
              f"{float('nan') if evpi is None else evpi:,.0f} users; expected reduction if one input were known:",

@@ -35,8 +35,9 @@ def test_identical_scenario_differs_by_exactly_zero_and_files_are_written(tmp_pa
     meta = json.loads((out / "compare.json").read_text())
     assert meta["replicates"] == 3 and meta["agents"] == 600
     assert (out / "report.md").exists() and (out / "adoption.png").exists()
-    page = (out / "report.html").read_text()
+    page = (out / "brief.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "rural_infrastructure" in page
+    assert "<table" in page and "<pre" not in page and "What the model can and cannot say" in page
     assert np.isfinite(row["months_to_50"])
 
 
@@ -164,11 +165,16 @@ def test_uncertainty_levels_pair_the_draws_and_hold_what_they_should(tmp_path, c
     assert {"p_beats_baseline", "regret_mean", "extra_end_q50", "extra_horizon_q95"} <= set(table.columns)
     assert "Uncertainty shown: **calibration**" in (out / "report.md").read_text()
     assert pd.read_parquet(out / "pairwise.parquet")["scenario"].tolist() == ["baseline", "awareness_campaign"]
-    # the calibrated rates vary at this level, the slope and the SEM member do not
-    inputs = {r["input"] for r in meta["decision"]["value_of_information"]}
-    assert "q_social_per_year" in inputs and not inputs & {"intention_slope", "sem_member"}
-    assert all(r["evppi_users"] >= 0 for r in meta["decision"]["value_of_information"])
+    # three draws are too few to tell which input matters: it says so instead of fitting noise
+    assert meta["decision"]["value_of_information"] == [] and "Too few paired draws (3)" in meta["decision"]["voi_note"]
     assert "## What would change the answer" in (out / "report.md").read_text()
+    from egov_abm.scenarios.decisions import uncertain_inputs
+
+    # the calibrated rates vary at this level, the slope and the SEM member do not; at full, all of them
+    calib_inputs = set(uncertain_inputs(base, 4, 1, "calibration").columns)
+    assert "q_social_per_year" in calib_inputs and not calib_inputs & {"intention_slope", "sem_member"}
+    assert {"intention_slope", "sem_member"} <= set(uncertain_inputs(base, 4, 1, "full").columns)
+    assert uncertain_inputs(base, 4, 1, "chance").empty
 
 
 def test_equity_counts_gains_and_those_left_behind_in_each_group():

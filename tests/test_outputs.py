@@ -64,7 +64,7 @@ def test_interrupted_compare_keeps_the_earlier_folder_whole(comparison, tmp_path
     out = tmp_path / "cmp"
     write_comparison(comparison, out)
     before = _snapshot(out)
-    assert json.loads(before["_egov_abm.json"])["kind"] == "compare" and "report.html" in before
+    assert json.loads(before["_egov_abm.json"])["kind"] == "compare" and "brief.html" in before
     _fail_after_first_parquet(monkeypatch, exc)
     with pytest.raises(type(exc)):
         write_comparison(comparison, out)
