@@ -171,6 +171,8 @@ def write_brief(out_dir: Path, table: pd.DataFrame, meta: dict, colours: dict[st
             rows.append([dot(n)] + [f"{'+' + _n(g.loc[k, 'extra_users_q50']) if n != baseline else '–'} / "
                                     f"{_n(g.loc[k, 'left_behind_q50'])}" if k in g.index else "–" for k in first])
         equity_html = _table(head, rows, numeric=set(range(1, 4)), caption="Who gains, who is left behind")
+        if (out_dir / "regions.png").exists():
+            equity_html += _image(out_dir / "regions.png", "extra users by region")
 
     voi_html = ""
     if decision.get("voi_note"):

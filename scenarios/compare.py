@@ -333,6 +333,7 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
     ax.legend(fontsize=7)
     ax.set_title("Cost-effectiveness")
     _save(fig, out_dir / "cost_effectiveness.png")
+    regions = _region_map(meta, baseline, out_dir)
 
     level = meta.get("uncertainty", "full" if meta.get("ensemble") else "chance")
     decisions = ""
@@ -385,7 +386,7 @@ costs are national, in KZT, beyond the baseline.
 ![gaps](gaps.png)
 
 ![cost-effectiveness](cost_effectiveness.png)
-"""
+""" + ("\n![regions](regions.png)\n" if regions else "")
     path = out_dir / "report.md"
     with naming(path):
         path.write_text(text, encoding="utf-8")
@@ -394,6 +395,49 @@ costs are national, in KZT, beyond the baseline.
 
         with naming(out_dir / "brief.html"):
             write_brief(out_dir, table, meta, colors)
+    return path
+
+
+def _region_map(meta: dict, baseline: str, out_dir: Path) -> Path | None:
+    """``regions.png``: per policy, a tile map of its extra users as points of each region's adults (median)."""
+    import matplotlib.pyplot as plt
+
+    from egov_abm.scenarios import tilemap
+
+    equity = pd.DataFrame(meta.get("decision", {}).get("equity") or [])
+    if equity.empty:
+        return None
+    equity = equity[equity["group"].str.startswith("region_") & (equity["scenario"] != baseline)]
+    if equity.empty:
+        return None
+    equity = equity.assign(points=100 * equity["extra_users_q50"] / equity["adults"],
+                           region=equity["group"].str.removeprefix("region_"))
+    names = list(dict.fromkeys(equity["scenario"]))
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows + 0.9), squeeze=False)
+    top = max(float(equity["points"].abs().max()), 0.1)
+    negative = bool((equity["points"] < 0).any())  # a diverging scale only when some region loses users
+    mappable = None
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        values = dict(zip(equity.loc[equity.scenario == name, "region"],
+                          equity.loc[equity.scenario == name, "points"], strict=True))
+        mappable = tilemap.draw(ax, values, vmin=-top if negative else 0.0, vmax=top,
+                                cmap="PuOr" if negative else "Blues", title=name)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.9, bottom=0.19, wspace=0.04, hspace=0.12)
+    bar = fig.add_axes([0.3, 0.09, 0.4, 0.025])
+    fig.colorbar(mappable, cax=bar, orientation="horizontal",
+                 label="extra users, points of the region's adults (median of the draws)")
+    fig.suptitle(f"Where each policy adds users by {meta['horizon'][:4]} (12-month use; tile grid, not to scale)",
+                 fontsize=10)
+    path = out_dir / "regions.png"
+    try:
+        with naming(path):
+            fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 

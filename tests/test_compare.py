@@ -34,9 +34,9 @@ def test_identical_scenario_differs_by_exactly_zero_and_files_are_written(tmp_pa
     assert r["cost_kzt"].mean() == pytest.approx(last["cumulative_cost_kzt_national"].mean())
     meta = json.loads((out / "compare.json").read_text())
     assert meta["replicates"] == 3 and meta["agents"] == 600
-    assert (out / "report.md").exists() and (out / "adoption.png").exists()
+    assert (out / "report.md").exists() and (out / "adoption.png").exists() and (out / "regions.png").exists()
     page = (out / "brief.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and "rural_infrastructure" in page
+    assert page.count("data:image/png;base64,") == 4 and "rural_infrastructure" in page  # 3 charts, the map
     assert "<table" in page and "<pre" not in page and "What the model can and cannot say" in page
     assert np.isfinite(row["months_to_50"])
 
@@ -229,3 +229,22 @@ def test_each_scenario_keeps_its_colour_the_baseline_is_black_and_nothing_is_yel
     assert a["technology_only"] == b["technology_only"] and a["citizen_centric"] == b["citizen_centric"]
     assert len(set(b.values())) == len(b) and "#F0E442" not in PALETTE
     assert app_colours(["baseline", "technology_only"]) == scenario_colours(["baseline", "technology_only"])
+
+
+def test_tile_map_places_every_region_once_and_colours_by_value():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from egov_abm.calibration.defaults import population_spec
+    from egov_abm.model.outcomes import slug
+    from egov_abm.scenarios import tilemap
+
+    regions = {slug(r) for r in population_spec().region_names}
+    assert set(tilemap.TILES) == regions and len(set(tilemap.TILES.values())) == len(regions)  # no two on one tile
+    fig, ax = plt.subplots()
+    tilemap.draw(ax, {"karaganda": 1.0, "almaty_city": 0.0}, vmin=0.0, vmax=1.0)
+    faces = {tuple(round(c, 3) for c in p.get_facecolor()) for p in ax.patches}
+    assert len(ax.patches) == 20 and len(faces) == 3  # the two values and grey for the 18 without one
+    plt.close(fig)
