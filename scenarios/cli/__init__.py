@@ -120,7 +120,8 @@ def cli() -> None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any model parameter by name (repeatable), e.g. --set network=small_world.")
 @click.option("--ensemble", is_flag=True,
-              help="Replicate r runs posterior draw r of the calibrated parameters (default: posterior medians).")
+              help="Replicate r runs the whole posterior draw r, its SEM member included (the uncertainty level "
+                   "'full' of compare) [default: the posterior's best particle and its member].")
 @force_option
 def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, replicates: int,
         out_dir: Path | None, sets: tuple[str, ...], ensemble: bool, force: bool) -> None:
@@ -147,6 +148,11 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
                f"({first:%Y-%m} to {last:%Y-%m}), {replicates} replicate(s)"
                f"{' over posterior draws' if ensemble else ''}, seed {seed}, "
                f"{elapsed:.1f} s")
+    if scenario.posterior is not None:
+        click.echo("parameters: whole posterior draws, one per replicate (uncertainty 'full')" if ensemble else
+                   "parameters: the posterior's best particle and its SEM member (uncertainty 'chance' only: "
+                   "add --ensemble --replicates 40 for the calibration's spread, or compare policies with "
+                   "'egov-abm compare')")
     table = summarise(frame)
     click.echo(f"at the horizon ({last:%Y-%m}), shares of the adult population:")
     click.echo(table.to_string(float_format=lambda v: f"{v:.3f}"))
