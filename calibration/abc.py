@@ -349,13 +349,14 @@ def _generation_rows(history) -> list[dict]:
     rows = []
     for _, r in pops.iterrows():
         t = int(r["t"])
-        w = history.get_weighted_distances(t)["w"].to_numpy()
+        weighted = history.get_weighted_distances(t)
+        w = weighted["w"].to_numpy()
         runs = int(r["samples"])
         wall = float(r["wall_time"]) if r["wall_time"] is not None and np.isfinite(r["wall_time"]) else float("nan")
         rows.append({"generation": t, "tolerance": None if not np.isfinite(r["epsilon"]) else float(r["epsilon"]),
                      "simulations": runs, "acceptance": int(r["particles"]) / runs if runs else float("nan"),
                      "ess": float(w.sum() ** 2 / np.sum(w ** 2)),
-                     "median_distance": float(np.median(history.get_weighted_distances(t)["distance"])),
+                     "median_distance": float(np.median(weighted["distance"])),
                      "wall_seconds": round(wall, 2), "runs_per_second": round(runs / wall, 2) if wall > 0 else None})
     return rows
 

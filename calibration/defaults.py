@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
 from importlib import resources
 from pathlib import Path
 
@@ -116,10 +115,7 @@ def demographic_constants(path: Path = DATA_DIR / "demographics.csv") -> dict[st
 def load_sem(path: Path | str = DEFAULT_SEM_FILE) -> SEMParams:
     """Read the ``sem`` block of a parameters file written by calibration."""
     path = Path(path)
-    try:
-        doc = json.loads(userfiles.read_text(path, "the SEM parameters file"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    doc = userfiles.read_json(path, "the SEM parameters file")
     if not isinstance(doc, dict) or not isinstance(doc.get("sem"), dict):
         raise InputError(f"{path}: expected a JSON object with an object field 'sem'")
     try:

@@ -153,11 +153,7 @@ def load_posterior(path: Path | str = DEFAULT_POSTERIOR) -> Posterior:
         InputError: the file cannot be read or is not a posterior.
     """
     path = Path(path)
-    text = userfiles.read_text(path, "the posterior")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    doc = userfiles.read_json(path, "the posterior")
     try:
         return Posterior.from_json(doc)
     except ValueError as exc:
@@ -233,11 +229,7 @@ def load_synthetic(path: Path | str) -> dict:
         InputError: the file cannot be read or is not such a result.
     """
     path = Path(path)
-    text = userfiles.read_text(path, "the synthetic check")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    doc = userfiles.read_json(path, "the synthetic check")
     required = ("sets", "budget", "population", "agents", "seed", "coverage", "overall_in50", "overall_in90",
                 "sets_detail")
     missing = [k for k in required if not isinstance(doc, dict) or k not in doc]

@@ -369,10 +369,7 @@ def load_sem_ensemble(path: Path | str = DEFAULT_SEM_ENSEMBLE_FILE) -> tuple[SEM
         InputError: one line naming the file, the field and what was expected.
     """
     path = Path(path)
-    try:
-        doc = json.loads(userfiles.read_text(path, "the SEM ensemble file"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    doc = userfiles.read_json(path, "the SEM ensemble file")
     if not isinstance(doc, dict):
         raise InputError(f"{path}: expected a JSON object with a list field 'members', got {type(doc).__name__}")
     members = doc.get("members")

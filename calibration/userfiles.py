@@ -10,6 +10,7 @@ hangs or fills memory whatever path it is given.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -83,3 +84,17 @@ def read_text(path: Path | str, what: str = "file", *, hint: str = "", limit: in
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: {what} is not UTF-8 text (byte {exc.start}){hint}") from None
+
+
+def read_json(path: Path | str, what: str = "file") -> object:
+    """The parsed JSON of the user file ``path`` (read by :func:`read_text`).
+
+    Raises:
+        InputError: one line naming the file: unreadable (as :func:`read_text`), or not valid JSON.
+    """
+    try:
+        return json.loads(read_text(path, what))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid JSON (nested too deeply)") from None

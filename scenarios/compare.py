@@ -39,9 +39,9 @@ from egov_abm.scenarios.decisions import (
     flip_points,
     format_decisions,
     format_equity,
-    format_information,
     group_shares,
     horizon_users,
+    information_text,
     input_meanings,
     programme_window,
     uncertain_inputs,
@@ -50,7 +50,7 @@ from egov_abm.scenarios.decisions import (
 from egov_abm.scenarios.output import naming, results_folder
 from egov_abm.scenarios.parallel import Cancelled, map_runs
 from egov_abm.scenarios.runner import run_one
-from egov_abm.scenarios.scenario import Scenario
+from egov_abm.scenarios.scenario import Scenario, uncertainty_level
 
 __all__ = ["Cancelled", "Comparison", "compare_scenarios", "format_table", "per_replicate", "run_all", "summary",
            "write_comparison", "write_report"]
@@ -165,7 +165,7 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
         InputError: two scenarios share a name, or differ from the baseline in start or horizon.
         Cancelled: ``should_stop()`` returned True.
     """
-    from egov_abm.calibration.defaults import demographic_constants
+    from egov_abm.calibration.defaults import demographic_constants, population_spec
     from egov_abm.scenarios.runner import package_version
 
     chosen = [baseline, *scenarios]
@@ -179,10 +179,8 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
                    should_stop=should_stop)
     adults = demographic_constants()["adult_population_2021"]
     reps = per_replicate(runs, baseline.name, adults)
-    level = {True: "full", False: "chance", None: "chance"}.get(ensemble, ensemble)
+    level = uncertainty_level(ensemble)
     decisions, pairwise = decision_table(runs, scenarios, baseline.name, adults, margin=margin, target=target)
-    from egov_abm.calibration.defaults import population_spec
-
     equity = equity_table(runs, baseline.name, adults, group_shares(population_spec()))
     users = horizon_users(runs, adults)[names]
     inputs = uncertain_inputs(baseline, replicates, seed, level)
@@ -348,16 +346,11 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
 ```
 """
     if meta.get("decision", {}).get("value_of_information") is not None:
-        voi = pd.DataFrame(meta["decision"]["value_of_information"],
-                           columns=["input", "evppi_users", "share_of_evpi", "meaning"])
-        voi.attrs["evpi_users"] = meta["decision"].get("evpi_users")
-        flips = pd.DataFrame(meta["decision"]["flip_points"],
-                             columns=["a", "b", "input", "flips_at", "low", "high", "a_ahead_below", "mean_difference"])
         decisions += f"""
 ## What would change the answer
 
 ```
-{format_information(voi, flips)}
+{information_text(meta["decision"])}
 ```
 """
     if meta.get("decision", {}).get("equity"):

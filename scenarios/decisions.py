@@ -277,6 +277,9 @@ def format_equity(equity: pd.DataFrame, baseline: str) -> str:
     return "\n".join(lines)
 
 
+VOI_COLUMNS = ["input", "evppi_users", "share_of_evpi", "meaning"]
+FLIP_COLUMNS = ["a", "b", "input", "flips_at", "low", "high", "a_ahead_below", "mean_difference"]
+
 #: Highest degree of the polynomial that regresses users on one uncertain input (EVPPI, flip points).
 EVPPI_DEGREE = 3
 #: Fewest paired draws for the value of information: below, a fit on a handful of points reads noise as signal.
@@ -316,7 +319,7 @@ def value_of_information(users: pd.DataFrame, inputs: pd.DataFrame, meanings: di
     """
     y = users.to_numpy(dtype=float)
     if len(y) < MIN_DRAWS_VOI:
-        out = pd.DataFrame(columns=["input", "evppi_users", "share_of_evpi", "meaning"])
+        out = pd.DataFrame(columns=VOI_COLUMNS)
         out.attrs["evpi_users"] = float(y.max(axis=1).mean() - y.mean(axis=0).max()) if len(y) else np.nan
         return out
     best_now = y.mean(axis=0).max()
@@ -330,7 +333,7 @@ def value_of_information(users: pd.DataFrame, inputs: pd.DataFrame, meanings: di
         evppi = max(0.0, float(fitted.max(axis=1).mean() - best_now))
         rows.append({"input": name, "evppi_users": evppi, "share_of_evpi": evppi / evpi if evpi > 0 else np.nan,
                      "meaning": (meanings or {}).get(name, "")})
-    out = pd.DataFrame(rows, columns=["input", "evppi_users", "share_of_evpi", "meaning"])
+    out = pd.DataFrame(rows, columns=VOI_COLUMNS)
     out = out.sort_values("evppi_users", ascending=False, ignore_index=True)
     out.attrs["evpi_users"] = evpi
     return out
@@ -365,8 +368,7 @@ def flip_points(users: pd.DataFrame, inputs: pd.DataFrame, pairs: list[tuple[str
             rows.append({"a": a, "b": b, "input": name, "flips_at": flips, "low": float(x.min()),
                          "high": float(x.max()), "a_ahead_below": bool(curve[0] > 0),
                          "mean_difference": float(diff.mean())})
-    return pd.DataFrame(rows, columns=["a", "b", "input", "flips_at", "low", "high", "a_ahead_below",
-                                       "mean_difference"])
+    return pd.DataFrame(rows, columns=FLIP_COLUMNS)
 
 
 def equal_budget_pairs(table: pd.DataFrame, baseline: str, tolerance: float = 0.01) -> list[tuple[str, str]]:
@@ -401,3 +403,10 @@ def format_information(voi: pd.DataFrame, flips: pd.DataFrame) -> str:
             lines.append(f"{r.a} vs {r.b}: the ranking flips at {r.input} = {r.flips_at:.3g} ({first} ahead below, "
                          f"{second} above; draws span {r.low:.3g}-{r.high:.3g})")
     return "\n".join(lines)
+
+
+def information_text(decision: dict) -> str:
+    """:func:`format_information` of the value of information and flip points as ``compare.json`` stores them."""
+    voi = pd.DataFrame(decision.get("value_of_information") or [], columns=VOI_COLUMNS)
+    voi.attrs["evpi_users"] = decision.get("evpi_users")
+    return format_information(voi, pd.DataFrame(decision.get("flip_points") or [], columns=FLIP_COLUMNS))

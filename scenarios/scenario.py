@@ -91,7 +91,7 @@ class Scenario:
         scenario names its own SEM file. A scenario and its baseline take the
         same draws and members, so their difference is paired.
         """
-        level = {True: "full", False: "chance", None: "chance"}.get(ensemble, ensemble)
+        level = uncertainty_level(ensemble)
         if level == "chance":
             return [self] * replicates
         if level == "calibration":
@@ -147,6 +147,11 @@ class Scenario:
             kept = {k: v for k, v in draw.items() if k not in self.overrides}
             out.append((Params.from_mapping(kept, base=self.params, where=str(self.posterior)), kept))
         return out
+
+
+def uncertainty_level(value: bool | str | None) -> str:
+    """The level of uncertainty a flag or name stands for: ``True`` is ``full``, ``False`` or ``None`` ``chance``."""
+    return {True: "full", False: "chance", None: "chance"}.get(value, value)
 
 
 def shipped_scenarios() -> dict[str, Path]:

@@ -190,11 +190,10 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
     posterior draw, so differences are paired: the decision table gives P(beats the baseline), the pairwise
     P(A beats B), expected regret, cost per extra user and months gained, each over the paired draws.
     """
-    import pandas as pd
     from tqdm import tqdm
 
     from egov_abm.scenarios.compare import compare_scenarios, format_table, write_comparison
-    from egov_abm.scenarios.decisions import format_decisions, format_equity, format_information
+    from egov_abm.scenarios.decisions import format_decisions, format_equity, information_text
     from egov_abm.scenarios.output import check_out_dir
     from egov_abm.scenarios.resources import check_memory, pool_workers
     from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
@@ -216,12 +215,7 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
     click.echo(format_decisions(result.table, result.pairwise, base.name, result.meta["uncertainty"], replicates,
                                 margin, target))
     click.echo(format_equity(result.equity, base.name))
-    voi = pd.DataFrame(result.meta["decision"]["value_of_information"],
-                       columns=["input", "evppi_users", "share_of_evpi", "meaning"])
-    voi.attrs["evpi_users"] = result.meta["decision"]["evpi_users"]
-    click.echo(format_information(voi, pd.DataFrame(result.meta["decision"]["flip_points"],
-                                                    columns=["a", "b", "input", "flips_at", "low", "high",
-                                                             "a_ahead_below", "mean_difference"])))
+    click.echo(information_text(result.meta["decision"]))
     click.echo(f"{len(result.replicates)} runs in {result.meta['seconds']} s; wrote {out_dir}/comparison.parquet, "
                f"timeseries.parquet, replicates.parquet and {report}")
 
