@@ -85,6 +85,43 @@ def field_notes(path: Path | None) -> list[dict[str, str]]:
     return blocks
 
 
+def _optimised(meta: dict, dot) -> str:
+    """The optimiser's answer: the allocation, its expected gain and P(beats) each package (empty for compare)."""
+    opt = meta.get("optimise")
+    if not opt:
+        return ""
+    from egov_abm.scenarios.levers import TARGET_MEANING, load_levers
+
+    s, best = opt["settings"], opt["best"]
+    unit = "users" if opt["unit"] == "users" else "points"
+    fmt = (lambda v: _n(v)) if unit == "users" else (lambda v: f"{v:.2f}")  # noqa: E731
+    levers = load_levers()
+    months = len(pd.period_range(s["start"], s["end"], freq="M"))
+    rows = []
+    for lever, entry in best["allocation"]["levers"].items():
+        spend = entry["share"] * s["budget_kzt"] / months
+        rows.append([html.escape(lever), html.escape(TARGET_MEANING[entry["target"]]), f"{entry['share']:.0%}",
+                     _n(spend / 1e6), _n(entry["share"] * s["budget_kzt"] / 1e9, "{:,.1f}"),
+                     html.escape(levers[lever].source)])
+    table = _table(["lever", "aimed at", "share", "M KZT a month", "bn KZT in all", "what the money buys (assumption)"],
+                   rows, numeric={2, 3, 4}, caption=f"{best['name']}: the allocation")
+    gain = best["gain"]
+    beats = "; ".join(f"{p}: {v:.0%}" for p, v in best["p_beats"].items())
+    won = (f" It is the shipped {html.escape(best['is_package'])} package's split: no allocation the search found did "
+           f"better on fresh draws." if best.get("is_package") else "")
+    return (f"<h2>Best use of the budget</h2><p>Searching {opt['trials']} allocations of "
+            f"{s['budget_kzt'] / 1e9:,.1f} bn KZT over {s['start']} to {s['end']} across "
+            f"{html.escape(', '.join(s['levers']))} ({html.escape(opt['objective_means'])}; each scored on "
+            f"{opt['search_draws']} paired draws, the best checked on {opt['check_draws']} fresh ones), the best adds "
+            f"<b>{fmt(gain['mean'])} {unit}</b> on average over the draws (median {fmt(gain['q50'])}; 50 %: "
+            f"{fmt(gain['q25'])} to {fmt(gain['q75'])}; "
+            f"90 %: {fmt(gain['q05'])} to {fmt(gain['q95'])}). It beats each package of the same budget and window "
+            f"in this share of the paired draws: {html.escape(beats) or '(no package of these levers)'}.{won}</p>"
+            f"{table}<p class='note'>What a lever's money buys is an assumption anchored on the shipped packages "
+            f"(scenarios/data/levers.csv); how a dose grows with spending (the returns to spending) is uncertain "
+            f"and drawn per draw at the full level of uncertainty.</p>")
+
+
 def write_brief(out_dir: Path, table: pd.DataFrame, meta: dict, colours: dict[str, str]) -> Path:
     """Write ``brief.html`` into ``out_dir`` (the comparison's charts must be there already); return its path."""
     baseline = meta["baseline"]
@@ -138,6 +175,8 @@ def write_brief(out_dir: Path, table: pd.DataFrame, meta: dict, colours: dict[st
                f"<p class='note'>How sure: {draws} paired draws; uncertainty <b>{level}</b>: "
                f"{html.escape(UNCERTAINTY_TEXT[level])}. Users: adults who used the portal in the last 12 months "
                f"(the official statistics' measure), national.</p></div>")
+
+    budget_html = _optimised(meta, dot)
 
     # 2. the decision table
     rows = []
@@ -213,6 +252,7 @@ def write_brief(out_dir: Path, table: pd.DataFrame, meta: dict, colours: dict[st
 <p class="sub">Policies compared with <b>{html.escape(baseline)}</b> to {meta['horizon'][:7]}; {draws} paired draws of
 {meta['agents']:,} simulated citizens (seed {meta['seed']}), scaled to {meta['adult_population']:,.0f} adults.</p>
 {summary}
+{budget_html}
 <h2>How sure we are</h2>
 {decision_html}
 <p class="note">Intervals are over the paired draws: replicate r of every policy shares random streams and, at

@@ -165,9 +165,6 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
         InputError: two scenarios share a name, or differ from the baseline in start or horizon.
         Cancelled: ``should_stop()`` returned True.
     """
-    from egov_abm.calibration.defaults import demographic_constants, population_spec
-    from egov_abm.scenarios.runner import package_version
-
     chosen = [baseline, *scenarios]
     names = [s.name for s in chosen]
     if len(set(names)) != len(names):
@@ -177,13 +174,31 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
     start = time.perf_counter()
     runs = run_all(chosen, seed, replicates, ensemble=ensemble, workers=workers, client=client, progress=progress,
                    should_stop=should_stop)
+    return comparison_from_runs(runs, scenarios, baseline, seed=seed, replicates=replicates, ensemble=ensemble,
+                                margin=margin, target=target, seconds=time.perf_counter() - start)
+
+
+def comparison_from_runs(runs: pd.DataFrame, scenarios: list[Scenario], baseline: Scenario, *, seed: int,
+                         replicates: int, ensemble: bool | str, margin: float = 0.0, target: float = 0.5,
+                         seconds: float = float("nan")) -> Comparison:
+    """The comparison of ``scenarios`` with ``baseline`` from their runs (:func:`run_all`).
+
+    As :func:`compare_scenarios` gives it; ``runs`` may hold other scenarios too, which are left out.
+    """
+    from egov_abm.calibration.defaults import demographic_constants, population_spec
+    from egov_abm.scenarios.runner import package_version
+
+    chosen = [baseline, *scenarios]
+    names = [s.name for s in chosen]
+    runs = runs[runs["scenario"].isin(names)].reset_index(drop=True)
     adults = demographic_constants()["adult_population_2021"]
     reps = per_replicate(runs, baseline.name, adults)
     level = uncertainty_level(ensemble)
     decisions, pairwise = decision_table(runs, scenarios, baseline.name, adults, margin=margin, target=target)
     equity = equity_table(runs, baseline.name, adults, group_shares(population_spec()))
     users = horizon_users(runs, adults)[names]
-    inputs = uncertain_inputs(baseline, replicates, seed, level)
+    inputs = uncertain_inputs(baseline, replicates, seed, level,
+                              allocations=any(s.allocation is not None for s in scenarios))
     voi = value_of_information(users, inputs, input_meanings())
     pairs = equal_budget_pairs(decisions, baseline.name)
     tried = ["intention_slope", *[n for n in voi["input"] if n not in ("intention_slope", "sem_member")][:1]]
@@ -194,7 +209,7 @@ def compare_scenarios(scenarios: list[Scenario], baseline: Scenario, *, seed: in
             "uncertainty": level, "uncertainty_means": UNCERTAINTY_TEXT[level], "margin_users": margin,
             "target_share": target, "adult_population": adults,
             "version": package_version(), "horizon": str(runs["date"].max().date()),
-            "seconds": round(time.perf_counter() - start, 1),
+            "seconds": round(seconds, 1),
             "descriptions": {s.name: " ".join(s.description.split()) for s in chosen},
             "interventions": {s.name: _interventions(s) for s in scenarios},
             "programme_start": {s.name: str(month_date(s.params.start_month, programme_window(s)[0]))
@@ -234,12 +249,15 @@ def _interventions(scenario: Scenario) -> list[dict]:
     return out
 
 
-def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
+def write_comparison(comparison: Comparison, out_dir: Path, *, kind: str = "compare",
+                     extra: Callable[[Path], object] | None = None) -> Path:
     """Write the comparison's tables (Parquet), ``compare.json`` and the report; return the report's path.
 
     Every file goes to a temporary folder beside ``out_dir``, which replaces
     ``out_dir`` whole once all are written (:func:`output.results_folder`):
     an interrupted or failed write leaves the earlier comparison as it was.
+    ``kind`` is the folder's kind; ``extra(folder)`` writes more files into it
+    before it is swapped in.
 
     Raises:
         OutputError: ``out_dir`` is a file, cannot be written, or holds results of another kind.
@@ -251,12 +269,14 @@ def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
         tables["pairwise.parquet"] = comparison.pairwise.rename_axis("scenario").reset_index()
     if comparison.equity is not None:
         tables["equity.parquet"] = comparison.equity
-    with results_folder(out_dir, "compare") as tmp:
+    with results_folder(out_dir, kind) as tmp:
         for name, frame in tables.items():
             with naming(out_dir / name):
                 frame.to_parquet(tmp / name, index=False)
         with naming(out_dir / "compare.json"):
             (tmp / "compare.json").write_text(json.dumps(comparison.meta, indent=2) + "\n", encoding="utf-8")
+        if extra is not None:
+            extra(tmp)
         report = write_report(comparison.runs, comparison.table, tmp, comparison.meta["baseline"], comparison.meta)
     return out_dir / report.name
 

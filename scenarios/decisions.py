@@ -83,11 +83,12 @@ def horizon_users(runs: pd.DataFrame, adults: float) -> pd.DataFrame:
     return _users(runs, int(runs["month"].max()), adults)
 
 
-def uncertain_inputs(baseline, replicates: int, seed: int, level: str) -> pd.DataFrame:
+def uncertain_inputs(baseline, replicates: int, seed: int, level: str, *, allocations: bool = False) -> pd.DataFrame:
     """The value of each uncertain input in each draw (one row per replicate).
 
     The level of uncertainty decides which vary: none at ``chance``; the calibrated rates at ``calibration``;
-    those, the intention-behaviour slope and the SEM member at ``full``.
+    those, the intention-behaviour slope and the SEM member at ``full``, and the returns to spending when
+    ``allocations`` (some option is a budget allocation, :mod:`.levers`).
     """
     if level == "chance" or baseline.posterior is None:
         return pd.DataFrame(index=range(replicates))
@@ -97,14 +98,20 @@ def uncertain_inputs(baseline, replicates: int, seed: int, level: str) -> pd.Dat
     members = baseline.sem_members(replicates, seed)
     if any(m is not None for m in members):
         frame["sem_member"] = members
+    if allocations:
+        from egov_abm.scenarios.levers import RETURNS, returns_draws
+
+        frame[RETURNS.name] = returns_draws(replicates, seed)
     return frame
 
 
 def input_meanings() -> dict[str, str]:
     """What each uncertain input stands for (the priors' declarations)."""
     from egov_abm.model import Params
+    from egov_abm.scenarios.levers import RETURNS
 
     out = {p.name: p.meaning for p in Params.uncertainties()}
+    out[RETURNS.name] = RETURNS.meaning
     out["sem_member"] = "which SEM ensemble member: how readiness splits between attitude and trust"
     return out
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from egov_abm.model import InputError
 
 MANIFEST = "_egov_abm.json"
-KINDS = ("run", "compare", "sweep", "analysis", "report")
+KINDS = ("run", "compare", "sweep", "analysis", "report", "optimise")
 #: The file that marks a folder of each kind written before manifests existed, and every file it may hold.
 LEGACY = {
     "run": ("run.json", {"run.json", "timeseries.parquet"}),
@@ -49,7 +49,7 @@ LEGACY = {
                                             "posterior_correlations.png", "projection.png"}),
 }
 NOUNS = {"run": "run results", "compare": "comparison", "sweep": "sweep", "analysis": "analysis",
-         "report": "calibration report"}
+         "report": "calibration report", "optimise": "budget optimisation"}
 SWEEP_FILES = ["_sweep.json", "_design.parquet", "_runs.parquet"]  # a sweep folder's description; runs come later
 
 
@@ -85,7 +85,7 @@ def folder_kind(folder: Path) -> str | None:
 
 def _describe(kind: str) -> str:
     return {"run": "a run's results", "compare": "a comparison", "sweep": "a sweep", "analysis": "a sweep analysis",
-            "report": "a calibration report"}[kind]
+            "report": "a calibration report", "optimise": "a budget optimisation"}[kind]
 
 
 def _probe(folder: Path, shown: Path, option: str) -> None:

@@ -13,6 +13,12 @@ A scenario file has these fields::
     [parameters]                      # any field of model.Params by name
     p_external_per_year = 0.03
 
+    [allocation]                      # optional: a budget spent by lever (scenarios.levers), as optimise writes
+    budget_kzt = 48000000000
+    start = "2025-01"
+    end = "2029-12"
+    levers = { trust = { share = 0.6, target = "all" }, skills = { share = 0.4, target = "60+" } }
+
 With a ``posterior``, the calibrated parameters default to the posterior's
 best particle (and its SEM ensemble member), and ``run --ensemble`` gives
 replicate ``r`` the posterior draw ``r`` and its member; parameters a
@@ -37,7 +43,7 @@ from egov_abm.model import InputError, Params
 SCENARIO_DIR = Path(str(resources.files("egov_abm.scenarios")))
 SIMPLE_NAME = re.compile(r"[A-Za-z0-9_-]+")  # a name is also a folder under results/, so it cannot leave it
 TOP_FIELDS = {"name": str, "description": str, "include": str, "start": str, "months": int,
-              "sem_file": str, "posterior": str, "parameters": dict, "interventions": list}
+              "sem_file": str, "posterior": str, "parameters": dict, "interventions": list, "allocation": dict}
 
 
 class ScenarioError(InputError):
@@ -58,6 +64,16 @@ class Scenario:
     posterior: Path | None = None
     policies: tuple = ()  # scenarios.policy.PolicySpec, national capacities
     sem_member: int | None = None  # member of the SEM ensemble this run takes (None: the SEM file)
+    allocation: Any = None  # scenarios.levers.Allocation: a budget by lever, its interventions among ``policies``
+
+    def with_returns(self, beta: float) -> Scenario:
+        """A copy whose allocation's interventions take returns to spending ``beta`` (itself without allocation)."""
+        if self.allocation is None:
+            return self
+        kept = [p for p in self.policies if ": allocation." not in p.source]
+        where = str(self.path) if self.path is not None else self.name
+        return dataclasses.replace(self, policies=(*kept, *self.allocation.policies(self.params.start_month, beta,
+                                                                                     where)))
 
     def interventions(self, n_agents: int | None = None, dose_scale: float = 1.0) -> list:
         """The scenario's interventions for a model of ``n_agents`` citizens (capacities scaled).
@@ -88,7 +104,8 @@ class Scenario:
         at this scenario's. ``full`` (or ``True``): replicate ``r`` takes the
         whole posterior draw ``r``, its SEM member included (or member ``r mod
         N`` of the SEM ensemble for a posterior without members), unless the
-        scenario names its own SEM file. A scenario and its baseline take the
+        scenario names its own SEM file, and, for an allocation, the returns to
+        spending of draw ``r`` (:func:`~.levers.returns_draws`). A scenario and its baseline take the
         same draws and members, so their difference is paired.
         """
         level = uncertainty_level(ensemble)
@@ -102,8 +119,13 @@ class Scenario:
         if level != "full":
             raise ScenarioError(f"uncertainty: expected one of chance, calibration, full, got {level!r}")
         members = self.sem_members(replicates, seed)
-        return [dataclasses.replace(self, params=params, sem_member=member)
-                for (params, _), member in zip(self.ensemble(replicates, seed), members, strict=True)]
+        out = [dataclasses.replace(self, params=params, sem_member=member)
+               for (params, _), member in zip(self.ensemble(replicates, seed), members, strict=True)]
+        if self.allocation is not None:
+            from egov_abm.scenarios.levers import returns_draws
+
+            out = [v.with_returns(float(b)) for v, b in zip(out, returns_draws(replicates, seed), strict=True)]
+        return out
 
     def sem_members(self, replicates: int, seed: int) -> list[int | None]:
         """The SEM ensemble member of each replicate of an ensemble run.
@@ -221,11 +243,19 @@ def load_scenario(ref: str | Path, *, apply_posterior: bool = True) -> Scenario:
                                        population_spec().region_names)
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
+    allocation = None
+    if "allocation" in raw:
+        from egov_abm.scenarios.levers import RETURNS_MIDDLE, parse_allocation
+
+        months = raw.get("months", 120)
+        allocation = parse_allocation(raw["allocation"], raw.get("allocation_from", where), params.start_month, months)
+        policies = [*policies, *allocation.policies(params.start_month, RETURNS_MIDDLE, where)]
     return Scenario(name=raw["name"], description=raw.get("description", ""), params=params,
                     months=raw.get("months", 120), path=path,
                     sem_file=Path(sem_file) if sem_file is not None else None,
                     overrides=dict(raw.get("parameters", {})),
-                    posterior=posterior if apply_posterior else None, policies=tuple(policies), sem_member=member)
+                    posterior=posterior if apply_posterior else None, policies=tuple(policies), sem_member=member,
+                    allocation=allocation)
 
 
 def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
@@ -246,6 +276,8 @@ def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     merged["parameters"] = {**base.get("parameters", {}), **raw.get("parameters", {})}
     merged["interventions"] = [*base.get("interventions", []),
                                *((str(path), k, entry) for k, entry in enumerate(raw.get("interventions", [])))]
+    if "allocation" in raw:
+        merged["allocation_from"] = str(path)
     for key in ("sem_file", "posterior"):
         if key in raw:
             merged[key] = str((path.parent / raw[key]).resolve())

@@ -220,6 +220,123 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
                f"timeseries.parquet, replicates.parquet and {report}")
 
 
+def _split(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list option as a tuple of names (None when not given)."""
+    if value is None:
+        return None
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not names:
+        raise click.BadParameter("expected names separated by commas")
+    return names
+
+
+@cli.command()
+@click.option("--budget-kzt", "budget", type=float, required=True, metavar="KZT",
+              help="Total budget to allocate over the window, national, in KZT (e.g. 48e9).")
+@click.option("--start", default="2025-01", show_default=True, metavar="YYYY-MM", help="First month of spending.")
+@click.option("--end", default="2029-12", show_default=True, metavar="YYYY-MM", help="Last month of spending.")
+@click.option("--levers", callback=_split, default="infrastructure,skills,trust,awareness,service_quality,assisted",
+              show_default=True, metavar="A,B,...", help="Levers the budget may go to (scenarios/data/levers.csv).")
+@click.option("--objective", type=click.Choice(["users", "equity"]), default="users", show_default=True,
+              help="users: extra adults using the portal at the horizon; equity: mean gain, in points, of the share "
+                   "of users among rural, 60+ and school-education-only adults.")
+@click.option("--target", "targets", callback=_split, default="all,rural,60+,school", show_default=True,
+              metavar="G,...", help="Groups a lever may be aimed at, where the lever allows it.")
+@click.option("--baseline", "baseline_ref", default="baseline", show_default=True, metavar="NAME|PATH")
+@click.option("--trials", type=click.IntRange(min=1, max=10_000), default=48, show_default=True, metavar="N",
+              help="Allocations to try (the shipped packages and each lever alone come first).")
+@click.option("--replicates", type=click.IntRange(min=2, max=10_000), default=16, show_default=True, metavar="R",
+              help="Paired draws each allocation of the search is scored on.")
+@click.option("--check-replicates", type=click.IntRange(min=2, max=10_000), default=40, show_default=True,
+              metavar="R", help="Fresh paired draws the best allocations and the packages are checked on.")
+@click.option("--agents", type=click.IntRange(min=100), default=None, metavar="N",
+              help="Citizens per run [default: the baseline's, 5000].")
+@click.option("--seed", type=SEED, default=1, show_default=True)
+@click.option("--uncertainty", type=click.Choice(["chance", "calibration", "full"]), default="full",
+              show_default=True, help="What the paired draws carry (as for compare).")
+@click.option("--name", default="optimised", show_default=True, metavar="NAME",
+              help="Name of the allocation scenario written.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="W",
+              help="Parallel worker processes [default: number of CPUs].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on a Dask cluster (tcp://host:port) instead of local processes.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/optimise"),
+              show_default=True, metavar="DIR")
+@force_option
+def optimise(budget: float, start: str, end: str, levers: tuple[str, ...], objective: str, targets: tuple[str, ...],
+             baseline_ref: str, trials: int, replicates: int, check_replicates: int, agents: int | None, seed: int,
+             uncertainty: str, name: str, workers: int | None, scheduler: str | None, out_dir: Path,
+             force: bool) -> None:
+    """Search allocations of a budget across levers for the most users (or the most equal gains), under uncertainty.
+
+    Every allocation is scored against the baseline on the same paired draws (Optuna's TPE search); the best few
+    and the shipped packages the levers can express (moved to the window, set to the budget) are then run on fresh
+    draws, and the best there is written as a scenario file (NAME.toml) that compare and the app run, beside
+    brief.html, optimise.json and the comparison's tables. The search is kept in DIR.study.db: run the same
+    command again to resume it, or with more --trials to extend it.
+    """
+    import re
+
+    from tqdm import tqdm
+
+    from egov_abm.scenarios.optimise import Settings, format_result, validate, write_result
+    from egov_abm.scenarios.output import check_out_dir
+    from egov_abm.scenarios.resources import check_memory, pool_workers
+    from egov_abm.scenarios.scenario import SIMPLE_NAME, load_scenario
+
+    if workers is not None and scheduler is not None:
+        raise InputError("--workers sizes the local pool; with --scheduler the cluster's own workers are used")
+    if scheduler is not None and "://" not in scheduler:
+        raise InputError(f"--scheduler {scheduler}: expected an address such as tcp://host:8786")
+    if not SIMPLE_NAME.fullmatch(name):
+        raise InputError(f"--name: expected letters, digits, _ and -, got {name!r}")
+    if not math.isfinite(budget):
+        raise InputError(f"--budget-kzt: expected a number of KZT above 0, got {budget}")
+    for flag, value in (("--start", start), ("--end", end)):
+        if not re.fullmatch(r"\d{4}-\d{2}", value):
+            raise InputError(f"{flag}: expected a month as YYYY-MM, got {value!r}")
+    base = load_scenario(baseline_ref).with_overrides(n_agents=agents)
+    settings = Settings(budget_kzt=budget, start=start, end=end, levers=levers, objective=objective, targets=targets,
+                        trials=trials, replicates=replicates, check_replicates=check_replicates, seed=seed,
+                        uncertainty=uncertainty, name=name)
+    validate(settings, base)
+    check_out_dir(out_dir, "optimise")
+    client = None
+    if scheduler is not None:
+        from egov_abm.scenarios.experiments.sweep import check_workers, connect
+
+        client = connect(scheduler)
+        check_workers(client)
+    else:
+        check_memory("optimise", [base], workers=pool_workers(workers, replicates), force=force)
+    bars: dict = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[stage] = tqdm(total=total, unit="trial" if stage == "search" else "run", disable=None,
+                               desc="searching" if stage == "search" else "checking")
+        bar = bars[stage]
+        bar.total = total
+        bar.update(done - bar.n)
+
+    from egov_abm.scenarios.optimise import optimise as run_optimiser
+
+    try:
+        result = run_optimiser(base, settings, out_dir, workers=workers, client=client, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+        if client is not None:
+            client.close()
+    report = write_result(result, base, baseline_ref, out_dir)
+    click.echo(format_result(result))
+    click.echo(f"{result.meta['trials']} trials and the check in {result.meta['seconds']} s; wrote "
+               f"{out_dir}/{result.best_name}.toml (run it: egov-abm compare {out_dir}/{result.best_name}.toml), "
+               f"{out_dir}/brief.html, optimise.json, trials.parquet and {report}")
+
+
 @cli.command()
 @click.option("--agents", "sizes", type=click.IntRange(min=100), multiple=True, metavar="N",
               help="Population sizes to time (repeatable) [default: 10000 and 100000].")
