@@ -31,6 +31,7 @@ th,td{border-bottom:1px solid #ddd;padding:4px 6px;vertical-align:top}th{backgro
 td.n{text-align:right;white-space:nowrap}caption{text-align:left;font-weight:600;padding:.3em 0}
 .dot{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.35em;vertical-align:middle}
 img{max-width:100%}.note{color:#555;font-size:12px}
+.nm{white-space:nowrap}
 @media print{body{max-width:none}h2{page-break-after:avoid}table,img{page-break-inside:avoid}}
 """
 
@@ -85,6 +86,45 @@ def field_notes(path: Path | None) -> list[dict[str, str]]:
     return blocks
 
 
+#: Browsers that print the brief to PDF, looked up on PATH in this order.
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+def find_browser() -> str:
+    """The path of a headless-capable Chromium or Chrome, or :class:`InputError` saying how to get one.
+
+    The PDF is printed by the browser a user already has (as WeasyPrint would need Pango and its own CSS engine),
+    so the printed brief is the page the browser shows.
+    """
+    import shutil
+
+    from egov_abm.model import InputError
+
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise InputError("--pdf: needs Chromium or Chrome on PATH to print the brief (Debian: apt-get install chromium)")
+
+
+def write_pdf(page: Path, pdf: Path, timeout: float = 120.0) -> Path:
+    """Print ``page`` (an HTML file) to ``pdf`` with headless Chromium; raise ``OSError`` if it does not."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="egov-abm-pdf-") as profile:
+        cmd = [find_browser(), "--headless", "--disable-gpu", "--no-sandbox", "--no-pdf-header-footer",
+               f"--user-data-dir={profile}", f"--print-to-pdf={pdf}", Path(page).absolute().as_uri()]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise OSError(f"{pdf}: the browser did not print the brief within {timeout:.0f} s") from None
+    if done.returncode != 0 or not pdf.exists() or pdf.stat().st_size == 0:
+        tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise OSError(f"{pdf}: the browser could not print the brief ({tail})")
+    return pdf
+
+
 def _optimised(meta: dict, dot) -> str:
     """The optimiser's answer: the allocation, its expected gain and P(beats) each package (empty for compare)."""
     opt = meta.get("optimise")
@@ -133,7 +173,8 @@ def write_brief(out_dir: Path, table: pd.DataFrame, meta: dict, colours: dict[st
     draws = meta["replicates"]
 
     def dot(name: str) -> str:
-        return f"<span class='dot' style='background:{colours.get(name, '#999')}'></span>{html.escape(name)}"
+        return (f"<span class='nm'><span class='dot' style='background:{colours.get(name, '#999')}'></span>"
+                f"{html.escape(name)}</span>")
 
     # 1. summary in plain words: the best bet is the policy with the least expected regret
     ranked = sorted(policies, key=lambda n: t.loc[n, "regret_mean"])

@@ -250,14 +250,15 @@ def _interventions(scenario: Scenario) -> list[dict]:
 
 
 def write_comparison(comparison: Comparison, out_dir: Path, *, kind: str = "compare",
-                     extra: Callable[[Path], object] | None = None) -> Path:
+                     extra: Callable[[Path], object] | None = None, pdf: bool = False) -> Path:
     """Write the comparison's tables (Parquet), ``compare.json`` and the report; return the report's path.
 
     Every file goes to a temporary folder beside ``out_dir``, which replaces
     ``out_dir`` whole once all are written (:func:`output.results_folder`):
     an interrupted or failed write leaves the earlier comparison as it was.
     ``kind`` is the folder's kind; ``extra(folder)`` writes more files into it
-    before it is swapped in.
+    before it is swapped in. With ``pdf``, ``brief.pdf`` is printed from the
+    brief by headless Chromium (:func:`.brief.write_pdf`).
 
     Raises:
         OutputError: ``out_dir`` is a file, cannot be written, or holds results of another kind.
@@ -278,6 +279,11 @@ def write_comparison(comparison: Comparison, out_dir: Path, *, kind: str = "comp
         if extra is not None:
             extra(tmp)
         report = write_report(comparison.runs, comparison.table, tmp, comparison.meta["baseline"], comparison.meta)
+        if pdf and (tmp / "brief.html").exists():
+            from egov_abm.scenarios.brief import write_pdf
+
+            with naming(out_dir / "brief.pdf"):
+                write_pdf(tmp / "brief.html", tmp / "brief.pdf")
     return out_dir / report.name
 
 

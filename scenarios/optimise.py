@@ -468,7 +468,7 @@ def _toml_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
-def write_result(result: Result, baseline: Scenario, baseline_ref: str, out_dir: Path) -> Path:
+def write_result(result: Result, baseline: Scenario, baseline_ref: str, out_dir: Path, *, pdf: bool = False) -> Path:
     """Write the answer: the comparison's files and brief, ``optimise.json``, ``trials.parquet``, the scenario file."""
     from egov_abm.scenarios.compare import write_comparison
     from egov_abm.scenarios.output import naming
@@ -487,7 +487,7 @@ def write_result(result: Result, baseline: Scenario, baseline_ref: str, out_dir:
             (tmp / f"{result.best_name}.toml").write_text(scenario_text(result, baseline, baseline_ref) + "\n",
                                                           encoding="utf-8")
 
-    return write_comparison(comparison, out_dir, kind="optimise", extra=extra)
+    return write_comparison(comparison, out_dir, kind="optimise", extra=extra, pdf=pdf)
 
 
 def format_result(result: Result) -> str:

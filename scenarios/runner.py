@@ -91,13 +91,13 @@ def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | 
 
 
 def run_replicates(scenario: Scenario, seed: int, replicates: int, *, months: int | None = None,
-                   ensemble: bool = False, progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+                   ensemble: bool | str = False, progress: Callable[[int], object] | None = None) -> pd.DataFrame:
     """Run ``replicates`` independent replicates (streams spawned from ``seed``) and stack them.
 
-    With ``ensemble``, replicate ``r`` also takes posterior draw ``r`` of the
-    calibrated parameters and member ``r mod N`` of the SEM ensemble
-    (:meth:`Scenario.variants`), so the spread over replicates carries chance,
-    calibration and SEM uncertainty.
+    ``ensemble`` is the level of uncertainty (:meth:`Scenario.variants`): at
+    ``full`` (or ``True``) replicate ``r`` also takes posterior draw ``r`` of
+    the calibrated parameters and its SEM member, so the spread over replicates
+    carries chance, calibration and SEM uncertainty.
     """
     population = population_spec()
     variants = scenario.variants(replicates, seed, ensemble)
@@ -117,16 +117,28 @@ def _posterior_point(scenario: Scenario) -> dict:
             "sem_member": post.member(i)}
 
 
-def run_metadata(scenario: Scenario, seed: int, replicates: int, months: int, ensemble: bool = False) -> dict:
-    """Everything needed to reproduce a run: parameters, SEM, posterior draws, seed, versions."""
+def run_metadata(scenario: Scenario, seed: int, replicates: int, months: int, ensemble: bool | str = False) -> dict:
+    """Everything needed to reproduce a run: parameters, SEM, posterior draws, seed, versions.
+
+    ``ensemble`` is the level of uncertainty (:meth:`Scenario.variants`): at ``calibration`` the draws are
+    recorded without the intention-behaviour slope, which stays at the best particle's, as does the SEM member.
+    """
+    from egov_abm.scenarios.scenario import uncertainty_level
+
+    level = uncertainty_level(ensemble)
+    drawn = level != "chance"
+    draws = [draw for _, draw in scenario.ensemble(replicates, seed)] if drawn else None
+    if level == "calibration":
+        draws = [{k: v for k, v in d.items() if k != "intention_slope"} for d in draws]
     return {
         "posterior_file": str(scenario.posterior) if scenario.posterior else None,
-        "ensemble": ensemble,
-        "posterior_draws": [draw for _, draw in scenario.ensemble(replicates, seed)] if ensemble else None,
-        "posterior_particles": scenario.posterior_particles(replicates, seed) if ensemble else None,
-        "posterior_point": _posterior_point(scenario) if scenario.posterior and not ensemble else None,
-        "sem_members": scenario.sem_members(replicates, seed) if ensemble else None,
-        "sem_member": None if ensemble else scenario.sem_member,
+        "uncertainty": level,
+        "ensemble": level == "full",
+        "posterior_draws": draws,
+        "posterior_particles": scenario.posterior_particles(replicates, seed) if drawn else None,
+        "posterior_point": _posterior_point(scenario) if scenario.posterior and level != "full" else None,
+        "sem_members": scenario.sem_members(replicates, seed) if level == "full" else None,
+        "sem_member": None if level == "full" else scenario.sem_member,
         "scenario": scenario.name,
         "description": scenario.description,
         "scenario_file": str(scenario.path) if scenario.path else None,

@@ -161,7 +161,8 @@ class Scenario:
         scenario sets explicitly are not replaced.
         """
         if self.posterior is None:
-            raise ScenarioError(f"scenario {self.name!r}: --ensemble needs a 'posterior' in the scenario file")
+            raise ScenarioError(f"scenario {self.name!r}: uncertainty beyond 'chance' needs a 'posterior' in the "
+                                f"scenario file")
         from egov_abm.calibration.posterior import load_posterior
 
         out = []

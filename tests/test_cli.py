@@ -190,13 +190,29 @@ def test_posterior_best_point_and_ensemble_draws(tmp_path, capsys):
     meta = json.loads((tmp_path / "one" / "run.json").read_text())
     assert meta["posterior_point"] == {"particle": 1, "what": "best particle (smallest distance)", "distance": 0.9,
                                        "sem_member": 5}
-    assert meta["sem_member"] == 5
+    assert meta["sem_member"] == 5 and meta["uncertainty"] == "chance"
+    # several replicates default to full, as compare does; --uncertainty chooses, and run says which it used
+    code, out, err = run_cli(["run", "--scenario", str(tmp_path / "s.toml"), "--agents", "200", "--replicates", "3",
+                              "--out", str(tmp_path / "many")], capsys)
+    assert code == 0, err
+    assert "uncertainty 'full'" in out
+    assert json.loads((tmp_path / "many" / "run.json").read_text())["uncertainty"] == "full"
+    code, out, err = run_cli(["run", "--scenario", str(tmp_path / "s.toml"), "--agents", "200", "--replicates", "3",
+                              "--uncertainty", "calibration", "--out", str(tmp_path / "cal")], capsys)
+    assert code == 0, err
+    assert "uncertainty 'calibration'" in out
+    meta = json.loads((tmp_path / "cal" / "run.json").read_text())
+    assert meta["uncertainty"] == "calibration" and meta["sem_members"] is None and meta["sem_member"] == 5
+    assert len(meta["posterior_draws"]) == 3 and meta["posterior_point"]["particle"] == 1
 
 
 def test_ensemble_without_posterior_is_one_line(tmp_path, capsys):
     code, _, err = run_cli(["run", "--scenario", "validation/bass", "--agents", "100", "--months", "1",
                             "--replicates", "2", "--ensemble", "--out", str(tmp_path)], capsys)
     assert code == 2 and "needs a 'posterior'" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(["run", "--replicates", "2", "--ensemble", "--uncertainty", "chance", "--out",
+                            str(tmp_path)], capsys)
+    assert code == 2 and "--ensemble is --uncertainty full" in err and len(err.strip().splitlines()) == 1
 
 
 def test_app_rejects_bad_port_and_host_and_a_busy_port(capsys):

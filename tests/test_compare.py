@@ -248,3 +248,28 @@ def test_tile_map_places_every_region_once_and_colours_by_value():
     faces = {tuple(round(c, 3) for c in p.get_facecolor()) for p in ax.patches}
     assert len(ax.patches) == 20 and len(faces) == 3  # the two values and grey for the 18 without one
     plt.close(fig)
+
+
+def test_pdf_brief_is_printed_by_chromium_or_refused_before_any_run(tmp_path, capsys, monkeypatch):
+    import os
+    import shutil
+
+    from egov_abm.scenarios import brief
+
+    args = ["compare", "technology_only", "--replicates", "2", "--agents", "300", "--uncertainty", "chance",
+            "--workers", "1", "--pdf"]
+    have = any(shutil.which(b) for b in brief.BROWSERS)
+    assert have or not os.environ.get("CI"), "CI installs Debian's chromium: the PDF must be tested there"
+    if have:
+        code = main([*args, "--out", str(tmp_path / "with")])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        pdf = (tmp_path / "with" / "brief.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF") and len(pdf) > 20_000 and "brief.pdf" in out
+        files = json.loads((tmp_path / "with" / "_egov_abm.json").read_text())["files"]
+        assert "brief.pdf" in files
+    monkeypatch.setattr(brief, "BROWSERS", ("no-such-browser-here",))
+    code = main([*args, "--out", str(tmp_path / "without")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--pdf: needs Chromium or Chrome" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "without").exists()

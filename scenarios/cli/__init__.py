@@ -119,12 +119,14 @@ def cli() -> None:
               help="Output folder [default: results/<scenario>].")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any model parameter by name (repeatable), e.g. --set network=small_world.")
-@click.option("--ensemble", is_flag=True,
-              help="Replicate r runs the whole posterior draw r, its SEM member included (the uncertainty level "
-                   "'full' of compare) [default: the posterior's best particle and its member].")
+@click.option("--uncertainty", type=click.Choice(["chance", "calibration", "full"]), default=None,
+              help="What the replicates carry, as for compare: chance only (the posterior's best particle); plus "
+                   "posterior draws of the calibrated rates; plus the SEM member and the intention-behaviour slope "
+                   "(whole posterior draws) [default: full with several replicates, chance with one].")
+@click.option("--ensemble", is_flag=True, hidden=True, help="Same as --uncertainty full (kept for scripts).")
 @force_option
 def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, replicates: int,
-        out_dir: Path | None, sets: tuple[str, ...], ensemble: bool, force: bool) -> None:
+        out_dir: Path | None, sets: tuple[str, ...], uncertainty: str | None, ensemble: bool, force: bool) -> None:
     """Run a scenario and write timeseries.parquet and run.json."""
     from tqdm import tqdm
 
@@ -134,25 +136,29 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
     from egov_abm.scenarios.scenario import load_scenario
 
     scenario = load_scenario(scenario_ref).with_overrides(**_parse_set(sets, {"n_agents": ("--agents", agents)}))
+    if ensemble and uncertainty not in (None, "full"):
+        raise InputError(f"--ensemble is --uncertainty full; it cannot go with --uncertainty {uncertainty}")
+    level = "full" if ensemble else uncertainty or ("full" if replicates > 1 and scenario.posterior else "chance")
     check_memory("run", [scenario], force=force)
     horizon = scenario.months if months is None else months
     out_dir = check_out_dir(out_dir or Path("results") / scenario.name, "run")
     start = time.perf_counter()
     with tqdm(total=replicates * horizon, unit="month", desc=scenario.name, disable=None, leave=False) as bar:
-        frame = run_replicates(scenario, seed, replicates, months=horizon, ensemble=ensemble, progress=bar.update)
+        frame = run_replicates(scenario, seed, replicates, months=horizon, ensemble=level, progress=bar.update)
     elapsed = time.perf_counter() - start
-    ts_path, meta_path = write_results(out_dir, frame, run_metadata(scenario, seed, replicates, horizon, ensemble))
+    ts_path, meta_path = write_results(out_dir, frame, run_metadata(scenario, seed, replicates, horizon, level))
 
     first, last = frame["date"].min(), frame["date"].max()
     click.echo(f"scenario {scenario.name}: {scenario.params.n_agents:,} citizens, {horizon} months "
                f"({first:%Y-%m} to {last:%Y-%m}), {replicates} replicate(s)"
-               f"{' over posterior draws' if ensemble else ''}, seed {seed}, "
+               f"{' over posterior draws' if level != 'chance' else ''}, seed {seed}, "
                f"{elapsed:.1f} s")
     if scenario.posterior is not None:
-        click.echo("parameters: whole posterior draws, one per replicate (uncertainty 'full')" if ensemble else
-                   "parameters: the posterior's best particle and its SEM member (uncertainty 'chance' only: "
-                   "add --ensemble --replicates 40 for the calibration's spread, or compare policies with "
-                   "'egov-abm compare')")
+        from egov_abm.scenarios.decisions import UNCERTAINTY_TEXT
+
+        hint = (" (add --replicates 40 for the calibration's spread, or compare policies with 'egov-abm compare')"
+                if level == "chance" else "")
+        click.echo(f"uncertainty '{level}': {UNCERTAINTY_TEXT[level]}{hint}")
     table = summarise(frame)
     click.echo(f"at the horizon ({last:%Y-%m}), shares of the adult population:")
     click.echo(table.to_string(float_format=lambda v: f"{v:.3f}"))
@@ -180,10 +186,11 @@ def run(scenario_ref: str, agents: int | None, months: int | None, seed: int, re
               help="Parallel worker processes [default: number of CPUs].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/compare"),
               show_default=True, metavar="DIR")
+@click.option("--pdf", is_flag=True, help="Also print brief.html to brief.pdf (needs Chromium or Chrome).")
 @force_option
 def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, agents: int | None, seed: int,
             uncertainty: str, ensemble: bool, margin: float, target: float, workers: int | None, out_dir: Path,
-            force: bool) -> None:
+            pdf: bool, force: bool) -> None:
     """Run scenarios and their baseline on common random numbers and compare them ('all': every shipped policy).
 
     Replicate r of every scenario takes the same random streams and, unless --uncertainty chance, the same
@@ -206,18 +213,23 @@ def compare(scenario_refs: tuple[str, ...], baseline_ref: str, replicates: int, 
     check_memory("compare", [base, *scenarios], workers=pool_workers(workers, (len(refs) + 1) * replicates),
                  force=force)
     check_out_dir(out_dir, "compare")
+    if pdf:
+        from egov_abm.scenarios.brief import find_browser
+
+        find_browser()
     with tqdm(total=(len(scenarios) + 1) * replicates, unit="run", desc="comparing", disable=None) as bar:
         result = compare_scenarios(scenarios, base, seed=seed, replicates=replicates,
                                    ensemble="full" if ensemble else uncertainty, workers=workers,
                                    margin=margin, target=target, progress=bar.update)
-    report = write_comparison(result, out_dir)
+    report = write_comparison(result, out_dir, pdf=pdf)
     click.echo(format_table(result.table))
     click.echo(format_decisions(result.table, result.pairwise, base.name, result.meta["uncertainty"], replicates,
                                 margin, target))
     click.echo(format_equity(result.equity, base.name))
     click.echo(information_text(result.meta["decision"]))
     click.echo(f"{len(result.replicates)} runs in {result.meta['seconds']} s; wrote {out_dir}/comparison.parquet, "
-               f"timeseries.parquet, replicates.parquet and {report}")
+               f"timeseries.parquet, replicates.parquet, {report}, {out_dir}/brief.html"
+               + (f" and {out_dir}/brief.pdf" if pdf else ""))
 
 
 def _split(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
@@ -262,11 +274,12 @@ def _split(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
               help="Run on a Dask cluster (tcp://host:port) instead of local processes.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/optimise"),
               show_default=True, metavar="DIR")
+@click.option("--pdf", is_flag=True, help="Also print brief.html to brief.pdf (needs Chromium or Chrome).")
 @force_option
 def optimise(budget: float, start: str, end: str, levers: tuple[str, ...], objective: str, targets: tuple[str, ...],
              baseline_ref: str, trials: int, replicates: int, check_replicates: int, agents: int | None, seed: int,
              uncertainty: str, name: str, workers: int | None, scheduler: str | None, out_dir: Path,
-             force: bool) -> None:
+             pdf: bool, force: bool) -> None:
     """Search allocations of a budget across levers for the most users (or the most equal gains), under uncertainty.
 
     Every allocation is scored against the baseline on the same paired draws (Optuna's TPE search); the best few
@@ -301,6 +314,10 @@ def optimise(budget: float, start: str, end: str, levers: tuple[str, ...], objec
                         uncertainty=uncertainty, name=name)
     validate(settings, base)
     check_out_dir(out_dir, "optimise")
+    if pdf:
+        from egov_abm.scenarios.brief import find_browser
+
+        find_browser()
     client = None
     if scheduler is not None:
         from egov_abm.scenarios.experiments.sweep import check_workers, connect
@@ -330,11 +347,11 @@ def optimise(budget: float, start: str, end: str, levers: tuple[str, ...], objec
             bar.close()
         if client is not None:
             client.close()
-    report = write_result(result, base, baseline_ref, out_dir)
+    report = write_result(result, base, baseline_ref, out_dir, pdf=pdf)
     click.echo(format_result(result))
     click.echo(f"{result.meta['trials']} trials and the check in {result.meta['seconds']} s; wrote "
                f"{out_dir}/{result.best_name}.toml (run it: egov-abm compare {out_dir}/{result.best_name}.toml), "
-               f"{out_dir}/brief.html, optimise.json, trials.parquet and {report}")
+               f"{out_dir}/brief.html{', brief.pdf' if pdf else ''}, optimise.json, trials.parquet and {report}")
 
 
 @cli.command()
