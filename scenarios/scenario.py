@@ -188,6 +188,19 @@ def shipped_scenarios() -> dict[str, Path]:
     return found
 
 
+#: Environment variable naming scenario files (``os.pathsep``-separated) that resolve by their file name's stem,
+#: as shipped ones do: how ``egov-abm app --scenario FILE`` offers a user's file (an ``optimise`` answer) in the app.
+EXTRA_SCENARIOS = "EGOV_ABM_SCENARIOS"
+
+
+def extra_scenarios() -> dict[str, Path]:
+    """Name (file stem) → path of the scenario files named by :data:`EXTRA_SCENARIOS`."""
+    import os
+
+    paths = [Path(p) for p in os.environ.get(EXTRA_SCENARIOS, "").split(os.pathsep) if p]
+    return {p.stem: p for p in paths}
+
+
 def resolve_path(ref: str, relative_to: Path | None = None) -> Path:
     """Turn a scenario name or path into a file path; raise :class:`ScenarioError` if none exists."""
     candidates = []
@@ -200,6 +213,9 @@ def resolve_path(ref: str, relative_to: Path | None = None) -> Path:
         shipped = shipped_scenarios()
         if ref in shipped:
             return shipped[ref]
+        extra = extra_scenarios()
+        if ref in extra:
+            return extra[ref]
         if relative_to is not None:
             candidates.append(relative_to / f"{ref}.toml")
     for c in candidates:

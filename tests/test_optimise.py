@@ -166,3 +166,19 @@ def test_optimiser_beats_every_package_of_the_same_budget_and_resumes(tmp_path, 
     assert code == 0
     again = pd.read_parquet(out / "trials.parquet").set_index("trial").sort_index()
     assert len(again) == 11 and again.loc[trials.index, "objective_mean"].equals(trials["objective_mean"])
+
+
+def test_app_offers_an_allocation_file_by_name_and_refuses_a_bad_one(tmp_path, capsys, monkeypatch):
+    from egov_abm.scenarios.scenario import EXTRA_SCENARIOS
+    from egov_abm.viz.explore_model import scenario_names
+
+    good = _allocation_file(tmp_path, '{ awareness = { share = 1.0 } }', name="my_budget")
+    monkeypatch.setenv(EXTRA_SCENARIOS, str(good))
+    assert scenario_names()[-1] == "my_budget" and scenario_names()[0] == "baseline"
+    assert load_scenario("my_budget").allocation.shares == (("awareness", 1.0, "all"),)
+    bad = _allocation_file(tmp_path, '{ awareness = { share = 0.5 } }', name="bad_budget")
+    for path, message in ((bad, "the shares must sum to 1"), (tmp_path / "baseline.toml", "is a shipped scenario's")):
+        path.touch()
+        code = main(["app", "--port", "1", "--scenario", str(path)])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -25,7 +25,7 @@ import numpy as np
 
 from egov_abm.model import AdoptionModel, Params, month_date
 from egov_abm.scenarios.runner import model_arguments
-from egov_abm.scenarios.scenario import Scenario, load_scenario, shipped_scenarios
+from egov_abm.scenarios.scenario import Scenario, extra_scenarios, load_scenario, shipped_scenarios
 from egov_abm.viz.controls import control
 
 #: Most citizens drawn in the network picture; above this a random sample is drawn.
@@ -34,9 +34,12 @@ START_CHOICES = ("scenario start", "2012-01", "2016-01", "2020-01", "2024-01")
 
 
 def scenario_names() -> list[str]:
-    """Shipped scenarios the page offers: the baseline and the policy files (no validation cases)."""
+    """Scenarios the pages offer: the baseline, the shipped policies, then the files the app was started with.
+
+    Validation cases are not offered; the files are those of ``egov-abm app --scenario FILE``.
+    """
     names = [k for k, path in shipped_scenarios().items() if "/" not in k and path.parent.name != "validation"]
-    return ["baseline"] + sorted(n for n in names if n != "baseline")
+    return ["baseline"] + sorted(n for n in names if n != "baseline") + list(extra_scenarios())
 
 
 @functools.lru_cache(maxsize=32)

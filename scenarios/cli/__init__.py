@@ -350,7 +350,8 @@ def optimise(budget: float, start: str, end: str, levers: tuple[str, ...], objec
     report = write_result(result, base, baseline_ref, out_dir, pdf=pdf)
     click.echo(format_result(result))
     click.echo(f"{result.meta['trials']} trials and the check in {result.meta['seconds']} s; wrote "
-               f"{out_dir}/{result.best_name}.toml (run it: egov-abm compare {out_dir}/{result.best_name}.toml), "
+               f"{out_dir}/{result.best_name}.toml (run it: egov-abm compare {out_dir}/{result.best_name}.toml, or "
+               f"egov-abm app --scenario {out_dir}/{result.best_name}.toml), "
                f"{out_dir}/brief.html{', brief.pdf' if pdf else ''}, optimise.json, trials.parquet and {report}")
 
 
@@ -732,9 +733,23 @@ def calibrate_report_cmd(posterior_path: Path | None, out_dir: Path, draws: int,
               help="Address to bind; the default serves this machine only (use 0.0.0.0 to share on a network).")
 @click.option("--open/--no-open", "open_browser", default=False, show_default=True,
               help="Open the app in a web browser once it is up.")
-def app(port: int, host: str, open_browser: bool) -> None:
+@click.option("--scenario", "scenario_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="Also offer this scenario file on the Explore and Compare pages, by its file name "
+                                   "(e.g. the NAME.toml optimise writes); repeatable.")
+def app(port: int, host: str, open_browser: bool, scenario_files: tuple[Path, ...]) -> None:
     """Start the browser app (Explore, Compare and Calibration pages) at http://HOST:P/."""
     import socket
+
+    from egov_abm.scenarios.scenario import EXTRA_SCENARIOS, load_scenario, shipped_scenarios
+
+    for path in scenario_files:
+        if path.stem in shipped_scenarios():
+            raise InputError(f"--scenario {path}: '{path.stem}' is a shipped scenario's name; rename the file")
+        load_scenario(path)  # a bad file is one line now, not an error in the browser later
+    if len({p.stem for p in scenario_files}) != len(scenario_files):
+        raise InputError("--scenario: two files have the same name")
+    if scenario_files:
+        os.environ[EXTRA_SCENARIOS] = os.pathsep.join(str(p.absolute()) for p in scenario_files)
 
     if not host.strip():
         raise click.BadParameter("expected a host name or address, got an empty string", param_hint="'--host'")
