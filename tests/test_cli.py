@@ -30,7 +30,8 @@ def test_run_writes_files_and_is_reproducible(tmp_path, capsys):
     args = ["run", "--agents", "2000", "--months", "24", "--seed", "1", "--replicates", "2"]
     code, out, _ = run_cli([*args, "--out", str(tmp_path / "a")], capsys)
     assert code == 0, out
-    assert "scenario baseline: 2,000 citizens, 24 months (2006-04 to 2008-04), 2 replicate(s), seed 1" in out
+    assert ("scenario baseline: 2,000 citizens, 24 months (2006-04 to 2008-04), 2 replicate(s) over posterior draws, "
+            "seed 1") in out
     run_cli([*args, "--out", str(tmp_path / "b")], capsys)
     a = pd.read_parquet(tmp_path / "a" / "timeseries.parquet")
     b = pd.read_parquet(tmp_path / "b" / "timeseries.parquet")
