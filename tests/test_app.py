@@ -24,7 +24,7 @@ from egov_abm.calibration.defaults import demographic_constants
 from egov_abm.model import InputError, Params, month_date
 from egov_abm.scenarios.parallel import Cancelled, default_workers
 from egov_abm.scenarios.scenario import load_scenario
-from egov_abm.viz import app, compare_view, plots
+from egov_abm.viz import app, calibration_page, compare_page, compare_view, explore_page, plots
 from egov_abm.viz.calibration_view import MAX_UPLOAD_BYTES, read_sem_file, read_shipped, read_upload, shipped_sem_files
 from egov_abm.viz.compare_view import WORKERS, CompareForm, WorkerGate, check_form, display_table, run_comparison
 from egov_abm.viz.controls import (
@@ -56,7 +56,7 @@ def _slider(rc, label: str):
 
 # ----------------------------------------------------------------------------------------- explore
 def test_explore_page_steps_the_model_and_redraws():
-    box, rc = solara.render(app.Layout(children=[app.Explore()]), handle_error=False)
+    box, rc = solara.render(app.Layout(children=[explore_page.Explore()]), handle_error=False)
     assert _text(rc, "explore-month") == "month 0 of 296"
     before = _images(rc)
     assert len(before) == 3
@@ -74,7 +74,7 @@ def test_explore_page_steps_the_model_and_redraws():
 
 
 def test_explore_page_survives_out_of_range_values():
-    box, rc = solara.render(app.Layout(children=[app.Explore()]), handle_error=False)
+    box, rc = solara.render(app.Layout(children=[explore_page.Explore()]), handle_error=False)
     _slider(rc, CONTACTS).v_model = 10_000
     seed = rc.find(v.TextField, label="Seed (whole number)").widget
     seed.v_model = "-5"
@@ -105,7 +105,7 @@ def test_explore_model_validates_every_input():
 
 
 def test_explore_controls_read_the_parameters_metadata():
-    params = app.explore_params()
+    params = explore_page.explore_params()
     fields = Params.fields()
     for name in ("n_agents", "mean_degree", "p_success"):
         meta = fields[name].metadata
@@ -129,7 +129,7 @@ def test_explore_controls_read_the_parameters_metadata():
 
 
 def test_explore_model_clamps_to_the_same_ranges_as_the_controls():
-    params = app.explore_params()
+    params = explore_page.explore_params()
     m = ExploreModel(n_agents=10**9, mean_degree=10**6, p_success=-1, dose_scale=99, seed=-3)
     assert (m.n, m.params.mean_degree, m.params.p_success, m.dose_scale, m.seed_value) == (
         params["n_agents"].max, params["mean_degree"].max, params["p_success"].min, params["dose_scale"].max, 0)
@@ -137,7 +137,7 @@ def test_explore_model_clamps_to_the_same_ranges_as_the_controls():
 
 
 def test_explore_page_explains_each_control_and_its_limit():
-    box, rc = solara.render(app.Layout(children=[app.Explore()]), handle_error=False)
+    box, rc = solara.render(app.Layout(children=[explore_page.Explore()]), handle_error=False)
     shown = [w.children[0] for w in rc.find(v.Html, tag="p").widgets]
     degree = control("mean_degree").describe()
     assert degree in shown
@@ -152,8 +152,8 @@ def test_texts_state_the_data():
     start, end = month_date(baseline.params.start_month, 0), month_date(baseline.params.start_month,
                                                                        baseline.months)
     assert horizon_text() == f"{start:%B %Y} to {end:%B %Y}" == "April 2006 to December 2030"
-    app.compare_choice.set(["service_quality"])
-    box, rc = solara.render(app.Layout(children=[app.Compare()]), handle_error=False)
+    compare_page.compare_choice.set(["service_quality"])
+    box, rc = solara.render(app.Layout(children=[compare_page.Compare()]), handle_error=False)
     shown = " ".join(str(w.children) for w in rc.find(v.Html).widgets)
     assert f"baseline run from {horizon_text()} with the calibrated parameters" in shown
     agents = control("compare_agents")
@@ -225,28 +225,28 @@ def test_run_comparison_uses_common_random_numbers():
     shown = display_table(result.table)
     assert list(shown["Scenario"]) == ["baseline", "awareness_campaign"]
     assert f"scaled to {adults_text()})" in " ".join(
-        str(w.children) for w in solara.render(app.CompareResults(result, 1.0), handle_error=False)[1]
+        str(w.children) for w in solara.render(compare_page.CompareResults(result, 1.0), handle_error=False)[1]
         .find(v.Html).widgets)
 
 
 def test_compare_page_runs_in_the_background_and_shows_results():
-    app.compare_choice.set(["service_quality"])
-    app.compare_replicates.set(1)
-    app.compare_agents.set(500)
-    app.compare_seed.set("2")
-    app.compare_ensemble.set(False)
-    box, rc = solara.render(app.Layout(children=[app.Compare()]), handle_error=False)
+    compare_page.compare_choice.set(["service_quality"])
+    compare_page.compare_replicates.set(1)
+    compare_page.compare_agents.set(500)
+    compare_page.compare_seed.set("2")
+    compare_page.compare_ensemble.set(False)
+    box, rc = solara.render(app.Layout(children=[compare_page.Compare()]), handle_error=False)
     with WORKERS.hold(WORKERS.total):  # another session's comparison holds every worker: this one queues
         rc.find(v.Btn, children=["Run comparison"]).widget.click()
         deadline = time.monotonic() + 30
         while not rc.find(v.Html, class_="compare-queue").widgets and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _text(rc, "compare-queue").startswith("waiting: 1 comparison ahead (the app runs at most ")
-        assert app.compare_task.pending and app.compare_done.value == 0
+        assert compare_page.compare_task.pending and compare_page.compare_done.value == 0
     deadline = time.monotonic() + 240
-    while not app.compare_task.finished and time.monotonic() < deadline:
+    while not compare_page.compare_task.finished and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert app.compare_task.finished, "the comparison did not finish within 240 s"
+    assert compare_page.compare_task.finished, "the comparison did not finish within 240 s"
     expected = "2 runs (2 scenarios × 1 replicate, 500 citizens each)"
     while time.monotonic() < deadline:  # the page re-renders just after the task reports
         messages = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
@@ -323,9 +323,9 @@ def test_run_comparison_takes_workers_from_the_shared_gate(monkeypatch):
 
 
 def test_compare_page_shows_form_errors_and_runs_nothing():
-    app.compare_choice.set([])
-    app.compare_seed.set("seven")
-    box, rc = solara.render(app.Layout(children=[app.Compare()]), handle_error=False)
+    compare_page.compare_choice.set([])
+    compare_page.compare_seed.set("seven")
+    box, rc = solara.render(app.Layout(children=[compare_page.Compare()]), handle_error=False)
     rc.find(v.Btn, children=["Run comparison"]).widget.click()
     messages = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
     assert "Scenarios: choose at least one policy scenario" in messages
@@ -347,8 +347,8 @@ def _alerts(rc) -> str:
 
 
 def test_calibration_page_shows_the_shipped_fit_and_reports_a_bad_upload():
-    app._choose_shipped(shipped_sem_files()[0].name)
-    box, rc = solara.render(app.Layout(children=[app.Calibration()]), handle_error=False)
+    calibration_page._choose_shipped(shipped_sem_files()[0].name)
+    box, rc = solara.render(app.Layout(children=[calibration_page.Calibration()]), handle_error=False)
     view = read_sem_file(shipped_sem_files()[0])
     cfi = view.fit.set_index("index").loc["Comparative fit index (CFI)", "value"]
     assert cfi == pytest.approx(0.991, abs=0.001)
@@ -361,15 +361,15 @@ def test_calibration_page_shows_the_shipped_fit_and_reports_a_bad_upload():
     chooser = rc.find(FileInput).widget
     assert chooser.accept == ".json,application/json" and not chooser.multiple
 
-    app.load_upload("mine.json", 9, io.BytesIO(b"{not json"))
+    calibration_page.load_upload("mine.json", 9, io.BytesIO(b"{not json"))
     assert _alerts(rc) == "mine.json: not valid JSON (line 1: Expecting property name enclosed in double quotes)"
     assert len(rc.find(widgets.Image).widgets) == 1, "the page keeps showing the file it showed"
     good = shipped_sem_files()[0].read_bytes().replace(b'"note": "', b'"note": "Uploaded copy. ')
-    app.load_upload("copy.json", len(good), io.BytesIO(good))
+    calibration_page.load_upload("copy.json", len(good), io.BytesIO(good))
     assert _alerts(rc) == ""
     assert rc.find(v.Html, class_="calibration-file").widget.children[0] == "File: copy.json (uploaded)"
     assert any("Uploaded copy." in str(w.children) for w in rc.find(v.Html, tag="p").widgets)
-    app._choose_shipped(shipped_sem_files()[0].name)  # choosing a shipped file again replaces the upload
+    calibration_page._choose_shipped(shipped_sem_files()[0].name)  # choosing a shipped file again replaces the upload
     assert rc.find(v.Html, class_="calibration-file").widget.children[0] == "File: sem_default.json (shipped)"
 
 
@@ -414,10 +414,10 @@ def test_every_bad_upload_is_one_line(case):
 
 
 def test_the_calibration_page_shows_each_bad_upload_in_one_line_and_keeps_working():
-    app._choose_shipped(shipped_sem_files()[0].name)
-    box, rc = solara.render(app.Layout(children=[app.Calibration()]), handle_error=False)
+    calibration_page._choose_shipped(shipped_sem_files()[0].name)
+    box, rc = solara.render(app.Layout(children=[calibration_page.Calibration()]), handle_error=False)
     for data, size, message in BAD_UPLOADS.values():
-        app.load_upload("up.json", size if size is not None else len(data),
+        calibration_page.load_upload("up.json", size if size is not None else len(data),
                         data if isinstance(data, io.RawIOBase) else io.BytesIO(data))
         assert _alerts(rc) == message
         assert len(rc.find(widgets.Image).widgets) == 1
@@ -448,8 +448,8 @@ def test_read_sem_file_refuses_special_and_oversized_files(tmp_path):
 
 def test_the_upload_widget_reads_the_file_in_memory(monkeypatch):
     """The page's file chooser, as a browser drives it: file_info arrives, the bytes are read from the widget."""
-    app._choose_shipped(shipped_sem_files()[0].name)
-    box, rc = solara.render(app.Layout(children=[app.Calibration()]), handle_error=False)
+    calibration_page._choose_shipped(shipped_sem_files()[0].name)
+    box, rc = solara.render(app.Layout(children=[calibration_page.Calibration()]), handle_error=False)
     chooser = rc.find(FileInput).widget
     sent = []
 
@@ -463,7 +463,7 @@ def test_the_upload_widget_reads_the_file_in_memory(monkeypatch):
     while "r2.json" not in _alerts(rc) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _alerts(rc) == "r2.json: r2: expected an object of R² values"
-    assert sent == [app.UPLOAD_TIMEOUT]
+    assert sent == [calibration_page.UPLOAD_TIMEOUT]
 
 
 # ------------------------------------------------------------------------------------------ server
