@@ -55,21 +55,38 @@ def _slider(rc, label: str):
 
 
 # ----------------------------------------------------------------------------------------- explore
+def _drawn(rc) -> list[str]:
+    """The text of the map and the two charts (HTML and SVG)."""
+    found = {w.attributes.get("class"): w.unsafe_innerHTML for w in rc.find(solara.widgets.HTML).widgets}
+    return [found[c] for c in ("explore-map", "explore-chart", "explore-histograms")]
+
+
+def _hints(rc) -> int:
+    return len(rc.find(v.Html, class_="reset-hint").widgets)
+
+
 def test_explore_page_steps_the_model_and_redraws():
     box, rc = solara.render(app.Layout(children=[explore_page.Explore()]), handle_error=False)
-    assert _text(rc, "explore-month") == "month 0 of 296"
-    before = _images(rc)
-    assert len(before) == 3
+    # the page starts watching in January 2020, the earlier months run unseen
+    assert _text(rc, "explore-month") == "month 165 of 296"
+    assert "watching from January 2020" in _text(rc, "explore-settings")
+    before = _drawn(rc)
+    assert "<svg" in before[1] and before[0].count("class='tile'") == 20
     step = rc.find(v.Btn, children=["Step"]).widget
     for _ in range(3):
         step.click()
-    assert _text(rc, "explore-month") == "month 3 of 296"
-    after = _images(rc)
-    assert all(a != b for a, b in zip(before, after, strict=True)), "every figure is redrawn after a step"
-    # a slider change takes effect on reset
+    assert _text(rc, "explore-month") == "month 168 of 296"
+    after = _drawn(rc)
+    assert all(a != b for a, b in zip(before, after, strict=True)), "the map and both charts are redrawn"
+    assert "April 2020:" in after[1]  # each month's values on hover
+    # every slider shows its value; a change says "press Reset to apply" until Reset applies it
+    assert _text(rc, "value-n_agents") == "Population: 2,000 citizens"
+    assert _hints(rc) == 0
     _slider(rc, CITIZENS).v_model = 3000
+    assert _text(rc, "value-n_agents") == "Population: 3,000 citizens" and _hints(rc) == 1
+    assert _text(rc, "explore-month") == "month 168 of 296"  # nothing applied yet
     rc.find(v.Btn, children=["Reset"]).widget.click()
-    assert _text(rc, "explore-month") == "month 0 of 296"
+    assert _text(rc, "explore-month") == "month 165 of 296" and _hints(rc) == 0
     assert "3,000 citizens" in _text(rc, "explore-settings")
 
 
@@ -77,14 +94,13 @@ def test_explore_page_survives_out_of_range_values():
     box, rc = solara.render(app.Layout(children=[explore_page.Explore()]), handle_error=False)
     _slider(rc, CONTACTS).v_model = 10_000
     seed = rc.find(v.TextField, label="Seed (whole number)").widget
-    seed.v_model = "-5"
-    seed.fire_event("focusout", None)  # text fields commit their value on focus-out or Enter
+    seed.v_model = "-5"  # the seed field applies each keystroke to the settings (Reset builds with them)
     rc.find(v.Btn, children=["Reset"]).widget.click()
     alerts = " ".join(str(w.children) for w in rc.find(v.Alert).widgets)
     assert f"{CONTACTS}: 10000 is outside 2 to 500; used 500." in alerts
     assert "Seed: '-5' is outside 0 to 2,147,483,647; used 0." in alerts
     rc.find(v.Btn, children=["Step"]).widget.click()
-    assert _text(rc, "explore-month") == "month 1 of 296"
+    assert _text(rc, "explore-month") == "month 166 of 296"
 
 
 def test_explore_model_validates_every_input():
@@ -104,21 +120,26 @@ def test_explore_model_validates_every_input():
     assert (m.n, m.params.mean_degree, m.params.p_success, m.seed_value) == (2000, 2, 1.0, 1)
 
 
+def _sliders() -> dict:
+    box, rc = solara.render(app.Layout(children=[explore_page.Explore()]), handle_error=False)
+    return {name: _slider(rc, control(name).label) for name in ("n_agents", "mean_degree", "p_success", "dose_scale")}
+
+
 def test_explore_controls_read_the_parameters_metadata():
-    params = explore_page.explore_params()
+    sliders = _sliders()
     fields = Params.fields()
     for name in ("n_agents", "mean_degree", "p_success"):
         meta = fields[name].metadata
-        slider, full = params[name], meta["range"]
+        slider, full = sliders[name], meta["range"]
         expected = UI_LIMITS[name][0] if name in UI_LIMITS else full
         assert (slider.min, slider.max) == tuple(expected), name
         assert full[0] <= slider.min <= slider.max <= full[1], f"{name}: the page range lies inside the parameter's"
         assert slider.label == f"{SHORT_NAMES[name]} ({meta['unit']})", "slider labels show the parameter's unit"
         assert control(name).doc == meta["doc"] and meta["doc"] in control(name).describe()
-    assert params["mean_degree"].max == fields["mean_degree"].metadata["range"][1] == 500  # every graph is direct now
-    assert params["p_success"].min == fields["p_success"].metadata["range"][0]  # no UI limit: the full range
-    assert params["network"]["values"] == list(fields["network"].metadata["choices"])
-    assert (params["dose_scale"].min, params["dose_scale"].max) == UI_LIMITS["dose_scale"][0]
+    assert sliders["mean_degree"].max == fields["mean_degree"].metadata["range"][1] == 500  # every graph is direct
+    assert sliders["p_success"].min == fields["p_success"].metadata["range"][0]  # no UI limit: the full range
+    assert explore_page.SETTINGS and control("network").choices == tuple(fields["network"].metadata["choices"])
+    assert (sliders["dose_scale"].min, sliders["dose_scale"].max) == UI_LIMITS["dose_scale"][0]
     # every declared limit has a reason and lies inside what the model or the command line accepts
     for name, (limit, reason) in UI_LIMITS.items():
         c = control(name)
@@ -129,7 +150,7 @@ def test_explore_controls_read_the_parameters_metadata():
 
 
 def test_explore_model_clamps_to_the_same_ranges_as_the_controls():
-    params = explore_page.explore_params()
+    params = _sliders()
     m = ExploreModel(n_agents=10**9, mean_degree=10**6, p_success=-1, dose_scale=99, seed=-3)
     assert (m.n, m.params.mean_degree, m.params.p_success, m.dose_scale, m.seed_value) == (
         params["n_agents"].max, params["mean_degree"].max, params["p_success"].min, params["dose_scale"].max, 0)

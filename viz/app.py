@@ -10,12 +10,19 @@ model the Explore page drives is in :mod:`.explore_model`, comparisons run throu
 
 from __future__ import annotations
 
+import warnings
+
 import solara
 
 from egov_abm.viz.calibration_page import Calibration
 from egov_abm.viz.common import TITLE, NavigationTabs
 from egov_abm.viz.compare_page import Compare
 from egov_abm.viz.explore_page import Explore
+
+# Solara warns (12 lines, on every page load) that its session cookie falls back to SameSite=Lax when the app is
+# served over plain http on an address other than "localhost" (127.0.0.1, the default here). Lax is what this app
+# needs: it is not embedded in another site's frame. So just that warning is filtered, not Solara's others.
+warnings.filterwarnings("ignore", message="Cookies with samesite=none require https", category=UserWarning)
 
 __all__ = ["TITLE", "Calibration", "Compare", "Explore", "Layout", "NavigationTabs", "routes"]
 

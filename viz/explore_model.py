@@ -2,7 +2,7 @@
 
 :class:`ExploreModel` is an :class:`~model.AdoptionModel` built from a shipped
 scenario (the calibrated posterior's best point and its SEM member, the shipped population) with
-keyword arguments only, as Mesa's ``SolaraViz`` needs to rebuild it on reset.
+keyword arguments only (the page rebuilds it from its settings on Reset).
 
 Values from the page are never trusted: each is checked against the range its
 control shows (:mod:`viz.controls`: the parameter's metadata or a declared UI

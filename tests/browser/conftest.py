@@ -94,7 +94,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, artifacts, request):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
     pg = context.new_page()
     pg.set_default_timeout(60_000)
     yield pg
