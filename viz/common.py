@@ -7,6 +7,10 @@ import solara
 from egov_abm.viz.controls import control
 
 TITLE = "egov-abm: e-government portal adoption in Kazakhstan"
+#: One sidebar width on every page (set with the tabs, which every page shows): Solara sizes the sidebar to its
+#: content, between 400 and 600 px, so it jumped from page to page.
+SIDEBAR_CSS = (".solara-content-main.v-navigation-drawer { width: 380px !important; min-width: 380px !important; "
+               "max-width: 380px !important; }")
 
 
 @solara.component
@@ -40,6 +44,7 @@ def NavigationTabs():
     def go(i):
         router.push(paths[i])
 
+    solara.Style(SIDEBAR_CSS)
     with solara.Row(style={"gap": "4px", "padding": "0 16px", "border-bottom": "1px solid #DDDDDD"}):
         for i, r in enumerate(routes):
             solara.Button(r.label, text=i != index, outlined=i == index, color="primary",

@@ -104,7 +104,7 @@ def snapshot(model: ExploreModel) -> Snapshot:
         ("By age band", [svg.Series(f"aged {b}", series(f"adoption_age_{slug(b)}"), c, dash=d)
                          for b, c, d in zip(AGE_BANDS, plots.AGE_COLOURS, ("", "5 3", "8 3 2 3", "2 2"),
                                             strict=True)]),
-    ], y_label="used the portal in the last 12 months (% of adults)", month_names=names,
+    ], y_label="used it in the last 12 months (% of adults)", month_names=names,
         mark=start if start > 0 else None)
     regions = {slug(n): row[f"adoption_region_{slug(n)}"] for n in model.region_names
                if np.any(model.pop.region == model.region_names.index(n))}

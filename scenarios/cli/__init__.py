@@ -766,6 +766,8 @@ def app(port: int, host: str, open_browser: bool, scenario_files: tuple[Path, ..
                                      param_hint="'--port'") from None
     os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no calls home
     os.environ.setdefault("SOLARA_CHECK_HOOKS", "off")  # Mesa 3.3.1's own components trip this check
+    os.environ.setdefault("SOLARA_THEME_SHOW_BANNER", "False")  # its corner badge covered charts' legends
+    os.environ.setdefault("SOLARA_THEME_TITLE", "egov-abm")  # the browser tab's title
     from solara.__main__ import cli as solara_cli
 
     click.echo(f"egov-abm app: serving http://{host}:{port}/ (Ctrl-C to stop)", err=True)
