@@ -236,7 +236,7 @@ def write_brief(out_dir: Path, table: pd.DataFrame, meta: dict, colours: dict[st
     pair_html = ""
     if pairwise is not None:
         names = [baseline, *policies]
-        pair_html = _table(["P(row beats column)", *[html.escape(n) for n in names]],
+        pair_html = _table(["P(row beats column)", *[html.escape(n).replace("_", "_<wbr>") for n in names]],
                            [[dot(a), *["–" if a == b else f"{pairwise.loc[a, b]:.0%}" for b in names]] for a in names],
                            numeric=set(range(1, len(names) + 1)), caption="Pairwise, at the horizon")
 
