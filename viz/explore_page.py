@@ -96,7 +96,10 @@ def snapshot(model: ExploreModel) -> Snapshot:
     def series(key: str) -> list[float]:
         return [100 * r[key] for r in rows]
 
-    start = model.watch_from
+    marks = [(model.watch_from, "watching from here")] if model.watch_from > 0 else []
+    if model.scenario.policies:
+        first = min(p.intervention.start for p in model.scenario.policies)
+        marks.append((first, f"policy from {month_date(model.params.start_month, first):%b %Y}"))
     chart = svg.line_chart(months, [
         ("Overall, urban and rural", [svg.Series("all adults", series("adoption"), "#000000", width=2.2),
                                       svg.Series("urban", series("adoption_urban"), "#0072B2"),
@@ -104,8 +107,7 @@ def snapshot(model: ExploreModel) -> Snapshot:
         ("By age band", [svg.Series(f"aged {b}", series(f"adoption_age_{slug(b)}"), c, dash=d)
                          for b, c, d in zip(AGE_BANDS, plots.AGE_COLOURS, ("", "5 3", "8 3 2 3", "2 2"),
                                             strict=True)]),
-    ], y_label="used it in the last 12 months (% of adults)", month_names=names,
-        mark=start if start > 0 else None)
+    ], y_label="used it in the last 12 months (% of adults)", month_names=names, marks=marks)
     regions = {slug(n): row[f"adoption_region_{slug(n)}"] for n in model.region_names
                if np.any(model.pop.region == model.region_names.index(n))}
     map_html = svg.tile_map(regions, _region_adults(model),

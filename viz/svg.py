@@ -48,7 +48,7 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 def line_chart(months: Sequence, panels: Sequence[tuple[str, Sequence[Series]]], *, y_label: str,
                y_max: float = 100.0, unit: str = "%", width: int = 820, height: int = 300,
-               month_names: Sequence[str] | None = None, mark: int | None = None) -> str:
+               month_names: Sequence[str] | None = None, marks: Sequence[tuple[int, str]] = ()) -> str:
     """Side-by-side panels of lines over the same months, y from 0 to ``y_max``; hover a month for its values.
 
     Args:
@@ -61,7 +61,8 @@ def line_chart(months: Sequence, panels: Sequence[tuple[str, Sequence[Series]]],
         width: of the whole chart, in pixels.
         height: of the whole chart, in pixels.
         month_names: how the hover names each month (default: the dates as text).
-        mark: index of a month to mark with a vertical line (e.g. a policy's start), or None.
+        marks: (month index, label) of months to mark with a dotted vertical line and the label on hover
+            (where the page starts watching, a policy's start).
     """
     dates = np.asarray(months, dtype="datetime64[M]")
     n_months = len(dates)
@@ -107,9 +108,12 @@ def line_chart(months: Sequence, panels: Sequence[tuple[str, Sequence[Series]]],
                            f"stroke='#888'/><text x='{x(i):.1f}' y='{top + ph + 16}' text-anchor='middle' "
                            f"fill='#555'>{year}</text>")
         out.append(f"<rect x='{x0}' y='{top}' width='{pw:.1f}' height='{ph}' fill='none' stroke='#bbb'/>")
-        if mark is not None and 0 <= mark < n_months:
-            out.append(f"<line x1='{x(mark):.1f}' y1='{top}' x2='{x(mark):.1f}' y2='{top + ph}' stroke='#777' "
-                       f"stroke-dasharray='2 3'/>")
+        for row, (mark, text) in enumerate(marks):
+            if 0 <= mark < n_months:
+                out.append(f"<line x1='{x(mark):.1f}' y1='{top}' x2='{x(mark):.1f}' y2='{top + ph}' stroke='#777' "
+                           f"stroke-dasharray='2 3'><title>{_esc(text)}</title></line>")
+                out.append(f"<text x='{x(mark) + 3:.1f}' y='{top + 12 + 12 * row}' fill='#666' font-size='10'>"
+                           f"{_esc(text[:24])}</text>")
         length = 0
         for s in series:
             values = np.asarray(s.values, dtype=float)
