@@ -273,3 +273,35 @@ def test_pdf_brief_is_printed_by_chromium_or_refused_before_any_run(tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and "--pdf: needs Chromium or Chrome" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "without").exists()
+
+
+def test_brief_of_nine_long_named_policies_fits_1366_px_in_chromium(tmp_path):
+    import dataclasses
+    import os
+    import shutil
+
+    from egov_abm.scenarios.compare import compare_scenarios, write_comparison
+    from egov_abm.scenarios.scenario import load_scenario
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        assert not os.environ.get("CI"), "CI installs Debian's chromium"
+        pytest.skip("no Chromium")
+    from playwright.sync_api import sync_playwright
+
+    base = load_scenario("baseline").with_overrides(n_agents=300)
+    policy = load_scenario("technology_only").with_overrides(n_agents=300)
+    names = ["digital_only_mandate_extended", "rural_infrastructure_programme", "awareness_campaign_national",
+             "citizen_centric_package", "trust_transparency_programme", "service_quality_programme",
+             "skills_60plus_courses", "technology_only_package"]
+    result = compare_scenarios([dataclasses.replace(policy, name=n) for n in names], base, seed=1, replicates=2,
+                               ensemble="chance", workers=1)
+    write_comparison(result, tmp_path / "c")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.goto((tmp_path / "c" / "brief.html").as_uri())
+        widths = page.evaluate("[document.documentElement.scrollWidth, ...[...document.querySelectorAll('table')]"
+                               ".map(t => t.scrollWidth - t.parentElement.clientWidth)]")
+        browser.close()
+    assert widths[0] <= 1366 and max(widths[1:]) <= 0, widths
