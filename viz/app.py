@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import solara
 
+from egov_abm.viz.about_page import About
 from egov_abm.viz.calibration_page import Calibration
 from egov_abm.viz.common import TITLE, NavigationTabs
 from egov_abm.viz.compare_page import Compare
@@ -30,4 +31,5 @@ routes = [
     solara.Route(path="/", component=Explore, label="Explore", layout=Layout),
     solara.Route(path="compare", component=Compare, label="Compare"),
     solara.Route(path="calibration", component=Calibration, label="Calibration"),
+    solara.Route(path="about", component=About, label="About"),
 ]

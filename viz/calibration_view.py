@@ -369,6 +369,7 @@ class Section:
     summary: str = ""
     table: Table | None = None
     error: str = ""
+    figures: dict = dataclasses.field(default_factory=dict)  # its key numbers, for other pages to quote
 
 
 @dataclasses.dataclass(frozen=True)
@@ -466,7 +467,9 @@ def posterior_section(posterior, synthetic: dict | None) -> Section:
     caption = (f"From {DEFAULT_POSTERIOR.name}. Synthetic check ({DEFAULT_SYNTHETIC.name}): share of data sets "
                "simulated from known values whose true value fell inside the 50 % / 90 % posterior interval "
                "(nominal 50 % / 90 %).")
-    return Section(summary, Table(
+    figures = {"parameters": len(ident), "identified": int(counts.get("identified", 0)),
+               "weakly_identified": int(counts.get("weakly identified", 0))}
+    return Section(summary, figures=figures, table=Table(
         ("Parameter", "Median", "90 % interval", "Prior", "Width / prior width", "Verdict",
          "Synthetic check: inside 50 % / 90 %"), rows,
         numeric=frozenset({1, 2, 3, 4, 6}), keep=frozenset({0, 5}), caption=caption))
@@ -515,7 +518,8 @@ def holdout_section(holdout) -> Section:
                f"model's 50 % / 90 % band: {_percent(s['model_covered_50'])} / {_percent(s['model_covered_90'])}; "
                f"with observation noise: {_percent(s['covered_50'])} / {_percent(s['covered_90'])} "
                "(nominal 50 % / 90 %).")
-    return Section(summary, Table(
+    figures = {"from": start, "figures": len(rows), **{k: float(v) for k, v in s.items()}}
+    return Section(summary, figures=figures, table=Table(
         ("Figure", "Date", "Published", "Model median", "Model 90 % band", "With noise: 90 % band",
          "Model: in 50 / 90 % band", "With noise: in 50 / 90 % band"), tuple(rows),
         numeric=frozenset({2, 3, 4, 5}), keep=frozenset({0, 1, 6, 7}),
