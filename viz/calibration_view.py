@@ -537,7 +537,7 @@ def synthetic_section(doc: dict, n_members: int) -> Section:
     return Section(
         f"{doc['sets']} data sets simulated from parameter values drawn from the prior (with observation noise), each "
         f"calibrated like the real record at a reduced budget of {doc['budget']:,} runs"
-        + (f" (stopped by: {', '.join(f'{k} {v}' for k, v in stopped.items())})" if stopped else "")
+        + (f" ({', '.join(f'{v} stopped by the {k}' for k, v in stopped.items())})" if stopped else "")
         + f". True values inside their 50 % / 90 % intervals: {_percent(doc['overall_in50'])} / "
         f"{_percent(doc['overall_in90'])} (nominal 50 % / 90 %; fewer means overconfident, more means wide "
         f"posteriors).{member_text}")
