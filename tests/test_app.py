@@ -6,6 +6,7 @@ import io
 import ipaddress
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,10 +22,13 @@ import solara
 from ipyvuetify.extra import FileInput
 
 from egov_abm.calibration.defaults import demographic_constants
+from egov_abm.calibration.posterior import DEFAULT_HOLDOUT, DEFAULT_SYNTHETIC, load_posterior, load_synthetic
+from egov_abm.calibration.report import identification
+from egov_abm.calibration.sem_ensemble import load_sem_ensemble
 from egov_abm.model import InputError, Params, month_date
 from egov_abm.scenarios.parallel import Cancelled, default_workers
 from egov_abm.scenarios.scenario import load_scenario
-from egov_abm.viz import app, calibration_page, compare_page, compare_view, explore_page, plots
+from egov_abm.viz import app, calibration_page, calibration_view, compare_page, compare_view, explore_page, plots
 from egov_abm.viz.calibration_view import MAX_UPLOAD_BYTES, read_sem_file, read_shipped, read_upload, shipped_sem_files
 from egov_abm.viz.compare_view import WORKERS, CompareForm, WorkerGate, check_form, display_table, run_comparison
 from egov_abm.viz.controls import (
@@ -465,6 +469,92 @@ def test_read_sem_file_refuses_special_and_oversized_files(tmp_path):
         read_sem_file(tmp_path / "fifo")
     with pytest.raises(InputError, match="not_shipped.json: not a shipped SEM parameters file"):
         read_shipped("not_shipped.json")
+
+
+def _table(rc, name: str) -> str:
+    """The HTML of the Calibration page's table ``name`` (fit, paths, loadings, ensemble, posterior, holdout)."""
+    found = [w.unsafe_innerHTML for w in rc.find(solara.widgets.HTML).widgets
+             if f"calibration-{name}" in w.attributes.get("class", "").split()]
+    assert len(found) == 1, f"expected one {name} table, found {len(found)}"
+    return found[0]
+
+
+def test_calibration_tables_have_plain_column_names_and_full_values():
+    calibration_page._choose_shipped(shipped_sem_files()[0].name)
+    box, rc = solara.render(app.Layout(children=[calibration_page.Calibration()]), handle_error=False)
+    tables = {name: _table(rc, name) for name in ("fit", "paths", "loadings", "ensemble", "posterior", "holdout")}
+    raw = {"lval", "rval", "op", "std_estimate", "se", "p_value", "estimate", "q05", "q50", "q95", "width_vs_prior",
+           "model_q05", "covered_90", "index", "value", "guide"}
+    for name, text in tables.items():
+        headers = re.findall(r"<th[^>]*>([^<]*)</th>", text)
+        assert headers and not raw & set(headers), f"{name} table: {headers}"
+        assert not any("_" in h for h in headers), f"{name} table: {headers}"
+    assert "<th>Fit index</th>" in tables["fit"] and "Published (Amirova 2021, final model)" in tables["fit"]
+    view = read_shipped(shipped_sem_files()[0].name)
+    for value in view.fit["value"].iloc[2:]:  # every index written out in full (three decimals), not cut
+        assert f">{value:.3f}<" in tables["fit"]
+    assert "Personal attitude → E-government readiness" in tables["paths"]
+    assert tables["paths"].count("&lt; 0.001") == 3  # the three paths' p-values, not 0.0
+    # the SEM ensemble's range of each path, from the ensemble file
+    members = load_sem_ensemble()
+    for field in ("readiness_on_attitude", "readiness_on_trust", "intention_on_readiness"):
+        values = [getattr(m, field) for m in members]
+        assert f"{min(values):.3f} – {max(values):.3f}" in tables["paths"], field
+    assert tables["ensemble"].count("<tr>") == len(members) + 1
+    assert "Cronbach&#x27;s α of the factor</th>" in tables["loadings"]
+
+
+def test_calibration_page_shows_the_posteriors_identification_and_checks_from_their_files():
+    calibration_page._choose_shipped(shipped_sem_files()[0].name)
+    box, rc = solara.render(app.Layout(children=[calibration_page.Calibration()]), handle_error=False)
+    texts = " ".join(str(w.children[0]) for w in rc.find(v.Html, tag="p").widgets)
+    ident = identification(load_posterior())
+    verdicts = ident["verdict"].value_counts()
+    assert (f"{verdicts['identified']} of {len(ident)} parameters identified, "
+            f"{verdicts['weakly identified']} weakly identified") in texts
+    posterior = _table(rc, "posterior")
+    assert posterior.count("<tr>") == len(ident) + 1
+    for row in ident.itertuples():
+        assert f"{row.q05:.4g} – {row.q95:.4g}" in posterior
+    holdout = load_posterior(DEFAULT_HOLDOUT).meta["holdout"]
+    s = holdout["summary"]
+    assert (f"model's 50 % / 90 % band: {s['model_covered_50'] * 100:.0f} % / {s['model_covered_90'] * 100:.0f} %; "
+            f"with observation noise: {s['covered_50'] * 100:.0f} % / {s['covered_90'] * 100:.0f} %") in texts
+    assert _table(rc, "holdout").count("<tr>") == len(holdout["figures"]) + 1
+    synthetic = load_synthetic(DEFAULT_SYNTHETIC)
+    assert (f"{synthetic['overall_in50'] * 100:.0f} % / {synthetic['overall_in90'] * 100:.0f} % "
+            "(nominal 50 % / 90 %") in texts
+
+
+def test_an_uploaded_files_names_are_shown_as_text_not_markup():
+    calibration_page._choose_shipped(shipped_sem_files()[0].name)
+    box, rc = solara.render(app.Layout(children=[calibration_page.Calibration()]), handle_error=False)
+    doc = json.loads(_sem_doc())
+    doc["estimates"] = [{**e, "rval": "<img src=x onerror=alert(1)>"} if e["rval"] == "trust" and e["op"] == "~"
+                        else e for e in doc["estimates"]]
+    data = json.dumps(doc).encode()
+    calibration_page.load_upload("odd.json", len(data), io.BytesIO(data))
+    assert _text(rc, "calibration-file") == "File: odd.json (uploaded)"
+    paths = _table(rc, "paths")
+    assert "<img" not in paths and "&lt;img src=x onerror=alert(1)&gt; → E-government readiness" in paths
+    calibration_page._choose_shipped(shipped_sem_files()[0].name)
+
+
+def test_only_sem_parameters_files_are_offered_as_shipped():
+    names = [p.name for p in shipped_sem_files()]
+    assert "sem_default.json" in names and "sem_ensemble.json" not in names
+    for name in names:
+        assert read_shipped(name).fit is not None  # every offered file opens
+
+
+def test_a_shipped_calibration_file_that_cannot_be_read_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(calibration_view, "DEFAULT_HOLDOUT", tmp_path / "holdout.json")
+    (tmp_path / "holdout.json").write_text("{", encoding="utf-8")
+    shipped = calibration_view.shipped_calibration.__wrapped__()
+    assert shipped.holdout.error == "holdout.json: not valid JSON (line 1: Expecting property name enclosed in " \
+                                    "double quotes)"
+    assert str(tmp_path) not in shipped.holdout.error
+    assert shipped.posterior.table is not None and shipped.ensemble.table is not None  # the rest still shows
 
 
 def test_the_upload_widget_reads_the_file_in_memory(monkeypatch):

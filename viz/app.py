@@ -14,6 +14,7 @@ import warnings
 
 import solara
 
+from egov_abm.viz.about_page import About
 from egov_abm.viz.calibration_page import Calibration
 from egov_abm.viz.common import TITLE, NavigationTabs
 from egov_abm.viz.compare_page import Compare
@@ -37,4 +38,5 @@ routes = [
     solara.Route(path="/", component=Explore, label="Explore", layout=Layout),
     solara.Route(path="compare", component=Compare, label="Compare"),
     solara.Route(path="calibration", component=Calibration, label="Calibration"),
+    solara.Route(path="about", component=About, label="About"),
 ]
