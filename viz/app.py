@@ -1,8 +1,9 @@
-"""The egov-abm browser app: Explore, Compare and Calibration pages (Solara).
+"""The egov-abm browser app: Explore, Compare, Calibration and About pages (Solara).
 
 Start it with ``egov-abm app`` (or ``solara run egov_abm.viz.app``). This module
 holds the routes only; each page is a module of its own
-(:mod:`.explore_page`, :mod:`.compare_page`, :mod:`.calibration_page`) with user-interface code only: the
+(:mod:`.explore_page`, :mod:`.compare_page`, :mod:`.calibration_page`, :mod:`.about_page`) with user-interface
+code only: the
 model the Explore page drives is in :mod:`.explore_model`, comparisons run through
 :mod:`.compare_view` (worker processes import :mod:`scenarios.compare`, never the pages), and figures come from
 :mod:`.plots`.

@@ -9,8 +9,8 @@ from egov_abm.viz.controls import control
 TITLE = "egov-abm: e-government portal adoption in Kazakhstan"
 #: One sidebar width on every page (set with the tabs, which every page shows): Solara sizes the sidebar to its
 #: content, between 400 and 600 px, so it jumped from page to page.
-SIDEBAR_CSS = (".solara-content-main.v-navigation-drawer { width: 380px !important; min-width: 380px !important; "
-               "max-width: 380px !important; }")
+SIDEBAR_CSS = (".solara-content-main.v-navigation-drawer { width: 400px !important; min-width: 400px !important; "
+               "max-width: 400px !important; }")
 
 
 @solara.component
