@@ -53,6 +53,7 @@ compare_ahead = solara.reactive(0)  # comparisons (of any session) ahead of this
 compare_workers = solara.reactive(0)  # worker processes of the comparison under way, once it has them
 compare_stopping = solara.reactive(False)  # Cancel was pressed and the runs are being ended
 compare_last = solara.reactive(None)  # (CompareResult, seconds) of the last comparison that finished
+compare_fresh = solara.reactive(False)  # compare_last is the result of the comparison under way (or the last one)
 
 CSS = """
 .compare-results {max-width: 100%}
@@ -93,6 +94,7 @@ def compare_task(form) -> tuple[CompareResult, float]:
     seconds = time.perf_counter() - started
     if compare_task.is_current():
         compare_last.set((result, seconds))
+        compare_fresh.set(True)
     return result, seconds
 
 
@@ -106,6 +108,7 @@ def _start_comparison():
     if not errors:
         compare_total.set(form.n_runs)
         compare_stopping.set(False)
+        compare_fresh.set(False)
         compare_task(form)
 
 
@@ -271,19 +274,22 @@ def Compare():
         for message in compare_errors.value:
             solara.Error(message, dense=True, classes=["compare-error"])
         last = compare_last.value
-        if compare_task.pending:
-            _status()
-        elif compare_task.error:
-            solara.Error(f"The comparison failed: {compare_task.exception}", classes=["compare-error"])
-        elif compare_task.cancelled:
-            solara.Warning("The comparison was cancelled." + (" The results below are from the previous one."
-                                                              if last else ""), dense=True,
-                           classes=["compare-cancelled"])
-        if last is not None:
+        # the status sits in a box of its own, so the results below keep their place (and their downloads'
+        # state) whatever the status shows
+        with solara.Column(gap="4px", classes=["compare-status"]):
             if compare_task.pending:
-                solara.Info("The results below are from the previous comparison; they stay until the new one is "
-                            "complete.", dense=True)
-            CompareResults(*last)
+                _status()
+                if last is not None and not compare_fresh.value:
+                    solara.Info("The results below are from the previous comparison; they stay until the new one "
+                                "is complete.", dense=True, classes=["compare-previous"])
+            elif compare_task.error:
+                solara.Error(f"The comparison failed: {compare_task.exception}", classes=["compare-error"])
+            elif compare_task.cancelled:
+                solara.Warning("The comparison was cancelled." + (" The results below are from the previous one."
+                                                                  if last else ""), dense=True,
+                               classes=["compare-cancelled"])
+        if last is not None:
+            CompareResults(*last).key("compare-results")
         else:
             paragraph("Choose scenarios in the sidebar and press 'Run comparison'. Each scenario and the "
                       f"baseline run from {horizon_text()} with the calibrated parameters.")
