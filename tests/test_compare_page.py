@@ -256,3 +256,24 @@ def test_compare_results_show_every_decision_output(result):
     labels = [w.children for w in rc.find(v.Btn).widgets]
     assert any("Download the brief (HTML)" in str(c) for c in labels)
     assert np.isfinite(result.table["regret_mean"]).all()
+
+
+def test_the_page_runs_on_worker_processes_even_with_one_so_cancel_can_end_a_run(monkeypatch):
+    import concurrent.futures as cf
+
+    from egov_abm.scenarios.parallel import Cancelled
+
+    seen = []
+
+    def fake(chosen, baseline, **kw):
+        seen.append(kw["client"])
+        raise Cancelled("stop here")
+
+    monkeypatch.setattr(compare_view, "compare_scenarios", fake)
+    started = []
+    for workers in (None, 1):
+        with pytest.raises(Cancelled):
+            run_comparison(CompareForm(("skills_60plus",), 3, 500, 1), workers=workers,
+                           gate=compare_view.WorkerGate(1), on_start=started.append)
+    assert isinstance(seen[0], cf.ProcessPoolExecutor) and seen[1] is None
+    assert started == [1, 0]  # one worker process; then none: workers=1 runs in this process

@@ -228,13 +228,14 @@ def _status():
                     f"{WORKERS.total} worker process{'es' if WORKERS.total != 1 else ''} at a time)",
                     classes=["compare-queue"])
         solara.ProgressLinear(True)
-    elif compare_workers.value > 1 and done == 0:
-        solara.Text(f"Starting {compare_workers.value} worker processes: each loads the model before its first "
+    elif compare_workers.value and done == 0:
+        n = compare_workers.value
+        solara.Text(f"Starting {n} worker process{'es' if n != 1 else ''}: each loads the model before its first "
                     f"run ({done} of {total} runs done)", classes=["compare-progress"])
         solara.ProgressLinear(True)
     else:
-        where = (f" on {compare_workers.value} worker processes" if compare_workers.value > 1
-                 else " in the app's process" if compare_workers.value == 1 else "")
+        n = compare_workers.value
+        where = f" on {n} worker process{'es' if n != 1 else ''}" if n else ""
         solara.Text(f"Running: {done} of {total} runs done{where}", classes=["compare-progress"])
         solara.ProgressLinear(compare_task.progress if compare_task.progress is not None else True)
 

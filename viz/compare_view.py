@@ -36,8 +36,8 @@ import pandas as pd
 from egov_abm.model import InputError
 from egov_abm.scenarios.compare import Comparison, compare_scenarios, write_comparison
 from egov_abm.scenarios.decisions import EQUITY_GROUPS, MIN_DRAWS_VOI, UNCERTAINTY_LEVELS, UNCERTAINTY_TEXT
-from egov_abm.scenarios.parallel import Cancelled, default_workers
-from egov_abm.scenarios.resources import check_memory, pool_workers
+from egov_abm.scenarios.parallel import Cancelled, default_workers, process_pool
+from egov_abm.scenarios.resources import check_bytes, run_bytes
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz.controls import control
 
@@ -195,10 +195,12 @@ def _scenarios(form: CompareForm):
     return [load_scenario(name).with_overrides(n_agents=form.n_agents) for name in (BASELINE, *form.scenarios)]
 
 
-def _check_memory(form: CompareForm, wanted: int, scenarios=None, available: int | None = None) -> None:
+def _check_memory(form: CompareForm, wanted: int, scenarios=None, available: int | None = None,
+                  spawned: bool = True) -> None:
     # the gate caps the workers of all sessions together, so one comparison's share is what to check
-    check_memory("The comparison", scenarios or _scenarios(form), workers=pool_workers(wanted, form.n_runs),
-                 available=available, remedy="choose fewer citizens per run")
+    largest = max(scenarios or _scenarios(form), key=run_bytes)
+    check_bytes("The comparison", run_bytes(largest), largest.params.n_agents, workers=wanted, spawned=spawned,
+                available=available, remedy="choose fewer citizens per run")
 
 
 def memory_message(form: CompareForm, *, workers: int | None = None, gate: WorkerGate | None = None,
@@ -220,11 +222,14 @@ def run_comparison(form: CompareForm, *, workers: int | None = None, progress=No
                    gate: WorkerGate | None = None) -> CompareResult:
     """Run the baseline and the chosen scenarios (same seeds) and summarise them against the baseline.
 
-    The runs take ``workers`` processes (default: all of the gate's) from
-    ``gate`` (default :data:`WORKERS`), waiting for them if other comparisons
-    hold them; ``on_wait(ahead)`` tells how many comparisons are ahead, and
-    ``on_start(workers)`` how many worker processes start once the wait is over
-    (1: the runs go on in this process).
+    The runs take ``workers`` processes (default: all of the gate's, at most
+    one per run) from ``gate`` (default :data:`WORKERS`), waiting for them if
+    other comparisons hold them; ``on_wait(ahead)`` tells how many comparisons
+    are ahead, and ``on_start(workers)`` how many worker processes start once
+    the wait is over. By default the runs go to worker processes even when
+    one is all there is, so that ``should_stop()`` ends the run under way
+    rather than wait for it; ``workers=1`` runs them in this process
+    (``should_stop()`` is then asked between runs) and calls ``on_start(0)``.
 
     Raises:
         MemoryGuardError: the runs would not fit in the memory available.
@@ -233,13 +238,16 @@ def run_comparison(form: CompareForm, *, workers: int | None = None, progress=No
     gate = gate or WORKERS
     baseline, *chosen = _scenarios(form)
     wanted = min(workers or gate.total, form.n_runs)
-    _check_memory(form, wanted, [baseline, *chosen])
+    in_process = workers == 1
+    _check_memory(form, wanted, [baseline, *chosen], spawned=not in_process)
     with gate.hold(wanted, on_wait=on_wait, should_stop=should_stop) as granted:
         if on_start is not None:
-            on_start(pool_workers(granted, form.n_runs))
-        comparison = compare_scenarios(chosen, baseline, seed=form.seed, replicates=form.replicates,
-                                       ensemble=form.uncertainty, workers=granted, progress=progress,
-                                       should_stop=should_stop)
+            on_start(0 if in_process else granted)
+        with contextlib.ExitStack() as stack:
+            pool = None if in_process else stack.enter_context(process_pool(granted))
+            comparison = compare_scenarios(chosen, baseline, seed=form.seed, replicates=form.replicates,
+                                           ensemble=form.uncertainty, workers=granted, client=pool,
+                                           progress=progress, should_stop=should_stop)
     return CompareResult(form, comparison)
 
 
