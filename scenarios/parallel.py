@@ -18,8 +18,13 @@ for all the batches.
 
 ``workers=1`` without a client runs in this process, which keeps tracebacks
 and profilers simple. ``progress(1)`` is called as each run finishes;
-``should_stop()`` is asked between finished runs, and when it returns True
-the runs not yet started are cancelled and :class:`Cancelled` is raised.
+``should_stop()`` is asked between finished runs (and, on a process pool,
+every :data:`POLL_SECONDS` while runs are under way, worker start-up
+included), and when it returns True the runs not yet started are cancelled
+and :class:`Cancelled` is raised. A pool this module opened (here or with
+:func:`process_pool`) is stopped at once when a caller leaves it with an
+exception (a cancel, a failed run): its queued runs are dropped and its
+worker processes ended, without waiting for the runs under way.
 
 Starsim routes multi-runs through one function in the same way
 (``starsim/run.py``); the pool and Dask do the scheduling, this module only
@@ -34,6 +39,9 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+#: How often, in seconds, ``should_stop()`` is asked while a process pool's runs are under way.
+POLL_SECONDS = 0.2
 
 
 class Cancelled(RuntimeError):
@@ -60,11 +68,40 @@ def _single_thread() -> None:
 
 @contextlib.contextmanager
 def process_pool(workers: int | None = None) -> Iterator[cf.ProcessPoolExecutor]:
-    """A pool of ``workers`` spawned processes (one numerical thread each) to pass as ``client``, reused."""
+    """A pool of ``workers`` spawned processes (one numerical thread each) to pass as ``client``, reused.
+
+    Left normally, the pool waits for its runs; left with an exception (a cancel, a failed run, an
+    interrupt), it is stopped at once (:func:`stop_pool`).
+    """
     workers = default_workers() if workers is None else workers
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                initializer=_single_thread) as pool:
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                  initializer=_single_thread)
+    try:
         yield pool
+    except BaseException:
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def stop_pool(pool: cf.ProcessPoolExecutor, timeout: float = 5.0) -> None:
+    """Stop ``pool`` now: drop its queued runs and end its worker processes, without waiting for running runs.
+
+    ``ProcessPoolExecutor.shutdown`` waits for the runs under way, and a run
+    handed to a worker cannot be cancelled, so a cancel would wait for every
+    worker's current run (and, at start-up, for the workers to load the model).
+    """
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
+    if terminate is not None:
+        terminate()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout)
 
 
 def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | None = None, client=None,
@@ -116,19 +153,24 @@ def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | 
 def _iter_pool(fn, tasks, pool, progress, should_stop) -> Iterator[tuple[int, Any]]:
     total = len(tasks)
     futures = {pool.submit(fn, task): k for k, task in enumerate(tasks)}
+    pending = set(futures)
     done = 0
     try:
-        for future in cf.as_completed(futures):
-            try:
-                result = future.result()
-            except cf.process.BrokenProcessPool:
-                raise WorkerLost(f"a worker process died (killed, or out of memory?) after {done} of {total} runs; "
-                                 "nothing of the unfinished runs is kept: try fewer --workers or citizens") from None
-            done += 1
-            yield futures[future], result
-            if progress is not None:
-                progress(1)
-            if should_stop is not None and done < total and should_stop():
+        while pending:
+            finished, pending = cf.wait(pending, timeout=None if should_stop is None else POLL_SECONDS,
+                                        return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                try:
+                    result = future.result()
+                except cf.process.BrokenProcessPool:
+                    raise WorkerLost(f"a worker process died (killed, or out of memory?) after {done} of {total} "
+                                     "runs; nothing of the unfinished runs is kept: try fewer --workers or citizens"
+                                     ) from None
+                done += 1
+                yield futures[future], result
+                if progress is not None:
+                    progress(1)
+            if should_stop is not None and pending and should_stop():
                 raise Cancelled(f"stopped after {done} of {total} runs")
     finally:
         for future in futures:

@@ -30,7 +30,14 @@ from egov_abm.scenarios.parallel import Cancelled, default_workers
 from egov_abm.scenarios.scenario import load_scenario
 from egov_abm.viz import app, calibration_page, calibration_view, compare_page, compare_view, explore_page, plots
 from egov_abm.viz.calibration_view import MAX_UPLOAD_BYTES, read_sem_file, read_shipped, read_upload, shipped_sem_files
-from egov_abm.viz.compare_view import WORKERS, CompareForm, WorkerGate, check_form, display_table, run_comparison
+from egov_abm.viz.compare_view import (
+    WORKERS,
+    CompareForm,
+    WorkerGate,
+    check_form,
+    outcome_table,
+    run_comparison,
+)
 from egov_abm.viz.controls import (
     SHORT_NAMES,
     UI_LIMITS,
@@ -227,19 +234,31 @@ def test_network_drawing_samples_large_populations_and_keeps_only_drawn_ties():
 
 # ----------------------------------------------------------------------------------------- compare
 def test_compare_form_rejects_bad_values_with_one_message_each():
-    form, errors = check_form([], 0, "lots", "x", True, scenario_names()[1:])
+    form, errors = check_form([], 0, "lots", "x", "sure", scenario_names()[1:])
     assert form is None
     assert errors == ["Scenarios: choose at least one policy scenario to compare with the baseline.",
+                      "Uncertainty: 'sure' is not one of chance, calibration, full.",
                       "Replicates per scenario: 0 is outside 1 to 50.",
                       "Population per run (citizens): 'lots' is not a whole number.",
                       "Seed: 'x' is not a whole number."]
-    form, errors = check_form(["baseline", "skills_60plus", "skills_60plus"], 2, 800, " 7 ", False,
+    form, errors = check_form(["baseline", "skills_60plus", "skills_60plus"], 2, 800, " 7 ", "chance",
                               scenario_names()[1:])
-    assert errors == [] and form == CompareForm(("skills_60plus",), 2, 800, 7, False) and form.n_runs == 4
+    assert errors == [] and form == CompareForm(("skills_60plus",), 2, 800, 7, "chance") and form.n_runs == 4
+    # typed out of range: the seed must fit a 32-bit signed integer
+    assert check_form(["skills_60plus"], 2, 800, "-3", "full", scenario_names()[1:])[1] == [
+        "Seed: -3 is outside 0 to 2,147,483,647."]
+
+
+def test_the_page_and_the_command_line_default_to_full_uncertainty():
+    from egov_abm.scenarios.cli import compare
+
+    option = next(p for p in compare.params if p.name == "uncertainty")
+    assert compare_view.DEFAULT_UNCERTAINTY == option.default == CompareForm((), 1, 500, 1).uncertainty
+    assert list(option.type.choices) == list(compare_page.UNCERTAINTY_LEVELS)  # what the page offers
 
 
 def test_run_comparison_uses_common_random_numbers():
-    form = CompareForm(("awareness_campaign",), 2, 500, 3, False)
+    form = CompareForm(("awareness_campaign",), 2, 500, 3, "chance")
     done = []
     result = run_comparison(form, workers=1, progress=done.append)
     assert sum(done) == 4
@@ -247,9 +266,9 @@ def test_run_comparison_uses_common_random_numbers():
     base = result.table.set_index("scenario").loc["baseline"]
     assert base["extra_adopters"] == 0.0 and base["cost_kzt"] == 0.0
     assert result.table.set_index("scenario").loc["awareness_campaign", "cost_kzt"] > 0
-    shown = display_table(result.table)
-    assert list(shown["Scenario"]) == ["baseline", "awareness_campaign"]
-    assert f"scaled to {adults_text()})" in " ".join(
+    shown = outcome_table(result)
+    assert list(shown["Scenario"]) == ["awareness_campaign", "baseline"]
+    assert f"scaled to {adults_text()};" in " ".join(
         str(w.children) for w in solara.render(compare_page.CompareResults(result, 1.0), handle_error=False)[1]
         .find(v.Html).widgets)
 
@@ -259,7 +278,7 @@ def test_compare_page_runs_in_the_background_and_shows_results():
     compare_page.compare_replicates.set(1)
     compare_page.compare_agents.set(500)
     compare_page.compare_seed.set("2")
-    compare_page.compare_ensemble.set(False)
+    compare_page.compare_uncertainty.set("chance")
     box, rc = solara.render(app.Layout(children=[compare_page.Compare()]), handle_error=False)
     with WORKERS.hold(WORKERS.total):  # another session's comparison holds every worker: this one queues
         rc.find(v.Btn, children=["Run comparison"]).widget.click()
@@ -280,6 +299,8 @@ def test_compare_page_runs_in_the_background_and_shows_results():
         time.sleep(0.2)
     assert expected in messages
     assert len(rc.find(widgets.Image).widgets) == 2  # curves with bands, gaps
+    shown = " ".join(str(w.unsafe_innerHTML) for w in rc.find(solara.widgets.HTML).widgets)
+    assert "P(beats baseline)" in shown and "P(row beats column)" in shown and "left behind" in shown
 
 
 def test_comparisons_of_all_sessions_share_the_worker_cap_first_come_first_served():
@@ -337,9 +358,9 @@ def test_run_comparison_takes_workers_from_the_shared_gate(monkeypatch):
         raise Cancelled("stop here")
 
     monkeypatch.setattr(compare_view, "compare_scenarios", fake)
-    for form, workers in ((CompareForm(("skills_60plus",), 1, 500, 1, False), None),
-                          (CompareForm(("skills_60plus",), 5, 500, 1, False), None),
-                          (CompareForm(("skills_60plus",), 5, 500, 1, False), 1)):
+    for form, workers in ((CompareForm(("skills_60plus",), 1, 500, 1), None),
+                          (CompareForm(("skills_60plus",), 5, 500, 1), None),
+                          (CompareForm(("skills_60plus",), 5, 500, 1), 1)):
         with pytest.raises(Cancelled):
             run_comparison(form, workers=workers, gate=gate)
     assert seen == [(2, 2), (3, 3), (1, 1)]  # no more than the runs, the cap, or what was asked
@@ -358,7 +379,7 @@ def test_compare_page_shows_form_errors_and_runs_nothing():
 
 
 def test_plots_of_a_comparison():
-    result = run_comparison(CompareForm(("service_quality",), 2, 500, 1, False), workers=1)
+    result = run_comparison(CompareForm(("service_quality",), 2, 500, 1, "chance"), workers=1)
     fig = plots.compare_figure(result.runs)
     level, diff = fig.axes
     baseline_effect = diff.get_lines()[0].get_ydata()

@@ -70,3 +70,27 @@ def test_a_dead_worker_is_one_clear_error():
 
     with pytest.raises(WorkerLost, match="a worker process died \\(killed, or out of memory\\?\\) after 0 of 4 runs"):
         map_runs(die, range(4), workers=2)
+
+
+
+def sleep_then_mark(folder, task) -> None:
+    import pathlib
+    import time
+
+    time.sleep(30)
+    (pathlib.Path(folder) / f"finished-{task}").touch()
+
+
+def test_should_stop_ends_a_pool_without_waiting_for_its_runs(tmp_path):
+    import functools
+
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) >= 3  # the third time it is asked, while every run is still under way
+
+    with pytest.raises(Cancelled, match="stopped after 0 of 6 runs"):
+        map_runs(functools.partial(sleep_then_mark, str(tmp_path)), range(6), workers=2, should_stop=stop)
+    # asked while no run had finished; the runs under way were ended, not waited for
+    assert len(asked) == 3 and list(tmp_path.iterdir()) == []

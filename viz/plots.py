@@ -137,15 +137,32 @@ def _band(runs: pd.DataFrame, column: str) -> pd.DataFrame:
                          "hi": grouped.quantile(0.95)}).reset_index()
 
 
+def _legend_rows(names) -> tuple[int, int]:
+    """Columns and rows of a legend of ``names`` above the axes."""
+    columns = min(len(names), 5)
+    return columns, -(-len(names) // columns)
+
+
+def _scenario_legend(fig: Figure, ax, columns: int) -> None:
+    """One legend for the figure, above its axes (and their titles), so it covers no data."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=columns, fontsize=8,
+               frameon=False, handlelength=2.5, columnspacing=1.5)
+
+
 def compare_figure(runs: pd.DataFrame, baseline: str = "baseline") -> Figure:
     """Adoption per scenario (median, 90 % band over replicates) and its difference from the baseline.
 
     The difference is taken replicate by replicate (common random numbers),
-    then summarised, so the band shows the spread of the policy effect.
+    then summarised, so the band shows the spread of the policy effect. The
+    legend sits above the axes, where it covers no data.
     """
-    fig = _figure(9.0, 3.6, left=0.07, right=0.99, bottom=0.12, top=0.9, wspace=0.22)
-    level, diff = fig.subplots(1, 2)
     names = list(dict.fromkeys(runs["scenario"]))
+    columns, rows = _legend_rows(names)
+    height = 3.6 + 0.22 * rows
+    fig = _figure(9.0, height, left=0.07, right=0.98, bottom=0.12 * 3.6 / height,
+                  top=1 - (0.3 + 0.22 * rows) / height, wspace=0.22)
+    level, diff = fig.subplots(1, 2)
     colours = scenario_colours(names)
     runs = runs.assign(adoption_pct=100 * runs["adoption"])
     base = runs[runs["scenario"] == baseline].set_index(["replicate", "date"])["adoption_pct"]
@@ -165,15 +182,21 @@ def compare_figure(runs: pd.DataFrame, baseline: str = "baseline") -> Figure:
     for ax in (level, diff):
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
-    level.legend(fontsize=7, loc="upper left")
+    _scenario_legend(fig, level, columns)
     return fig
 
 
 def gap_figure(runs: pd.DataFrame) -> Figure:
-    """Urban-rural and young-old (18-29 minus 60+) gaps in adoption per scenario, median over replicates."""
-    fig = _figure(9.0, 3.0, left=0.07, right=0.99, bottom=0.12, top=0.88, wspace=0.08)
-    ur, yo = fig.subplots(1, 2, sharey=True)
+    """Urban-rural and young-old (18-29 minus 60+) gaps in adoption per scenario, median over replicates.
+
+    The legend sits above the axes, where it covers no data.
+    """
     names = list(dict.fromkeys(runs["scenario"]))
+    columns, rows = _legend_rows(names)
+    height = 3.0 + 0.22 * rows
+    fig = _figure(9.0, height, left=0.07, right=0.98, bottom=0.12 * 3.0 / height,
+                  top=1 - (0.3 + 0.22 * rows) / height, wspace=0.08)
+    ur, yo = fig.subplots(1, 2, sharey=True)
     colours = scenario_colours(names)
     gaps = [outcomes.get(name) for name in ("gap_urban_rural", "gap_young_old")]
     runs = runs.assign(**{g.name: 100 * g.series(runs) for g in gaps})
@@ -188,7 +211,7 @@ def gap_figure(runs: pd.DataFrame) -> Figure:
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
     ur.set_ylabel("gap (percentage points)", fontsize=8)
-    yo.legend(fontsize=7, loc="upper right")
+    _scenario_legend(fig, ur, columns)
     return fig
 
 
