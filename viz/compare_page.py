@@ -257,8 +257,12 @@ def Compare():
         solara.v.Html(tag="p", children=[UNCERTAINTY_TEXT.get(compare_uncertainty.value, "")],
                       style_="font-size: 0.8em; color: #555555; margin: 2px 0 8px 0")
         replicates, agents = control("replicates"), control("compare_agents")
+        value_style = {"font-size": "0.9em", "font-weight": "500"}
+        solara.Text(f"{replicates.text}: {compare_replicates.value}", classes=["value-replicates"], style=value_style)
         solara.SliderInt(replicates.label, value=compare_replicates, min=replicates.allowed[0],
                          max=replicates.allowed[1])
+        solara.Text(f"{agents.text}: {compare_agents.value:,} {agents.unit}", classes=["value-compare_agents"],
+                    style=value_style)
         solara.SliderInt(agents.label, value=compare_agents, min=agents.allowed[0], max=agents.allowed[1],
                          step=500)
         n_scenarios = len([s for s in compare_choice.value if s != "baseline"]) + 1

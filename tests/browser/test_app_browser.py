@@ -152,11 +152,13 @@ def test_compare_runs_two_scenarios_in_the_background_and_downloads_csv(page, ap
     replicates.press("Home")
     replicates.press("ArrowRight")
     expect(replicates).to_have_attribute("aria-valuenow", "2")
+    expect(page.locator(".value-replicates")).to_have_text("Replicates per scenario: 2")
     agents = page.get_by_role("slider", name=control("compare_agents").label, exact=True)
     agents.focus()
     agents.press("Home")
     agents.press("ArrowRight")
     expect(agents).to_have_attribute("aria-valuenow", "1000")
+    expect(page.locator(".value-compare_agents")).to_have_text("Population per run: 1,000 citizens")
     started = time.perf_counter()
     page.get_by_role("button", name="Run comparison").click()
     expect(page.locator(".compare-progress")).to_contain_text("of 6 runs done")
@@ -212,7 +214,7 @@ def test_calibration_page_shows_the_fit_and_rejects_a_bad_upload(page, app_url, 
     expect(page.get_by_text("Uploaded in the browser test.", exact=False)).to_be_visible()
     expect(page.locator(".calibration-error")).to_have_count(0)
     # the page is still alive: the navigation works
-    page.get_by_role("button", name="Explore").click()
+    page.locator(".nav-explore").click()
     _wait_for_month(page, FIRST_MONTH)
 
 
