@@ -158,8 +158,9 @@ def _optimised(meta: dict, dot) -> str:
             f"90 %: {fmt(gain['q05'])} to {fmt(gain['q95'])}). It beats each package of the same budget and window "
             f"in this share of the paired draws: {html.escape(beats) or '(no package of these levers)'}.{won}</p>"
             f"{table}<p class='note'>What a lever's money buys is an assumption anchored on the shipped packages "
-            f"(scenarios/data/levers.csv); how a dose grows with spending (the returns to spending) is uncertain "
-            f"and drawn per draw at the full level of uncertainty.</p>")
+            f"(scenarios/data/levers.csv). At the full level of uncertainty it is drawn per draw, the same for every "
+            f"allocation and package: how a dose grows with spending (the returns to spending, 0.4 to 1) and each "
+            f"lever's efficiency (half to twice the assumed dose or places).</p>")
 
 
 def write_brief(out_dir: Path, table: pd.DataFrame, meta: dict, colours: dict[str, str]) -> Path:

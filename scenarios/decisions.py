@@ -87,8 +87,8 @@ def uncertain_inputs(baseline, replicates: int, seed: int, level: str, *, alloca
     """The value of each uncertain input in each draw (one row per replicate).
 
     The level of uncertainty decides which vary: none at ``chance``; the calibrated rates at ``calibration``;
-    those, the intention-behaviour slope and the SEM member at ``full``, and the returns to spending when
-    ``allocations`` (some option is a budget allocation, :mod:`.levers`).
+    those, the intention-behaviour slope and the SEM member at ``full``, and what money buys (the returns to
+    spending, each lever's efficiency) when ``allocations`` (some option is a budget allocation, :mod:`.levers`).
     """
     if level == "chance" or baseline.posterior is None:
         return pd.DataFrame(index=range(replicates))
@@ -99,19 +99,19 @@ def uncertain_inputs(baseline, replicates: int, seed: int, level: str, *, alloca
     if any(m is not None for m in members):
         frame["sem_member"] = members
     if allocations:
-        from egov_abm.scenarios.levers import RETURNS, returns_draws
+        from egov_abm.scenarios.levers import lever_draws
 
-        frame[RETURNS.name] = returns_draws(replicates, seed)
+        frame = pd.concat([frame, pd.DataFrame(lever_draws(replicates, seed))], axis=1)
     return frame
 
 
 def input_meanings() -> dict[str, str]:
     """What each uncertain input stands for (the priors' declarations)."""
     from egov_abm.model import Params
-    from egov_abm.scenarios.levers import RETURNS
+    from egov_abm.scenarios.levers import priors
 
     out = {p.name: p.meaning for p in Params.uncertainties()}
-    out[RETURNS.name] = RETURNS.meaning
+    out.update({p.name: p.meaning for p in priors()})
     out["sem_member"] = "which SEM ensemble member: how readiness splits between attitude and trust"
     return out
 

@@ -7,20 +7,25 @@ package is a point of the optimiser's search space with exactly its doses:
 
 - ``dose`` levers (infrastructure, trust, awareness, service quality): the
   dose at a monthly spend ``s`` on a group holding a share ``g`` of adults is
-  ``dose_reference * (s / (spend_reference * g)) ** returns``, at most
-  ``dose_cap``. At the reference spend on everyone the dose is the
+  ``efficiency * dose_reference * (s / (spend_reference * g)) ** returns``, at
+  most ``dose_cap``. At the reference spend on everyone the dose is the
   reference, whatever ``returns`` is; half as much money on a group of half
   the adults buys the same dose there.
 - ``places`` levers (skills courses, places at public service centres): money
   buys places at ``price_per_place`` a month (paid whether filled or not), so
-  ``capacity = s / price`` citizens a month, each at the reference dose. Their
+  ``capacity = efficiency * s / price`` citizens a month, each at the reference dose. Their
   diminishing returns are the model's own: the citizens left to reach.
 
-``returns`` (the returns to scale of spending on a dose lever) is not known:
-:data:`RETURNS` declares it as an uncertain input with a prior. At the
-``full`` level of uncertainty replicate ``r`` of every allocation takes the
-same draw :func:`returns_draws` (so allocations stay paired); at the other
-levels it is held at the prior's middle.
+Two things about what money buys are not known, so they are uncertain inputs
+with priors (:data:`PRIORS`), not fixed: ``returns`` (:data:`RETURNS`), the
+returns to scale of spending on a dose lever, and each lever's efficiency
+(:data:`EFFICIENCY`: ``efficiency_<lever>``), a factor on the dose (or on the
+places) its money buys, since no costed evaluation of these programmes in
+Kazakhstan is at hand. At the ``full`` level of uncertainty replicate ``r`` of
+every allocation takes the same draw (:func:`lever_draws`), so allocations,
+the packages among them, stay paired; at the other levels each is held at its
+prior's middle (:data:`MIDDLE`: returns 0.7, every efficiency 1, where a
+package has exactly its shipped doses).
 
 A lever also has a most useful monthly spend (``spend_max_per_month_kzt``):
 more money than that cannot be spent on it in a month (absorptive capacity,
@@ -62,8 +67,10 @@ RETURNS = Prior("returns_to_spend", 0.4, 1.0,
                 meaning="returns to scale of spending on a lever: dose grows as spend to this power "
                         "(assumption; 1 = in proportion, 0.5 = four times the money for twice the dose)")
 RETURNS_MIDDLE = 0.5 * (RETURNS.low + RETURNS.high)
-#: Spawn key of the stream of ``returns`` draws (apart from every model stream, which the run's seed spawns).
+#: Spawn key of the stream of lever draws (apart from every model stream, which the run's seed spawns).
 RETURNS_STREAM = 0x5E7D
+#: Range of a lever's efficiency: what its money buys is between half and twice the assumed dose (or places).
+EFFICIENCY_RANGE = (0.5, 2.0)
 #: A share below this is no spend at all (so that "this lever off" is a point the search reaches).
 MIN_SHARE = 0.02
 
@@ -93,14 +100,15 @@ class Lever:
     targets: tuple[str, ...]
     source: str
 
-    def intervention(self, spend: float, target: str, beta: float, group_share: float) -> dict:
+    def intervention(self, spend: float, target: str, beta: float, group_share: float,
+                     efficiency: float = 1.0) -> dict:
         """The scenario ``[[interventions]]`` table (without window and name) ``spend`` KZT a month buys."""
         entry: dict = {"kind": self.kind, "cost_fixed_per_month_kzt": float(spend)}
         if self.mode == "places":
             entry["dose"] = self.dose_reference
-            entry["capacity"] = int(spend // self.price_per_place)
+            entry["capacity"] = int(efficiency * spend // self.price_per_place)
         else:
-            dose = self.dose_reference * (spend / (self.spend_reference * group_share)) ** beta
+            dose = efficiency * self.dose_reference * (spend / (self.spend_reference * group_share)) ** beta
             entry["dose"] = float(min(dose, self.dose_cap) if self.dose_cap is not None else dose)
         if TARGETS[target][0]:
             entry["target"] = dict(TARGETS[target][0])
@@ -134,15 +142,37 @@ def group_share(target: str) -> float:
     return 1.0 if group is None else group_shares(population_spec())[group]
 
 
-def returns_draws(replicates: int, seed: int) -> np.ndarray:
-    """``returns`` of replicates ``0..replicates-1`` at the ``full`` level (replicate r's does not depend on R)."""
+def _efficiency_prior(lever: str) -> Prior:
+    return Prior(f"efficiency_{lever}", *EFFICIENCY_RANGE, log=True,
+                 meaning=f"what money spent on {lever.replace('_', ' ')} buys, times the assumed dose or places "
+                         f"(assumption: half to twice)")
+
+
+@functools.cache
+def priors() -> tuple[Prior, ...]:
+    """The uncertain inputs of what money buys: the returns to spending, then each lever's efficiency."""
+    return (RETURNS, *(_efficiency_prior(k) for k in load_levers()))
+
+
+@functools.cache
+def middle() -> dict[str, float]:
+    """Each input of :func:`priors` at its prior's middle (returns 0.7; efficiencies 1: the shipped doses)."""
+    return {p.name: p.from_unit(0.5) for p in priors()}
+
+
+def lever_draws(replicates: int, seed: int) -> list[dict[str, float]]:
+    """Per replicate ``0..replicates-1``, the inputs of :func:`priors` at the ``full`` level.
+
+    Seeded by ``seed`` on a stream of their own; replicate r's draw does not depend on ``replicates``.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(RETURNS_STREAM,)))
-    return np.array([RETURNS.from_unit(u) for u in rng.random(replicates)])
+    units = rng.random((replicates, len(priors())))
+    return [{p.name: p.from_unit(u) for p, u in zip(priors(), row, strict=True)} for row in units]
 
 
-def returns_for(level: str, replicates: int, seed: int) -> np.ndarray:
-    """Per replicate, the ``returns`` a level of uncertainty uses: drawn at ``full``, else the prior's middle."""
-    return returns_draws(replicates, seed) if level == "full" else np.full(replicates, RETURNS_MIDDLE)
+def returns_draws(replicates: int, seed: int) -> np.ndarray:
+    """The returns to spending of :func:`lever_draws`, per replicate."""
+    return np.array([d[RETURNS.name] for d in lever_draws(replicates, seed)])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,26 +193,28 @@ class Allocation:
         """KZT a month on each lever with a share."""
         return {lever: share * self.budget_kzt / self.months for lever, share, _ in self.shares if share > 0}
 
-    def entries(self, beta: float) -> list[dict]:
-        """The allocation as scenario ``[[interventions]]`` tables at returns ``beta``."""
+    def entries(self, draw: dict[str, float] | None = None) -> list[dict]:
+        """The allocation as scenario ``[[interventions]]`` tables at a lever draw (default :func:`middle`)."""
+        draw = middle() if draw is None else draw
         levers = load_levers()
         out = []
         for lever, share, target in self.shares:
             if share <= 0:
                 continue
             spend = share * self.budget_kzt / self.months
-            entry = levers[lever].intervention(spend, target, beta, group_share(target))
+            entry = levers[lever].intervention(spend, target, draw[RETURNS.name], group_share(target),
+                                               draw[f"efficiency_{lever}"])
             out.append({"name": f"{lever} (allocation)", **entry, "start": self.start, "end": self.end})
         return out
 
-    def policies(self, start_month: str, beta: float, where: str) -> list:
-        """The allocation's :class:`~.policy.PolicySpec` objects at returns ``beta`` (``where: allocation.LEVER``)."""
+    def policies(self, start_month: str, draw: dict[str, float] | None, where: str) -> list:
+        """The allocation's :class:`~.policy.PolicySpec` objects at a lever draw (``where: allocation.LEVER``)."""
         import dataclasses as dc
 
         from egov_abm.calibration.defaults import population_spec
         from egov_abm.scenarios.policy import parse_interventions
 
-        entries = self.entries(beta)
+        entries = self.entries(draw)
         try:
             specs = parse_interventions([(where, k, e) for k, e in enumerate(entries)], start_month,
                                         population_spec().region_names)

@@ -172,12 +172,10 @@ def _suggest(trial, settings: Settings) -> dict:
 
 
 def allocation_scenario(baseline: Scenario, allocation: Allocation, name: str, description: str) -> Scenario:
-    """``baseline`` with ``allocation`` added (its interventions at the middle returns; variants draw them)."""
-    from egov_abm.scenarios.levers import RETURNS_MIDDLE
-
+    """``baseline`` with ``allocation`` added (what money buys at its priors' middle; variants draw it)."""
     scenario = dataclasses.replace(baseline, name=name, description=description, allocation=allocation)
     return dataclasses.replace(scenario, policies=(*baseline.policies, *allocation.policies(
-        baseline.params.start_month, RETURNS_MIDDLE, name)))
+        baseline.params.start_month, None, name)))
 
 
 def packages(baseline: Scenario, settings: Settings) -> dict[str, Allocation]:

@@ -66,13 +66,16 @@ class Scenario:
     sem_member: int | None = None  # member of the SEM ensemble this run takes (None: the SEM file)
     allocation: Any = None  # scenarios.levers.Allocation: a budget by lever, its interventions among ``policies``
 
-    def with_returns(self, beta: float) -> Scenario:
-        """A copy whose allocation's interventions take returns to spending ``beta`` (itself without allocation)."""
+    def with_lever_draw(self, draw: dict[str, float]) -> Scenario:
+        """A copy whose allocation's interventions take a draw of what money buys (:func:`~.levers.lever_draws`).
+
+        A scenario without an allocation is returned as it is.
+        """
         if self.allocation is None:
             return self
         kept = [p for p in self.policies if ": allocation." not in p.source]
         where = str(self.path) if self.path is not None else self.name
-        return dataclasses.replace(self, policies=(*kept, *self.allocation.policies(self.params.start_month, beta,
+        return dataclasses.replace(self, policies=(*kept, *self.allocation.policies(self.params.start_month, draw,
                                                                                      where)))
 
     def interventions(self, n_agents: int | None = None, dose_scale: float = 1.0) -> list:
@@ -104,8 +107,9 @@ class Scenario:
         at this scenario's. ``full`` (or ``True``): replicate ``r`` takes the
         whole posterior draw ``r``, its SEM member included (or member ``r mod
         N`` of the SEM ensemble for a posterior without members), unless the
-        scenario names its own SEM file, and, for an allocation, the returns to
-        spending of draw ``r`` (:func:`~.levers.returns_draws`). A scenario and its baseline take the
+        scenario names its own SEM file, and, for an allocation, draw ``r`` of
+        what money buys (returns to spending, each lever's efficiency:
+        :func:`~.levers.lever_draws`). A scenario and its baseline take the
         same draws and members, so their difference is paired.
         """
         level = uncertainty_level(ensemble)
@@ -122,9 +126,9 @@ class Scenario:
         out = [dataclasses.replace(self, params=params, sem_member=member)
                for (params, _), member in zip(self.ensemble(replicates, seed), members, strict=True)]
         if self.allocation is not None:
-            from egov_abm.scenarios.levers import returns_draws
+            from egov_abm.scenarios.levers import lever_draws
 
-            out = [v.with_returns(float(b)) for v, b in zip(out, returns_draws(replicates, seed), strict=True)]
+            out = [v.with_lever_draw(d) for v, d in zip(out, lever_draws(replicates, seed), strict=True)]
         return out
 
     def sem_members(self, replicates: int, seed: int) -> list[int | None]:
@@ -262,11 +266,11 @@ def load_scenario(ref: str | Path, *, apply_posterior: bool = True) -> Scenario:
         raise ScenarioError(str(exc)) from None
     allocation = None
     if "allocation" in raw:
-        from egov_abm.scenarios.levers import RETURNS_MIDDLE, parse_allocation
+        from egov_abm.scenarios.levers import parse_allocation
 
         months = raw.get("months", 120)
         allocation = parse_allocation(raw["allocation"], raw.get("allocation_from", where), params.start_month, months)
-        policies = [*policies, *allocation.policies(params.start_month, RETURNS_MIDDLE, where)]
+        policies = [*policies, *allocation.policies(params.start_month, None, where)]
     return Scenario(name=raw["name"], description=raw.get("description", ""), params=params,
                     months=raw.get("months", 120), path=path,
                     sem_file=Path(sem_file) if sem_file is not None else None,

@@ -9,12 +9,16 @@ import pytest
 
 from egov_abm.scenarios.cli import main
 from egov_abm.scenarios.levers import (
+    EFFICIENCY_RANGE,
     RETURNS,
     RETURNS_MIDDLE,
     AllocationError,
     group_share,
+    lever_draws,
     load_levers,
+    middle,
     package_allocation,
+    priors,
     repair,
     returns_draws,
 )
@@ -37,6 +41,10 @@ def test_reference_spend_buys_the_reference_dose_at_any_returns(beta):
             assert half["dose"] == pytest.approx(lever.dose_reference, rel=1e-12) and half["target"] == {"urban": False}
     trust = load_levers()["trust"]
     assert trust.intervention(4 * trust.spend_reference, "all", 0.5, 1.0)["dose"] == pytest.approx(1.2)  # 0.6 * 4**0.5
+    # an efficiency multiplies what the money buys: the dose, or the places
+    assert trust.intervention(trust.spend_reference, "all", 0.5, 1.0, 1.5)["dose"] == pytest.approx(0.9)
+    skills = load_levers()["skills"]
+    assert skills.intervention(4e8, "all", 0.7, 1.0, 0.5)["capacity"] == 5000  # 0.5 * 400 M / 40,000 KZT
     sq = load_levers()["service_quality"]
     assert sq.intervention(3 * sq.spend_reference, "all", 1.0, 1.0)["dose"] == sq.dose_cap  # capped at +0.14
 
@@ -47,7 +55,8 @@ def test_shipped_packages_are_exact_points_of_the_search(name):
     alloc = package_allocation(shipped, 48e9, "2024-01", "2028-12")
     assert alloc is not None and math.isclose(sum(s for _, s, _ in alloc.shares), 1.0)
     for beta in (RETURNS.low, RETURNS.high):
-        mine = {p.intervention.kind: p.intervention for p in alloc.policies(shipped.params.start_month, beta, "x")}
+        draw = {**middle(), RETURNS.name: beta}
+        mine = {p.intervention.kind: p.intervention for p in alloc.policies(shipped.params.start_month, draw, "x")}
         for spec in shipped.policies:
             iv, got = spec.intervention, mine[spec.intervention.kind]
             assert (got.start, got.end, got.capacity, got.target) == (iv.start, iv.end, iv.capacity, iv.target)
@@ -68,10 +77,18 @@ def test_repair_drops_tiny_shares_and_moves_spend_over_a_levers_room():
         repair({"service_quality": 1.0}, 12 * 2e9, 12)
 
 
-def test_returns_draws_are_seeded_prefix_stable_and_within_the_prior():
-    a, b = returns_draws(40, 7), returns_draws(10, 7)
-    assert np.array_equal(a[:10], b) and not np.array_equal(a, returns_draws(40, 8))
-    assert a.min() >= RETURNS.low and a.max() <= RETURNS.high and a.std() > 0.1
+def test_lever_draws_are_seeded_prefix_stable_and_within_their_priors():
+    a, b = lever_draws(40, 7), lever_draws(10, 7)
+    assert a[:10] == b and a != lever_draws(40, 8)
+    assert [p.name for p in priors()] == ["returns_to_spend", *(f"efficiency_{k}" for k in load_levers())]
+    frame = pd.DataFrame(a)
+    assert frame["returns_to_spend"].between(RETURNS.low, RETURNS.high).all() and frame["returns_to_spend"].std() > 0.1
+    eff = frame.drop(columns="returns_to_spend")
+    assert eff.min().min() >= EFFICIENCY_RANGE[0] and eff.max().max() <= EFFICIENCY_RANGE[1]
+    assert abs(np.log(eff.to_numpy()).mean()) < 0.15  # log-uniform around 1
+    assert middle()["returns_to_spend"] == pytest.approx(RETURNS_MIDDLE)
+    assert all(middle()[f"efficiency_{k}"] == pytest.approx(1.0) for k in load_levers())
+    assert np.array_equal(returns_draws(40, 7), frame["returns_to_spend"].to_numpy())
 
 
 def _allocation_file(tmp_path, levers, budget=48e9, name="alloc"):
@@ -88,9 +105,13 @@ def test_allocation_scenario_takes_each_draws_returns_at_full_and_the_middle_oth
     assert s.allocation.shares == (("trust", 0.6, "all"), ("skills", 0.4, "60+"))
     trust = load_levers()["trust"]
     spend = 0.6 * 48e9 / 60
-    doses = [next(p.intervention.dose for p in v.policies if p.intervention.kind == "trust")
-             for v in s.variants(5, 3, "full")]
-    assert doses == pytest.approx([0.6 * (spend / trust.spend_reference) ** b for b in returns_draws(5, 3)])
+    variants = s.variants(5, 3, "full")
+    doses = [next(p.intervention.dose for p in v.policies if p.intervention.kind == "trust") for v in variants]
+    ratio = spend / trust.spend_reference
+    assert doses == pytest.approx([d["efficiency_trust"] * 0.6 * ratio ** d["returns_to_spend"]
+                                   for d in lever_draws(5, 3)])
+    places = [next(p.intervention.capacity for p in v.policies if p.intervention.kind == "skills") for v in variants]
+    assert places == [int(d["efficiency_skills"] * 0.4 * 48e9 / 60 // 40000) for d in lever_draws(5, 3)]
     chance = [next(p.intervention.dose for p in v.policies if p.intervention.kind == "trust")
               for v in s.variants(2, 3, "chance")]
     assert chance == pytest.approx([0.6 * (spend / trust.spend_reference) ** RETURNS_MIDDLE] * 2)
