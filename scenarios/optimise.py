@@ -94,10 +94,17 @@ class Settings:
         return Allocation(self.budget_kzt, self.start, self.end, ()).months
 
     def key(self, baseline: Scenario) -> str:
-        """Name of the study: what fixes the trials' values (the number of trials may grow on resume)."""
+        """Name of the study: what fixes the trials' values (the number of trials may grow on resume).
+
+        A change of settings, baseline, version, lever table or priors starts a new study in the same file.
+        """
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("trials", "check_replicates", "name")}
+        from egov_abm.scenarios.levers import LEVERS_FILE, priors
+
         fields.update(baseline=baseline.name, agents=baseline.params.n_agents, months=baseline.months,
-                      start_month=baseline.params.start_month, version=_version())
+                      start_month=baseline.params.start_month, version=_version(),
+                      levers=hashlib.sha256(LEVERS_FILE.read_bytes()).hexdigest(),  # what money buys, and
+                      priors=[dataclasses.astuple(p) for p in priors()])  # its uncertainty
         return "optimise-" + hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
