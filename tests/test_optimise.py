@@ -203,3 +203,17 @@ def test_app_offers_an_allocation_file_by_name_and_refuses_a_bad_one(tmp_path, c
         code = main(["app", "--port", "1", "--scenario", str(path)])
         err = capsys.readouterr().err
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_what_money_buys_joins_the_uncertain_inputs_only_where_an_allocation_is_compared():
+    from egov_abm.scenarios.decisions import input_meanings, uncertain_inputs
+
+    base = load_scenario("baseline")
+    with_alloc = uncertain_inputs(base, 5, 1, "full", allocations=True)
+    without = uncertain_inputs(base, 5, 1, "full")
+    names = [p.name for p in priors()]
+    assert set(names) <= set(with_alloc.columns) and not set(names) & set(without.columns)
+    assert with_alloc[names].to_dict("records") == lever_draws(5, 1)
+    assert with_alloc.drop(columns=names).equals(without)  # the model's own inputs are the same draws
+    assert all(input_meanings()[n] for n in names)
+    assert uncertain_inputs(base, 5, 1, "calibration", allocations=True).columns.isin(names).sum() == 0
