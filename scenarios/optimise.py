@@ -453,7 +453,7 @@ def scenario_text(result: Result, baseline: Scenario, baseline_ref: str) -> str:
              f"{m['search_draws']} paired draws, checked on {m['check_draws']} fresh draws",
              f"# expected gain {_fmt(gain['mean'], unit)} {unit} (90 % interval {_fmt(gain['q05'], unit)} to "
              f"{_fmt(gain['q95'], unit)})",
-             *[f"# P(beats {p}) = {v:.2f}" for p, v in m["best"]["p_beats"].items()],
+             *[f"# P(beats {p}) = {v:.0%}" for p, v in m["best"]["p_beats"].items()],
              "# each lever's dose follows from its share of the budget (scenarios/data/levers.csv, assumptions)",
              f'name = "{result.best_name}"',
              f'description = """{_toml_text(_description(result))}"""',
@@ -512,7 +512,7 @@ def format_result(result: Result) -> str:
                  f"{fmt(gain['q75'])}; 90 %: {fmt(gain['q05'])} to {fmt(gain['q95'])})")
     for p, v in m["best"]["p_beats"].items():
         pkg = result.check.set_index("allocation").loc[p, "objective_mean"]
-        lines.append(f"P(beats {p}, same budget and window) = {v:.2f}   ({p}: {fmt(pkg)} {unit} expected)")
+        lines.append(f"P(beats {p}, same budget and window) = {v:.0%}   ({p}: {fmt(pkg)} {unit} expected)")
     if m["best"]["is_package"]:
         lines.append(f"This is the shipped {m['best']['is_package']} package's allocation: no allocation of the "
                      f"search did better on the fresh draws.")
