@@ -286,7 +286,8 @@ def write_brief(out_dir: Path, table: pd.DataFrame, meta: dict, colours: dict[st
                            appendix, numeric={4, 5, 6, 7}) if appendix else "<p>No interventions.</p>"
 
     charts = "".join(_image(out_dir / name, alt) for name, alt in (
-        ("adoption.png", "adoption"), ("gaps.png", "gaps"), ("cost_effectiveness.png", "cost-effectiveness"))
+        ("difference.png", "extra users against the baseline, paired by draw"), ("adoption.png", "adoption"),
+        ("gaps.png", "gaps"), ("cost_effectiveness.png", "cost-effectiveness"))
         if (out_dir / name).exists())
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Policy brief: {html.escape(
         ', '.join(policies))}</title><style>{CSS}</style></head><body>

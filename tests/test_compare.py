@@ -35,8 +35,10 @@ def test_identical_scenario_differs_by_exactly_zero_and_files_are_written(tmp_pa
     meta = json.loads((out / "compare.json").read_text())
     assert meta["replicates"] == 3 and meta["agents"] == 600
     assert (out / "report.md").exists() and (out / "adoption.png").exists() and (out / "regions.png").exists()
+    assert (out / "difference.png").exists() and "](difference.png)" in (out / "report.md").read_text()
     page = (out / "brief.html").read_text()
-    assert page.count("data:image/png;base64,") == 4 and "rural_infrastructure" in page  # 3 charts, the map
+    assert page.count("data:image/png;base64,") == 5 and "rural_infrastructure" in page  # 4 charts, the map
+    assert "paired by draw" in page
     assert "<table" in page and "<pre" not in page and "What the model can and cannot say" in page
     assert np.isfinite(row["months_to_50"])
 
