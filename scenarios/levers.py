@@ -189,10 +189,6 @@ class Allocation:
         """Months in the window."""
         return month_index(self.end, start=self.start) + 1
 
-    def spend_per_month(self) -> dict[str, float]:
-        """KZT a month on each lever with a share."""
-        return {lever: share * self.budget_kzt / self.months for lever, share, _ in self.shares if share > 0}
-
     def entries(self, draw: dict[str, float] | None = None) -> list[dict]:
         """The allocation as scenario ``[[interventions]]`` tables at a lever draw (default :func:`middle`)."""
         draw = middle() if draw is None else draw

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from egov_abm.model import InputError
+from egov_abm.model.calendar import month_index
 from egov_abm.scenarios.levers import (
     TARGETS,
     Allocation,
@@ -91,7 +92,7 @@ class Settings:
     @property
     def months(self) -> int:
         """Months in the window."""
-        return Allocation(self.budget_kzt, self.start, self.end, ()).months
+        return month_index(self.end, start=self.start) + 1
 
     def key(self, baseline: Scenario) -> str:
         """Name of the study: what fixes the trials' values (the number of trials may grow on resume).
@@ -265,7 +266,6 @@ def optimise(baseline: Scenario, settings: Settings, out_dir: Path, *, workers: 
     import optuna
 
     from egov_abm.calibration.defaults import demographic_constants
-    from egov_abm.scenarios.compare import comparison_from_runs, run_all
     from egov_abm.scenarios.parallel import default_workers, map_runs, process_pool
 
     validate(settings, baseline)
@@ -322,12 +322,10 @@ def optimise(baseline: Scenario, settings: Settings, out_dir: Path, *, workers: 
     if own_pool:
         with process_pool(workers) as pool:
             search(pool)
-            result = _check(study, baseline, settings, shipped, level, adults, pool, workers, progress,
-                            comparison_from_runs, run_all)
+            result = _check(study, baseline, settings, shipped, level, adults, pool, workers, progress)
     else:
         search(client)
-        result = _check(study, baseline, settings, shipped, level, adults, client, workers, progress,
-                        comparison_from_runs, run_all)
+        result = _check(study, baseline, settings, shipped, level, adults, client, workers, progress)
     result.meta["seconds"] = round(time.perf_counter() - started, 1)
     result.meta["study"] = {"file": str(study_path(out_dir)), "name": key}
     return result
@@ -350,9 +348,10 @@ def _trials_frame(study, settings: Settings) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("objective_mean", ascending=False, ignore_index=True)
 
 
-def _check(study, baseline, settings, shipped, level, adults, pool, workers, progress, comparison_from_runs,
-           run_all) -> Result:
+def _check(study, baseline, settings, shipped, level, adults, pool, workers, progress) -> Result:
     """Run the best allocations of the search and the packages on fresh paired draws; the best there wins."""
+    from egov_abm.scenarios.compare import comparison_from_runs, run_all
+
     trials = _trials_frame(study, settings)
     seen, candidates = set(), []
     package_keys = {tuple(sorted((k, round(s, 6), t) for k, s, t in a.shares)) for a in shipped.values()}

@@ -70,6 +70,12 @@ def build_model(scenario: Scenario, seed: int, replicate: int = 0, *, model_clas
     return model_class(**model_arguments(scenario, seed, replicate, **options))
 
 
+def national_cost(cost_kzt, per_person_part_kzt, n_agents: int):
+    """A month's cost for the country: per-person costs scale from the simulated citizens; fixed costs are national."""
+    scale = demographic_constants()["adult_population_2021"] / n_agents
+    return per_person_part_kzt * scale + (cost_kzt - per_person_part_kzt)
+
+
 def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | None = None,
             sem: SEMParams | None = None, population: PopulationSpec | None = None,
             progress: Callable[[int], object] | None = None, dose_scale: float = 1.0) -> pd.DataFrame:
@@ -82,9 +88,8 @@ def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | 
     frame.insert(0, "scenario", scenario.name)
     frame["date"] = pd.to_datetime(frame["date"])
     scale = demographic_constants()["adult_population_2021"] / scenario.params.n_agents
-    # per-person costs scale with the population; fixed costs are national already
-    frame["cost_kzt_national"] = frame["cost_per_person_part_kzt"] * scale + (
-        frame["cost_kzt"] - frame["cost_per_person_part_kzt"])
+    frame["cost_kzt_national"] = national_cost(frame["cost_kzt"], frame["cost_per_person_part_kzt"],
+                                               scenario.params.n_agents)
     frame["cumulative_cost_kzt_national"] = frame["cost_kzt_national"].cumsum()
     frame["uses_national"] = frame["n_uses"] * scale  # this month's portal uses, scaled to the adults of 2021
     return frame

@@ -14,6 +14,7 @@ A redraw is text: the tile map of the regions is HTML and the charts are SVG
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 
@@ -71,27 +72,34 @@ class Snapshot:
 
 
 def _national_cost(model: ExploreModel) -> float:
-    """Cost so far in KZT, national: per-person costs scaled from the simulated citizens, plus fixed costs."""
-    scale = demographic_constants()["adult_population_2021"] / model.n
-    return float(sum(r["cost_per_person_part_kzt"] * scale + r["cost_kzt"] - r["cost_per_person_part_kzt"]
-                     for r in model.outcomes))
+    """Cost so far in KZT, national (:func:`~egov_abm.scenarios.runner.national_cost` of every month)."""
+    from egov_abm.scenarios.runner import national_cost
+
+    return float(sum(national_cost(r["cost_kzt"], r["cost_per_person_part_kzt"], model.n) for r in model.outcomes))
 
 
-def _region_adults(model: ExploreModel) -> dict[str, float]:
+@functools.cache
+def _months(start_month: str, horizon: int) -> tuple[list, list[str]]:
+    """The dates of a horizon's months and their names (the chart's axis and hover), built once per scenario."""
+    months = [month_date(start_month, m) for m in range(horizon + 1)]
+    return months, [f"{d:%B %Y}" for d in months]
+
+
+@functools.cache
+def _region_adults() -> dict[str, float]:
     from egov_abm.calibration.defaults import population_spec
 
     adults = demographic_constants()["adult_population_2021"]
     shares = np.asarray(population_spec().region_shares, dtype=float)
     shares = shares / shares.sum()
-    return {slug(name): adults * float(s) for name, s in zip(model.region_names, shares, strict=True)}
+    return {slug(name): adults * float(s) for name, s in zip(population_spec().region_names, shares, strict=True)}
 
 
 def snapshot(model: ExploreModel) -> Snapshot:
     """The page's view of ``model`` now: status figures, the map and the charts as text."""
     rows = model.outcomes
     row = rows[-1]
-    months = [month_date(model.params.start_month, m) for m in range(model.horizon + 1)]
-    names = [f"{d:%B %Y}" for d in months]
+    months, names = _months(model.params.start_month, model.horizon)
 
     def series(key: str) -> list[float]:
         return [100 * r[key] for r in rows]
@@ -110,7 +118,7 @@ def snapshot(model: ExploreModel) -> Snapshot:
     ], y_label="used it in the last 12 months (% of adults)", month_names=names, marks=marks)
     regions = {slug(n): row[f"adoption_region_{slug(n)}"] for n in model.region_names
                if np.any(model.pop.region == model.region_names.index(n))}
-    map_html = svg.tile_map(regions, _region_adults(model),
+    map_html = svg.tile_map(regions, _region_adults(),
                             title=f"Used the portal in the last 12 months, by region, {model.date:%B %Y}")
     start_values = {"attitude": model.attitude0, "trust": model.trust0, "readiness": model.readiness0}
     hist = svg.histograms([(title, plots._density(getattr(model, name)), plots._density(start_values[name]),
