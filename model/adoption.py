@@ -182,7 +182,7 @@ class AdoptionModel(mesa.Model):
             self._ties = (0, indptr, indices, np.zeros(n + 1, dtype=np.int32), empty)
         scales = self.item_scales
         grid = scales["attitude"].grid
-        self._tables = (scales["attitude"].table.astype(np.float64), scales["trust"].table.astype(np.float64))
+        self._tables = (kernel.padded(scales["attitude"].table), kernel.padded(scales["trust"].table))
         values = dict(
             dt=DT_YEARS, aware_external=p.awareness_external_per_year, aware_social=p.awareness_social_per_year,
             opinion_rate=p.opinion_rate_per_month, conformity=p.conformity_weight, wom_attitude=p.wom_attitude,

@@ -56,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 #: The streams the kernel draws from, in the order of its ``rng`` rows (:mod:`model.streams`).
@@ -69,6 +70,8 @@ THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity"
 #: Citizens per step of the gather of added ties, and the most added ties gathered at once.
 SUB = 2048
 GATHER = 8192
+#: How many ties ahead the gather asks the cache for a neighbour's row.
+AHEAD = 24
 #: Fixed-point scale of the sums of real values (2**28: 3.7e-9 per value; 50 M values of |x| < 100 fit in int64).
 FIXED_SCALE = float(1 << 28)
 #: Fixed-point scale of attitude and trust as neighbours read them (2**20: to 1e-6 latent SD, |x| < 2048).
@@ -135,6 +138,25 @@ def pcg64_next(typingctx, hi, lo, inc_hi, inc_lo):
     return sig, codegen
 
 
+@intrinsic
+def prefetch_row(typingctx, arr, row):
+    """Ask the cache for row ``row`` of the 2-D array ``arr`` (LLVM's prefetch: a hint, never a fault)."""
+    sig = types.void(arr, row)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        zero = ir.Constant(args[1].type, 0)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], zero], wraparound=False)
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(inline="always")
 def _split(x):
     """Two independent uniforms (26 and 27 bits) from the top 53 bits of one 64-bit output."""
@@ -149,16 +171,22 @@ def _fixed(x):
 
 @njit(inline="always")
 def _score(x, table, grid_lo, inv_step):
-    """Linear interpolation of the item-score table (as ``numpy.interp``, constant beyond the grid)."""
+    """Linear interpolation of the item-score table (as ``numpy.interp``, constant beyond the grid).
+
+    ``table`` is the score table with its last value repeated once (:func:`padded`), so that no branch is
+    needed: beyond either end the position is clamped, and the fraction there is 0.
+    """
     pos = (x - grid_lo) * inv_step
-    last = table.shape[0] - 1
-    if pos <= 0.0:
-        return table[0]
-    if pos >= last:
-        return table[last]
-    j = int(pos)
-    f = pos - j
-    return table[j] + f * (table[j + 1] - table[j])
+    pos = min(max(pos, 0.0), np.float64(table.shape[0] - 2))
+    j = np.uint64(pos)
+    f = pos - np.float64(j)
+    return table[j] + f * (table[j + np.uint64(1)] - table[j])
+
+
+def padded(table: np.ndarray) -> np.ndarray:
+    """A score table for :func:`_score`: float64, its last value repeated."""
+    table = np.asarray(table, dtype=np.float64)
+    return np.append(table, table[-1])
 
 
 @njit(inline="always")
@@ -167,33 +195,54 @@ def _event(u, x):
     return u < x and u < -math.expm1(-x)
 
 
-@njit(inline="always")
-def _tally(i, month, tot, groups, used, user, ever, aware, access, skill, att, trust, last_use, last_assisted, code,
-           att_table, trust_table, grid_lo, inv_step):
-    active12 = last_use[i] > month - 12
-    tot[T_ACTIVE] += used
-    tot[T_ACTIVE12] += active12
-    groups[code[i]] += active12
-    tot[T_ASSISTED12] += last_assisted[i] > month - 12
-    tot[T_USER] += user
-    tot[T_EVER] += ever
-    tot[T_LAPSED] += ever and not user
-    tot[T_AWARE] += aware
-    tot[T_ACCESS] += access
-    tot[T_SKILL] += skill
-    tot[T_ATT] += _fixed(att)
-    tot[T_TRUST] += _fixed(trust)
-    tot[T_ATT_SCORE] += _fixed(_score(att, att_table, grid_lo, inv_step))
-    tot[T_TRUST_SCORE] += _fixed(_score(trust, trust_table, grid_lo, inv_step))
-
-
 @njit(nogil=True, cache=True)
 def tally_block(lo, hi, month, k, used, user, ever_user, aware, access, skill, attitude, trust, last_use,
                 last_assisted, code, att_table, trust_table, tot, groups):
-    """The tally alone (month 0, before any step), for citizens ``lo .. hi - 1``."""
+    """The month's tally of citizens ``lo .. hi - 1``, added to ``tot`` and ``groups``.
+
+    Counts, fixed-point sums of the constructs and of their item scores, and 12-month use by group. The month's
+    kernel calls it for each run of citizens it has just updated (their rows are still in cache); at month 0 it
+    runs alone, before any step.
+    """
+    grid_lo = k[K_GRID_LO]
+    inv_step = k[K_GRID_INV_STEP]
+    last12 = month - 12
+    t_active = t_active12 = t_assisted12 = t_user = t_ever = t_lapsed = np.int64(0)
+    t_aware = t_access = t_skill = t_att = t_trust = t_att_score = t_trust_score = np.int64(0)
     for i in range(lo, hi):
-        _tally(i, month, tot, groups, used[i], user[i], ever_user[i], aware[i], access[i], skill[i], attitude[i],
-               trust[i], last_use, last_assisted, code, att_table, trust_table, k[K_GRID_LO], k[K_GRID_INV_STEP])
+        ui = np.uint64(i)  # unsigned indices: no wraparound test
+        att = attitude[ui]
+        tru = trust[ui]
+        us = user[ui]
+        ev = ever_user[ui]
+        active12 = last_use[ui] > last12
+        groups[np.uint64(code[ui])] += active12
+        t_active += used[ui]
+        t_active12 += active12
+        t_assisted12 += last_assisted[ui] > last12
+        t_user += us
+        t_ever += ev
+        t_lapsed += ev & (not us)
+        t_aware += aware[ui]
+        t_access += access[ui]
+        t_skill += skill[ui]
+        t_att += _fixed(att)
+        t_trust += _fixed(tru)
+        t_att_score += _fixed(_score(att, att_table, grid_lo, inv_step))
+        t_trust_score += _fixed(_score(tru, trust_table, grid_lo, inv_step))
+    tot[T_ACTIVE] += t_active
+    tot[T_ACTIVE12] += t_active12
+    tot[T_ASSISTED12] += t_assisted12
+    tot[T_USER] += t_user
+    tot[T_EVER] += t_ever
+    tot[T_LAPSED] += t_lapsed
+    tot[T_AWARE] += t_aware
+    tot[T_ACCESS] += t_access
+    tot[T_SKILL] += t_skill
+    tot[T_ATT] += t_att
+    tot[T_TRUST] += t_trust
+    tot[T_ATT_SCORE] += t_att_score
+    tot[T_TRUST_SCORE] += t_trust_score
 
 
 @njit(nogil=True, cache=True)
@@ -227,13 +276,60 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     ties. The generators are the streams
     positioned at citizen ``lo``. Adds the month's totals to ``tot`` and
     12-month use by group to ``groups``. ``sub`` citizens at a time, the
-    rows of their added ties (at most ``gather``) are gathered first
-    (:data:`SUB`, :data:`GATHER`).
+    rows of their added and removed ties (at most ``gather`` of each) are
+    gathered first into running sums (:data:`SUB`, :data:`GATHER`), asking
+    the cache for rows :data:`AHEAD` ties ahead; then they are updated, then
+    tallied (:func:`tally_block`).
     """
     n = user.shape[0]
-    dt = k[K_DT]
-    w = k[K_CONFORM]
-    rate = k[K_RATE]
+    one = np.uint64(1)
+    k_dt = k[K_DT]
+    k_r0 = k[K_R0]
+    k_i0 = k[K_I0]
+    k_conform = k[K_CONFORM]
+    k_rate = k[K_RATE]
+    k_aware_ext = k[K_AWARE_EXT]
+    k_aware_soc = k[K_AWARE_SOC]
+    k_wom_att = k[K_WOM_ATT]
+    k_exp_att = k[K_EXP_ATT]
+    k_att_lo = k[K_ATT_LO]
+    k_att_hi = k[K_ATT_HI]
+    k_wom_trust = k[K_WOM_TRUST]
+    k_exp_trust = k[K_EXP_TRUST]
+    k_trust_lo = k[K_TRUST_LO]
+    k_trust_hi = k[K_TRUST_HI]
+    k_r_att = k[K_R_ATT]
+    k_r_trust = k[K_R_TRUST]
+    k_i_ready = k[K_I_READY]
+    k_i_att = k[K_I_ATT]
+    k_i_trust = k[K_I_TRUST]
+    k_p = k[K_P]
+    k_q = k[K_Q]
+    k_adopt_slope = k[K_ADOPT_SLOPE]
+    k_online_only = k[K_ONLINE_ONLY]
+    k_p_proxy = k[K_P_PROXY]
+    k_use_intercept = k[K_USE_INTERCEPT]
+    k_use_slope = k[K_USE_SLOPE]
+    k_use_on_sat = k[K_USE_ON_SAT]
+    k_p_assisted = k[K_P_ASSISTED]
+    k_p_success = k[K_P_SUCCESS]
+    k_quality_drop = k[K_QUALITY_DROP]
+    k_sat_rate = k[K_SAT_RATE]
+    k_lapse = k[K_LAPSE]
+    k_lapse_sat = k[K_LAPSE_SAT]
+    k_lapse_trust = k[K_LAPSE_TRUST]
+    t_assisted = np.int64(0)
+    t_failures = np.int64(0)
+    t_forced = np.int64(0)
+    t_lapses = np.int64(0)
+    t_needs = np.int64(0)
+    t_new_users = np.int64(0)
+    t_proxy = np.int64(0)
+    t_unserved = np.int64(0)
+    t_uses = np.int64(0)
+    dt = k_dt
+    w = k_conform
+    rate = k_rate
     inv_scale = 1.0 / PUBLIC_SCALE
     w0 = np.int64(0)  # sums over the ring window i - half .. i + half (exact integers)
     w1 = np.int64(0)
@@ -243,31 +339,56 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     s1_hi, s1_lo, inc1_hi, inc1_lo = rng[1, 0], rng[1, 1], rng[1, 2], rng[1, 3]
     s2_hi, s2_lo, inc2_hi, inc2_lo = rng[2, 0], rng[2, 1], rng[2, 2], rng[2, 3]
     s3_hi, s3_lo, inc3_hi, inc3_lo = rng[3, 0], rng[3, 1], rng[3, 2], rng[3, 3]
-    gathered = np.empty((gather, 4), dtype=np.int32)
+    # Running sums of the rows of the added (and removed) ties of the next citizens, gathered in one tight loop:
+    # their reads are far apart in memory, and a loop of nothing else keeps many of them in flight at once. A
+    # citizen's sum is then the difference of two running sums (exact integers), with no loop of its own.
+    cum_add = np.zeros((gather + 1, 4), dtype=np.int64)
+    cum_rem = np.zeros((gather + 1, 4), dtype=np.int64)
     i0 = lo
     while i0 < hi:
-        # The rows of the added ties of the next citizens, gathered in one tight loop: their reads are far apart
-        # in memory, and a loop of nothing else keeps many of them in flight at once.
         i1 = min(hi, i0 + sub)
-        while i1 > i0 + 1 and add_ptr[i1] - add_ptr[i0] > gather:  # more ties than the buffer holds: fewer citizens
-            i1 = i0 + (i1 - i0) // 2
+        while i1 > i0 + 1 and (add_ptr[i1] - add_ptr[i0] > gather or rem_ptr[i1] - rem_ptr[i0] > gather):
+            i1 = i0 + (i1 - i0) // 2  # more ties than the buffer holds: fewer citizens
         base = add_ptr[i0]
-        direct = add_ptr[i1] - base > gather  # one citizen with more added ties than the buffer: read them directly
+        rbase = rem_ptr[i0]
+        direct = add_ptr[i1] - base > gather or rem_ptr[i1] - rbase > gather  # one citizen with more: read directly
         if not direct:
-            for q in range(base, add_ptr[i1]):
-                c = add_cols[q]
-                gathered[q - base, 0] = public[c, 0]
-                gathered[q - base, 1] = public[c, 1]
-                gathered[q - base, 2] = public[c, 2]
-                gathered[q - base, 3] = public[c, 3]
+            a0 = a1 = a2 = a3 = np.int64(0)
+            last = add_ptr[i1]
+            for q in range(base, last):
+                if q + AHEAD < last:  # the rows some ties ahead are asked for now, so that many reads overlap
+                    prefetch_row(public, np.uint64(add_cols[q + AHEAD]))
+                c = np.uint64(add_cols[q])
+                a0 += public[c, 0]
+                a1 += public[c, 1]
+                a2 += public[c, 2]
+                a3 += public[c, 3]
+                r = np.uint64(q - base + 1)
+                cum_add[r, 0] = a0
+                cum_add[r, 1] = a1
+                cum_add[r, 2] = a2
+                cum_add[r, 3] = a3
+            a0 = a1 = a2 = a3 = np.int64(0)
+            for q in range(rbase, rem_ptr[i1]):
+                c = np.uint64(rem_cols[q])
+                a0 += public[c, 0]
+                a1 += public[c, 1]
+                a2 += public[c, 2]
+                a3 += public[c, 3]
+                r = np.uint64(q - rbase + 1)
+                cum_rem[r, 0] = a0
+                cum_rem[r, 1] = a1
+                cum_rem[r, 2] = a2
+                cum_rem[r, 3] = a3
         for i in range(i0, i1):
-            # 0. Neighbour reads (the state at the start of the month).
+            # 0. Neighbour reads (the state at the start of the month). Unsigned indices: no wraparound test.
+            ui = np.uint64(i)
             if complete:
                 deg = n - 1
-                s0 = nb_totals[0] - public[i, 0]
-                s1 = nb_totals[1] - public[i, 1]
-                s2 = nb_totals[2] - public[i, 2]
-                s3 = nb_totals[3] - public[i, 3]
+                s0 = nb_totals[0] - public[ui, 0]
+                s1 = nb_totals[1] - public[ui, 1]
+                s2 = nb_totals[2] - public[ui, 2]
+                s3 = nb_totals[3] - public[ui, 3]
             else:
                 if half > 0:
                     if i == lo:  # the window's first sums (exact integers: sliding adds no error)
@@ -285,37 +406,46 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
                         b = i - half - 1
                         if b < 0:
                             b += n
-                        w0 += np.int64(public[a, 0]) - public[b, 0]
-                        w1 += np.int64(public[a, 1]) - public[b, 1]
-                        w2 += np.int64(public[a, 2]) - public[b, 2]
-                        w3 += np.int64(public[a, 3]) - public[b, 3]
+                        ua = np.uint64(a)
+                        ub = np.uint64(b)
+                        w0 += np.int64(public[ua, 0]) - public[ub, 0]
+                        w1 += np.int64(public[ua, 1]) - public[ub, 1]
+                        w2 += np.int64(public[ua, 2]) - public[ub, 2]
+                        w3 += np.int64(public[ua, 3]) - public[ub, 3]
                 deg = 2 * half
                 s0 = s1 = s2 = s3 = np.int64(0)
                 if half > 0:  # the window less the citizen itself
-                    s0 = w0 - public[i, 0]
-                    s1 = w1 - public[i, 1]
-                    s2 = w2 - public[i, 2]
-                    s3 = w3 - public[i, 3]
-                for q in range(add_ptr[i], add_ptr[i + 1]):
-                    if direct:
-                        c = add_cols[q]
+                    s0 = w0 - public[ui, 0]
+                    s1 = w1 - public[ui, 1]
+                    s2 = w2 - public[ui, 2]
+                    s3 = w3 - public[ui, 3]
+                if direct:
+                    for q in range(add_ptr[ui], add_ptr[ui + one]):
+                        c = np.uint64(add_cols[q])
                         s0 += public[c, 0]
                         s1 += public[c, 1]
                         s2 += public[c, 2]
                         s3 += public[c, 3]
-                    else:
-                        s0 += gathered[q - base, 0]
-                        s1 += gathered[q - base, 1]
-                        s2 += gathered[q - base, 2]
-                        s3 += gathered[q - base, 3]
-                deg += add_ptr[i + 1] - add_ptr[i]
-                for q in range(rem_ptr[i], rem_ptr[i + 1]):  # removed ring ties: next door, in cache
-                    c = rem_cols[q]
-                    s0 -= public[c, 0]
-                    s1 -= public[c, 1]
-                    s2 -= public[c, 2]
-                    s3 -= public[c, 3]
-                deg -= rem_ptr[i + 1] - rem_ptr[i]
+                    for q in range(rem_ptr[ui], rem_ptr[ui + one]):
+                        c = np.uint64(rem_cols[q])
+                        s0 -= public[c, 0]
+                        s1 -= public[c, 1]
+                        s2 -= public[c, 2]
+                        s3 -= public[c, 3]
+                else:
+                    e = np.uint64(add_ptr[ui + one] - base)
+                    f = np.uint64(add_ptr[ui] - base)
+                    s0 += cum_add[e, 0] - cum_add[f, 0]
+                    s1 += cum_add[e, 1] - cum_add[f, 1]
+                    s2 += cum_add[e, 2] - cum_add[f, 2]
+                    s3 += cum_add[e, 3] - cum_add[f, 3]
+                    e = np.uint64(rem_ptr[ui + one] - rbase)
+                    f = np.uint64(rem_ptr[ui] - rbase)
+                    s0 -= cum_rem[e, 0] - cum_rem[f, 0]
+                    s1 -= cum_rem[e, 1] - cum_rem[f, 1]
+                    s2 -= cum_rem[e, 2] - cum_rem[f, 2]
+                    s3 -= cum_rem[e, 3] - cum_rem[f, 3]
+                deg += add_ptr[ui + one] - add_ptr[ui] - (rem_ptr[ui + one] - rem_ptr[ui])
             inv = 1.0 / deg if deg > 0 else 0.0
             u_nb = s0 * inv  # share of neighbours who were users
             wom = s1 * inv  # success share minus failure share of their last uses
@@ -330,121 +460,133 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
             u_need, u_channel = _split(x)
             s3_hi, s3_lo, x = pcg64_next(s3_hi, s3_lo, inc3_hi, inc3_lo)
             u_success, u_lapse = _split(x)
-            ext = extra_external[i] if extra else 0.0
+            ext = extra_external[ui] if extra else 0.0
 
             # 1. Access and skill (monthly probabilities per group level, set for the month).
-            lv = level[i]
-            acc = access[i]
-            if not acc and u_access < p_access_level[lv]:
+            lv = level[ui]
+            acc = access[ui]
+            # (flags combine bitwise, so that a rare event is one predictable branch, not several random ones)
+            if (not acc) & (u_access < p_access_level[lv]):
                 acc = True
-                access[i] = True
-            sk = skill[i]
-            if acc and not sk and u_skill < p_skill_level[lv]:
+                access[ui] = True
+            sk = skill[ui]
+            if acc & (not sk) & (u_skill < p_skill_level[lv]):
                 sk = True
-                skill[i] = True
+                skill[ui] = True
 
             # 2. Awareness.
-            aw = aware[i]
-            if not aw and _event(u_aware, (k[K_AWARE_EXT] + k[K_AWARE_SOC] * u_nb + ext) * dt):
-                aw = True
+            aw = aware[ui]
+            x = (k_aware_ext + k_aware_soc * u_nb + ext) * dt
+            if (not aw) & (u_aware < x):
+                aw = u_aware < -math.expm1(-x)
 
             # 3. Opinion: toward a bounded target; then the structural equations.
-            sat = np.float64(satisfaction[i])
-            target = (1.0 - w) * attitude0[i] + w * att_nb + k[K_WOM_ATT] * wom + k[K_EXP_ATT] * sat
-            target = min(max(target, k[K_ATT_LO]), k[K_ATT_HI])
-            x = np.float64(attitude[i])
+            sat = np.float64(satisfaction[ui])
+            target = (1.0 - w) * attitude0[ui] + w * att_nb + k_wom_att * wom + k_exp_att * sat
+            target = min(max(target, k_att_lo), k_att_hi)
+            x = np.float64(attitude[ui])
             att = np.float32(x + rate * (target - x))
-            target = (1.0 - w) * trust0[i] + w * trust_nb + k[K_WOM_TRUST] * wom + k[K_EXP_TRUST] * sat
-            target = min(max(target, k[K_TRUST_LO]), k[K_TRUST_HI])
-            x = np.float64(trust[i])
+            target = (1.0 - w) * trust0[ui] + w * trust_nb + k_wom_trust * wom + k_exp_trust * sat
+            target = min(max(target, k_trust_lo), k_trust_hi)
+            x = np.float64(trust[ui])
             tru = np.float32(x + rate * (target - x))
-            attitude[i] = att
-            trust[i] = tru
-            ready = k[K_R0] + k[K_R_ATT] * att + k[K_R_TRUST] * tru + zeta_r[i]
-            intent = k[K_I0] + k[K_I_READY] * ready + k[K_I_ATT] * att + k[K_I_TRUST] * tru + zeta_i[i]
+            attitude[ui] = att
+            trust[ui] = tru
+            ready = k_r0 + k_r_att * att + k_r_trust * tru + zeta_r[ui]
+            intent = k_i0 + k_i_ready * ready + k_i_att * att + k_i_trust * tru + zeta_i[ui]
 
             # 4. Adoption.
-            us = user[i]
-            if not us and aw and acc and sk:
-                if _event(u_adopt, (k[K_P] + k[K_Q] * u_nb + ext) * math.exp(k[K_ADOPT_SLOPE] * intent) * dt):
+            us = user[ui]
+            if (not us) & aw & acc & sk:
+                if _event(u_adopt, (k_p + k_q * u_nb + ext) * math.exp(k_adopt_slope * intent) * dt):
                     us = True
-                    ever_user[i] = True
-                    tot[T_NEW_USERS] += 1
+                    ever_user[ui] = True
+                    t_new_users += 1
 
             # 5. Channel.
             use = False
-            if u_need < need_rate[i]:
-                tot[T_NEEDS] += 1
-                able = acc and sk
-                can_portal = us and able
-                mandate = k[K_ONLINE_ONLY]
+            if u_need < need_rate[ui]:
+                t_needs += 1
+                able = acc & sk
+                can_portal = us & able
+                mandate = k_online_only
                 if extra:
-                    mandate = mandate + (1.0 - mandate) * mandate_share[i]
+                    mandate = mandate + (1.0 - mandate) * mandate_share[ui]
                 if u_channel < mandate:  # the need can only be met online
                     if can_portal:
                         use = True
-                    elif u_channel / mandate < k[K_P_PROXY]:
-                        tot[T_PROXY] += 1  # a household member does it
-                    elif able and aw:
+                    elif u_channel / mandate < k_p_proxy:
+                        t_proxy += 1  # a household member does it
+                    elif able & aw:
                         use = True  # a forced first use
-                        tot[T_FORCED] += 1
+                        t_forced += 1
                     else:
-                        tot[T_UNSERVED] += 1
+                        t_unserved += 1
                 else:
                     v = (u_channel - mandate) / (1.0 - mandate)
                     if can_portal:
-                        c = 0.5 * math.erfc(-(k[K_USE_INTERCEPT] + k[K_USE_SLOPE] * intent
-                                              + k[K_USE_ON_SAT] * sat) * _SQRT1_2)
+                        c = 0.5 * math.erfc(-(k_use_intercept + k_use_slope * intent
+                                              + k_use_on_sat * sat) * _SQRT1_2)
                         if v < c:
                             use = True
                         else:
                             v = (v - c) / max(1.0 - c, 1e-12)
                     if not use:
-                        a = k[K_P_ASSISTED]
+                        a = k_p_assisted
                         if extra:
-                            a = min(1.0, a + assisted_extra[i])
+                            a = min(1.0, a + assisted_extra[ui])
                         if v < a:
-                            tot[T_ASSISTED] += 1
-                            last_assisted[i] = month
+                            t_assisted += 1
+                            last_assisted[ui] = month
                             aw = True  # served at a centre: now knows the portal
-                        elif (v - a) / max(1.0 - a, 1e-12) < k[K_P_PROXY]:
-                            tot[T_PROXY] += 1
+                        elif (v - a) / max(1.0 - a, 1e-12) < k_p_proxy:
+                            t_proxy += 1
                         else:
-                            tot[T_UNSERVED] += 1
-            aware[i] = aw
-            used[i] = use
+                            t_unserved += 1
+            aware[ui] = aw
+            used[ui] = use
 
             # 6. Use and experience.
             outcome = 0
             if use:
-                quality = p_success_i[i] if extra else k[K_P_SUCCESS]
-                quality -= k[K_QUALITY_DROP]
-                tot[T_USES] += 1
+                quality = p_success_i[ui] if extra else k_p_success
+                quality -= k_quality_drop
+                t_uses += 1
                 if u_success < quality:
                     outcome = 1
                     if not us:
                         us = True
-                        tot[T_NEW_USERS] += 1
+                        t_new_users += 1
                 else:
                     outcome = -1
-                    tot[T_FAILURES] += 1
-                sat = np.float32(sat + k[K_SAT_RATE] * (outcome - sat))
-                satisfaction[i] = sat
-                last_use[i] = month
-                ever_user[i] = True
-            last_outcome[i] = outcome
+                    t_failures += 1
+                sat = np.float32(sat + k_sat_rate * (outcome - sat))
+                satisfaction[ui] = sat
+                last_use[ui] = month
+                ever_user[ui] = True
+            last_outcome[ui] = outcome
 
             # 7. Lapse.
-            if us and _event(u_lapse, k[K_LAPSE] * math.exp(-k[K_LAPSE_SAT] * sat - k[K_LAPSE_TRUST] * tru) * dt):
+            if us and _event(u_lapse, k_lapse * math.exp(-k_lapse_sat * sat - k_lapse_trust * tru) * dt):
                 us = False
-                tot[T_LAPSES] += 1
-            user[i] = us
+                t_lapses += 1
+            user[ui] = us
 
-            # 8. Tally.
-            _tally(i, month, tot, groups, use, us, ever_user[i], aw, acc, sk, att, tru, last_use,
-                   last_assisted, code, att_table, trust_table, k[K_GRID_LO], k[K_GRID_INV_STEP])
 
+        # 8. Tally: a second loop over the same citizens, whose rows are still in cache (fewer values live at once
+        # in either loop).
+        tally_block(i0, i1, month, k, used, user, ever_user, aware, access, skill, attitude, trust, last_use,
+                    last_assisted, code, att_table, trust_table, tot, groups)
         i0 = i1
+    tot[T_ASSISTED] += t_assisted
+    tot[T_FAILURES] += t_failures
+    tot[T_FORCED] += t_forced
+    tot[T_LAPSES] += t_lapses
+    tot[T_NEEDS] += t_needs
+    tot[T_NEW_USERS] += t_new_users
+    tot[T_PROXY] += t_proxy
+    tot[T_UNSERVED] += t_unserved
+    tot[T_USES] += t_uses
     rng[0, 0], rng[0, 1] = s0_hi, s0_lo
     rng[1, 0], rng[1, 1] = s1_hi, s1_lo
     rng[2, 0], rng[2, 1] = s2_hi, s2_lo
