@@ -342,8 +342,10 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     # Running sums of the rows of the added (and removed) ties of the next citizens, gathered in one tight loop:
     # their reads are far apart in memory, and a loop of nothing else keeps many of them in flight at once. A
     # citizen's sum is then the difference of two running sums (exact integers), with no loop of its own.
-    cum_add = np.zeros((gather + 1, 4), dtype=np.int64)
-    cum_rem = np.zeros((gather + 1, 4), dtype=np.int64)
+    cum_add = np.empty((gather + 1, 4), dtype=np.int64)  # row 0 is the zero sum; the rows after it are written
+    cum_rem = np.empty((gather + 1, 4), dtype=np.int64)  # before they are read
+    cum_add[0, :] = 0
+    cum_rem[0, :] = 0
     i0 = lo
     while i0 < hi:
         i1 = min(hi, i0 + sub)
