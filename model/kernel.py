@@ -178,8 +178,9 @@ def _score(x, table, grid_lo, inv_step):
     """
     pos = (x - grid_lo) * inv_step
     pos = min(max(pos, 0.0), np.float64(table.shape[0] - 2))
-    j = np.uint64(pos)
-    f = pos - np.float64(j)
+    whole = np.int64(pos)  # pos >= 0: truncation is the floor (signed: one instruction each way)
+    f = pos - np.float64(whole)
+    j = np.uint64(whole)
     return table[j] + f * (table[j + np.uint64(1)] - table[j])
 
 
@@ -193,6 +194,29 @@ def padded(table: np.ndarray) -> np.ndarray:
 def _event(u, x):
     """``u < 1 - exp(-x)``: an event of hazard ``x`` (per month) happens; exp is taken only when ``u < x``."""
     return u < x and u < -math.expm1(-x)
+
+
+@njit(inline="always")
+def _running_sums(public, cols, start, stop, cum, ahead):
+    """Running sums of the ``public`` rows of the ties ``start .. stop - 1`` (their rows are ``cols``).
+
+    ``cum[r]`` is the sum over the first r ties, for r up to ``stop - start``. With ``ahead`` > 0, the row
+    ``ahead`` ties on is asked for from the cache first.
+    """
+    a0 = a1 = a2 = a3 = np.int64(0)
+    for q in range(start, stop):
+        if ahead > 0 and q + ahead < stop:  # many reads far apart in memory then overlap
+            prefetch_row(public, np.uint64(cols[q + ahead]))
+        c = np.uint64(cols[q])
+        a0 += public[c, 0]
+        a1 += public[c, 1]
+        a2 += public[c, 2]
+        a3 += public[c, 3]
+        r = np.uint64(q - start + 1)
+        cum[r, 0] = a0
+        cum[r, 1] = a1
+        cum[r, 2] = a2
+        cum[r, 3] = a3
 
 
 @njit(nogil=True, cache=True)
@@ -209,16 +233,12 @@ def tally_block(lo, hi, month, k, used, user, ever_user, aware, access, skill, a
     last12 = month - 12
     t_active = t_active12 = t_assisted12 = t_user = t_ever = t_lapsed = np.int64(0)
     t_aware = t_access = t_skill = t_att = t_trust = t_att_score = t_trust_score = np.int64(0)
-    for i in range(lo, hi):
+    for i in range(lo, hi):  # the counts: integer sums, compiled to vector instructions
         ui = np.uint64(i)  # unsigned indices: no wraparound test
-        att = attitude[ui]
-        tru = trust[ui]
         us = user[ui]
         ev = ever_user[ui]
-        active12 = last_use[ui] > last12
-        groups[np.uint64(code[ui])] += active12
         t_active += used[ui]
-        t_active12 += active12
+        t_active12 += last_use[ui] > last12
         t_assisted12 += last_assisted[ui] > last12
         t_user += us
         t_ever += ev
@@ -226,6 +246,11 @@ def tally_block(lo, hi, month, k, used, user, ever_user, aware, access, skill, a
         t_aware += aware[ui]
         t_access += access[ui]
         t_skill += skill[ui]
+    for i in range(lo, hi):  # 12-month use by group, and the fixed-point sums
+        ui = np.uint64(i)
+        att = attitude[ui]
+        tru = trust[ui]
+        groups[np.uint64(code[ui])] += last_use[ui] > last12
         t_att += _fixed(att)
         t_trust += _fixed(tru)
         t_att_score += _fixed(_score(att, att_table, grid_lo, inv_step))
@@ -346,6 +371,10 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     cum_rem = np.empty((gather + 1, 4), dtype=np.int64)  # before they are read
     cum_add[0, :] = 0
     cum_rem[0, :] = 0
+    nb_user = np.empty(sub)  # the neighbour means of a run of citizens
+    nb_wom = np.empty(sub)
+    nb_att = np.empty(sub)
+    nb_trust = np.empty(sub)
     i0 = lo
     while i0 < hi:
         i1 = min(hi, i0 + sub)
@@ -355,33 +384,9 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
         rbase = rem_ptr[i0]
         direct = add_ptr[i1] - base > gather or rem_ptr[i1] - rbase > gather  # one citizen with more: read directly
         if not direct:
-            a0 = a1 = a2 = a3 = np.int64(0)
-            last = add_ptr[i1]
-            for q in range(base, last):
-                if q + AHEAD < last:  # the rows some ties ahead are asked for now, so that many reads overlap
-                    prefetch_row(public, np.uint64(add_cols[q + AHEAD]))
-                c = np.uint64(add_cols[q])
-                a0 += public[c, 0]
-                a1 += public[c, 1]
-                a2 += public[c, 2]
-                a3 += public[c, 3]
-                r = np.uint64(q - base + 1)
-                cum_add[r, 0] = a0
-                cum_add[r, 1] = a1
-                cum_add[r, 2] = a2
-                cum_add[r, 3] = a3
-            a0 = a1 = a2 = a3 = np.int64(0)
-            for q in range(rbase, rem_ptr[i1]):
-                c = np.uint64(rem_cols[q])
-                a0 += public[c, 0]
-                a1 += public[c, 1]
-                a2 += public[c, 2]
-                a3 += public[c, 3]
-                r = np.uint64(q - rbase + 1)
-                cum_rem[r, 0] = a0
-                cum_rem[r, 1] = a1
-                cum_rem[r, 2] = a2
-                cum_rem[r, 3] = a3
+            _running_sums(public, add_cols, base, add_ptr[i1], cum_add, AHEAD)
+            _running_sums(public, rem_cols, rbase, rem_ptr[i1], cum_rem, 0)  # removed ring ties: next door
+        first = np.uint64(i0)
         for i in range(i0, i1):
             # 0. Neighbour reads (the state at the start of the month). Unsigned indices: no wraparound test.
             ui = np.uint64(i)
@@ -449,11 +454,32 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
                     s3 -= cum_rem[e, 3] - cum_rem[f, 3]
                 deg += add_ptr[ui + one] - add_ptr[ui] - (rem_ptr[ui + one] - rem_ptr[ui])
             inv = 1.0 / deg if deg > 0 else 0.0
-            u_nb = s0 * inv  # share of neighbours who were users
-            wom = s1 * inv  # success share minus failure share of their last uses
-            att_nb = s2 * inv * inv_scale
-            trust_nb = s3 * inv * inv_scale
+            j = ui - first
+            nb_user[j] = s0 * inv  # share of neighbours who were users
+            nb_wom[j] = s1 * inv  # success share minus failure share of their last uses
+            nb_att[j] = s2 * inv * inv_scale
+            nb_trust[j] = s3 * inv * inv_scale
 
+        # 3. Opinion, for the run of citizens at once: toward a bounded target. It depends on nothing the other
+        # processes change this month, and as a loop of its own it is compiled to vector instructions.
+        for i in range(i0, i1):
+            ui = np.uint64(i)
+            j = ui - first
+            sat = np.float64(satisfaction[ui])
+            wom = nb_wom[j]
+            target = (1.0 - w) * attitude0[ui] + w * nb_att[j] + k_wom_att * wom + k_exp_att * sat
+            target = min(max(target, k_att_lo), k_att_hi)
+            x = np.float64(attitude[ui])
+            attitude[ui] = np.float32(x + rate * (target - x))
+            target = (1.0 - w) * trust0[ui] + w * nb_trust[j] + k_wom_trust * wom + k_exp_trust * sat
+            target = min(max(target, k_trust_lo), k_trust_hi)
+            x = np.float64(trust[ui])
+            trust[ui] = np.float32(x + rate * (target - x))
+
+        # 1, 2, 4-7: the other processes, citizen by citizen.
+        for i in range(i0, i1):
+            ui = np.uint64(i)
+            u_nb = nb_user[ui - first]
             s0_hi, s0_lo, x = pcg64_next(s0_hi, s0_lo, inc0_hi, inc0_lo)
             u_access, u_skill = _split(x)
             s1_hi, s1_lo, x = pcg64_next(s1_hi, s1_lo, inc1_hi, inc1_lo)
@@ -482,18 +508,10 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
             if (not aw) & (u_aware < x):
                 aw = u_aware < -math.expm1(-x)
 
-            # 3. Opinion: toward a bounded target; then the structural equations.
+            # 3. (Opinion, above.) The structural equations.
             sat = np.float64(satisfaction[ui])
-            target = (1.0 - w) * attitude0[ui] + w * att_nb + k_wom_att * wom + k_exp_att * sat
-            target = min(max(target, k_att_lo), k_att_hi)
-            x = np.float64(attitude[ui])
-            att = np.float32(x + rate * (target - x))
-            target = (1.0 - w) * trust0[ui] + w * trust_nb + k_wom_trust * wom + k_exp_trust * sat
-            target = min(max(target, k_trust_lo), k_trust_hi)
-            x = np.float64(trust[ui])
-            tru = np.float32(x + rate * (target - x))
-            attitude[ui] = att
-            trust[ui] = tru
+            att = attitude[ui]
+            tru = trust[ui]
             ready = k_r0 + k_r_att * att + k_r_trust * tru + zeta_r[ui]
             intent = k_i0 + k_i_ready * ready + k_i_att * att + k_i_trust * tru + zeta_i[ui]
 
@@ -525,7 +543,7 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
                     else:
                         t_unserved += 1
                 else:
-                    v = (u_channel - mandate) / (1.0 - mandate)
+                    v = u_channel if mandate == 0.0 else (u_channel - mandate) / (1.0 - mandate)  # (the same value)
                     if can_portal:
                         c = 0.5 * math.erfc(-(k_use_intercept + k_use_slope * intent
                                               + k_use_on_sat * sat) * _SQRT1_2)
@@ -537,14 +555,16 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
                         a = k_p_assisted
                         if extra:
                             a = min(1.0, a + assisted_extra[ui])
-                        if v < a:
-                            t_assisted += 1
+                        # (flags, not branches: the outcome is close to an even chance, and the division would
+                        # hold a branch up)
+                        assisted = v < a
+                        proxy = (not assisted) & ((v - a) / max(1.0 - a, 1e-12) < k_p_proxy)
+                        t_assisted += assisted
+                        t_proxy += proxy
+                        t_unserved += (not assisted) & (not proxy)
+                        if assisted:
                             last_assisted[ui] = month
-                            aw = True  # served at a centre: now knows the portal
-                        elif (v - a) / max(1.0 - a, 1e-12) < k_p_proxy:
-                            t_proxy += 1
-                        else:
-                            t_unserved += 1
+                        aw = aw | assisted  # served at a centre: now knows the portal
             aware[ui] = aw
             used[ui] = use
 
