@@ -203,6 +203,8 @@ class AdoptionModel(mesa.Model):
         self._rng = np.stack([kernel.stream_state(self.streams[name]) for name in kernel.STREAMS])
         # What neighbours read, one row per citizen: user, last outcome, attitude, trust (mapped now, not in month 1).
         self._public = np.zeros((n, 4), dtype=np.int32)
+        self._scratch: list = []
+        self._scratch_key = None
 
     def step(self) -> None:
         """Advance one month (the order of work: :func:`model.processes.step_order`).
@@ -241,6 +243,10 @@ class AdoptionModel(mesa.Model):
         totals = np.zeros((len(parts), len(kernel.TOTALS)), dtype=np.int64)
         groups = np.zeros((len(parts), self.groups.size), dtype=np.int64)
 
+        key = (len(parts), kernel.SUB, kernel.GATHER)  # the kernel's work buffers, one set per block, made once
+        if self._scratch_key != key:
+            self._scratch, self._scratch_key = [kernel.scratch() for _ in parts], key
+        scratch = self._scratch
         # the streams' states at each block's first citizen (one draw per citizen and stream)
         rng = [self._rng] + [np.stack([kernel.stream_state(g, lo) for g in streams]) for lo, _ in parts[1:]]
 
@@ -253,7 +259,7 @@ class AdoptionModel(mesa.Model):
                 self.satisfaction, self.last_outcome, self.last_use, self.last_assisted, self.need_rate,
                 self.level, p_access_levels, self.p_skill_levels, self.groups.code, extra, self.extra_external,
                 self.p_success_i, self.mandate_share, self.assisted_extra, *self._tables, totals[b], groups[b],
-                kernel.SUB, kernel.GATHER)
+                *scratch[b])
 
         with kernel.deferred_interrupts():
             self._each_block(parts, run)

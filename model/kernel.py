@@ -67,7 +67,7 @@ CHUNK = 1 << 15
 #: model per core need.
 THREADED_MIN = 1_000_000
 THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-#: Citizens per step of the gather of added ties, and the most added ties gathered at once.
+#: Citizens per run of the month's loops (:func:`month_block`), and the most added (or removed) ties gathered at once.
 SUB = 2048
 GATHER = 8192
 #: How many ties ahead the gather asks the cache for a neighbour's row.
@@ -290,7 +290,7 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
                 access, skill, aware, user, ever_user, used, attitude, trust, attitude0, trust0, zeta_r, zeta_i,
                 satisfaction, last_outcome, last_use, last_assisted, need_rate,
                 level, p_access_level, p_skill_level, code, extra, extra_external, p_success_i, mandate_share,
-                assisted_extra, att_table, trust_table, tot, groups, sub, gather):
+                assisted_extra, att_table, trust_table, tot, groups, cum_add, cum_rem, nb):
     """One month for citizens ``lo .. hi - 1`` (the rules: :mod:`model.processes`, in their order).
 
     Neighbours are read from ``public`` (:func:`snapshot`, taken at the start
@@ -298,13 +298,15 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     ``nb_totals`` less the citizen's own row); the states are updated in place.
     ``add_ptr``/``add_cols`` are the added ties as compressed sparse rows (all
     ties of a graph without a ring), ``rem_ptr``/``rem_cols`` the removed ring
-    ties. The generators are the streams
-    positioned at citizen ``lo``. Adds the month's totals to ``tot`` and
-    12-month use by group to ``groups``. ``sub`` citizens at a time, the
-    rows of their added and removed ties (at most ``gather`` of each) are
-    gathered first into running sums (:data:`SUB`, :data:`GATHER`), asking
-    the cache for rows :data:`AHEAD` ties ahead; then they are updated, then
-    tallied (:func:`tally_block`).
+    ties. ``rng`` holds the streams' states at citizen ``lo``. Adds the
+    month's totals to ``tot`` and 12-month use by group to ``groups``.
+
+    A run of citizens at a time (as many as ``nb`` has columns), the rows of
+    their added and removed ties (at most ``cum_add.shape[0] - 1`` of each)
+    are gathered first into running sums, asking the cache for rows
+    :data:`AHEAD` ties ahead; then come their neighbour means (kept in
+    ``nb``), their opinions (one loop), the other processes (one loop) and
+    the tally (:func:`tally_block`). The buffers come from :func:`scratch`.
     """
     n = user.shape[0]
     one = np.uint64(1)
@@ -367,14 +369,14 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     # Running sums of the rows of the added (and removed) ties of the next citizens, gathered in one tight loop:
     # their reads are far apart in memory, and a loop of nothing else keeps many of them in flight at once. A
     # citizen's sum is then the difference of two running sums (exact integers), with no loop of its own.
-    cum_add = np.empty((gather + 1, 4), dtype=np.int64)  # row 0 is the zero sum; the rows after it are written
-    cum_rem = np.empty((gather + 1, 4), dtype=np.int64)  # before they are read
-    cum_add[0, :] = 0
-    cum_rem[0, :] = 0
-    nb_user = np.empty(sub)  # the neighbour means of a run of citizens
-    nb_wom = np.empty(sub)
-    nb_att = np.empty(sub)
-    nb_trust = np.empty(sub)
+    # (the buffers are the caller's, made once by scratch(): a fresh allocation each month costs page faults where
+    # the allocator returns memory to the system at once, as in Dask's workers)
+    sub = nb.shape[1]
+    gather = cum_add.shape[0] - 1
+    nb_user = nb[0]  # the neighbour means of a run of citizens
+    nb_wom = nb[1]
+    nb_att = nb[2]
+    nb_trust = nb[3]
     i0 = lo
     while i0 < hi:
         i1 = min(hi, i0 + sub)
@@ -659,6 +661,17 @@ def blocks(n: int, threads: int | None = None) -> list[tuple[int, int]]:
     threads = max(1, min(threads, chunks))
     edges = [min(n, (chunks * b // threads) * CHUNK) for b in range(threads + 1)]
     return [(edges[b], edges[b + 1]) for b in range(threads) if edges[b + 1] > edges[b]]
+
+
+def scratch(sub: int | None = None, gather: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The work buffers of one block of :func:`month_block`, made once per model and thread.
+
+    The running sums of the added and removed ties of up to ``gather`` ties (row 0, the empty sum, is zero; the
+    others are written before they are read) and the four neighbour means of up to ``sub`` citizens.
+    """
+    sub = SUB if sub is None else sub
+    gather = GATHER if gather is None else gather
+    return np.zeros((gather + 1, 4), dtype=np.int64), np.zeros((gather + 1, 4), dtype=np.int64), np.empty((4, sub))
 
 
 def stream_state(gen: np.random.Generator, skip: int = 0) -> np.ndarray:
