@@ -32,6 +32,9 @@ from egov_abm.model.scale_free import holme_kim
 from egov_abm.model.sem import SEMParams
 from egov_abm.model.streams import chunk_streams, seed_sequence, spawn_streams
 
+#: Where each named count of the month sits in the kernel's totals.
+_COUNT_AT = tuple((name, kernel.TOTALS.index(name)) for name in COUNTS)
+
 __all__ = ["AdoptionModel", "Citizen", "slug"]
 
 
@@ -267,10 +270,10 @@ class AdoptionModel(mesa.Model):
         self._rng[:] = rng[-1]  # the last block ends where the month's draws end
         for g in streams:  # numpy's generators follow, n draws on (the same state: tested)
             g.bit_generator.advance(n)
-        total = totals.sum(axis=0)
-        self.counts = {name: int(total[kernel.TOTALS.index(name)]) for name in COUNTS}
+        total, by_group = (totals[0], groups[0]) if len(parts) == 1 else (totals.sum(axis=0), groups.sum(axis=0))
+        self.counts = {name: int(total[j]) for name, j in _COUNT_AT}
         self.month += 1
-        self.record(total, groups.sum(axis=0))
+        self.record(total, by_group)
 
     def each_chunk(self, stream: str, work) -> None:
         """``work(generator, lo, hi)`` for each chunk of citizens, with the chunk's generator of ``stream``.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 
 from egov_abm.model.calendar import month_date
 
@@ -46,6 +47,7 @@ EVENTS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def month_effects(start_month: str, month: int, events: tuple[Event, ...] = EVENTS) -> tuple[float, float]:
     """``(online-only share of needs, share of days under an event)`` of run month ``month`` (days-weighted)."""
     first = month_date(start_month, month)

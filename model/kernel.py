@@ -277,11 +277,12 @@ def snapshot(lo, hi, user, last_outcome, attitude, trust, public):
     Fixed point (:data:`PUBLIC_SCALE`) makes the ring's sliding sums exact, so
     they do not depend on where a slice or a thread begins.
     """
-    for i in range(lo, hi):
-        public[i, 0] = user[i]
-        public[i, 1] = last_outcome[i]
-        public[i, 2] = np.int32(math.floor(attitude[i] * PUBLIC_SCALE + 0.5))
-        public[i, 3] = np.int32(math.floor(trust[i] * PUBLIC_SCALE + 0.5))
+    for i in range(lo, hi):  # (floor as a float, then int32: a conversion that has vector instructions)
+        ui = np.uint64(i)
+        public[ui, 0] = user[ui]
+        public[ui, 1] = last_outcome[ui]
+        public[ui, 2] = np.int32(np.floor(attitude[ui] * PUBLIC_SCALE + 0.5))
+        public[ui, 3] = np.int32(np.floor(trust[ui] * PUBLIC_SCALE + 0.5))
 
 
 @njit(nogil=True, cache=True)
