@@ -6,8 +6,8 @@ of processes :data:`model.processes.PROCESSES` (one module each, under
 and docs/ODD.md section I.3 is that text. The model builds the population and
 the social graph, lets every process create its state in that order, and
 each month applies the interventions (:mod:`model.interventions`), runs the
-processes fused in one compiled pass per citizen (:mod:`model.kernel`) and
-records the outcomes (:mod:`model.outcomes`).
+processes fused in compiled loops over runs of citizens (:mod:`model.kernel`)
+and records the outcomes (:mod:`model.outcomes`).
 """
 
 from __future__ import annotations

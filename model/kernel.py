@@ -1,10 +1,10 @@
-"""The fused monthly kernel: every process of the month in one pass per citizen.
+"""The fused monthly kernel: every process of the month, one run of citizens at a time.
 
 The rules are those of the process modules (:mod:`model.processes`), each
 documented there and in docs/ODD.md; this module runs them, in the order of
-:data:`model.processes.PROCESSES`, as one compiled loop over the citizens
-(numba), so a citizen's state is read once, updated in registers and written
-once a month:
+:data:`model.processes.PROCESSES`, as compiled loops (numba) over runs of
+:data:`SUB` citizens, so a citizen's state is read from memory once a month
+and stays in cache while the loops of its run pass over it:
 
 0. neighbour reads: the share of neighbours who were users, the word of mouth
    of their last uses, and their mean attitude and trust, from a snapshot of
