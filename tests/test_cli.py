@@ -436,3 +436,45 @@ def test_calibrate_dynamics_bad_input_is_one_line_and_keeps_the_posterior(args, 
                             "--out", str(out), *args], capsys)
     assert code == 2 and _one_line(err).startswith(f"egov-abm: error: {message}"), err
     assert out.read_text() == "earlier posterior" and sorted(p.name for p in tmp_path.iterdir()) == ["post.json"]
+
+
+def test_a_ctrl_c_whose_interrupt_a_library_swallowed_still_ends_in_one_line(tmp_path, capsys, monkeypatch):
+    import signal
+    import threading
+
+    from egov_abm.scenarios import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "_CTRL_C", threading.Event())
+    try:  # Ctrl-C arrives, and some library catches the KeyboardInterrupt it raises
+        cli_module._on_interrupt(signal.SIGINT, None)
+    except KeyboardInterrupt:
+        pass
+    assert main(["run", "--agents", "50", "--months", "1", "--out", str(tmp_path / "run")]) == 130
+    err = capsys.readouterr().err
+    assert err == "egov-abm: interrupted; results already written are kept\n"
+
+
+def test_a_handled_ctrl_c_keeps_exit_status_130_under_python_m(tmp_path):
+    """CPython 3.11 records a KeyboardInterrupt that passed through exec() of a string as unhandled, even when it
+    was caught, and under ``python -m`` ends itself with SIGINT at exit; the CLI clears that record."""
+    import signal
+    import textwrap
+
+    (tmp_path / "probe.py").write_text(textwrap.dedent("""
+        import sys
+        from egov_abm.scenarios.cli import _forget_handled_interrupt
+        try:
+            exec("raise KeyboardInterrupt")  # as a dataclass being made when Ctrl-C comes
+        except KeyboardInterrupt:
+            if sys.argv[1] == "clear":
+                _forget_handled_interrupt()
+        sys.exit(130)
+    """))
+    codes = {}
+    for mode in ("keep", "clear"):
+        proc = subprocess.run([sys.executable, "-m", "probe", mode], cwd=tmp_path, capture_output=True, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), timeout=120)
+        codes[mode] = proc.returncode
+    assert codes["clear"] == 130
+    if sys.version_info < (3, 12):  # the interpreter's behaviour that the CLI works around
+        assert codes["keep"] == -signal.SIGINT

@@ -18,7 +18,39 @@ from pathlib import Path
 
 def _on_interrupt_while_importing(signum, frame) -> None:
     sys.stderr.write("egov-abm: interrupted\n")
+    _forget_handled_interrupt()
     raise SystemExit(130)
+
+
+#: Set by Ctrl-C (SIGINT) in this process, whatever becomes of the KeyboardInterrupt it raises: a library that
+#: swallows it (or a C callback that prints and drops it) does not make the command run on (:func:`_check_interrupt`).
+_CTRL_C = threading.Event()
+
+
+def _on_interrupt(signum, frame) -> None:
+    _CTRL_C.set()
+    raise KeyboardInterrupt
+
+
+def _check_interrupt() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C came earlier and its KeyboardInterrupt was lost on the way."""
+    if _CTRL_C.is_set():
+        raise KeyboardInterrupt
+
+
+def _forget_handled_interrupt() -> None:
+    """Tell CPython that a Ctrl-C has been handled, so that the exit status stays 130.
+
+    A KeyboardInterrupt that passes through ``exec`` of a string (as dataclasses and other libraries do while they
+    import) sets the interpreter's ``_Py_UnhandledKeyboardInterrupt`` even when it is caught further up; run as
+    ``python -m``, CPython 3.11 then ends itself with SIGINT at exit (status -2) after the one-line message.
+    """
+    import ctypes
+
+    try:
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+    except (ValueError, AttributeError):  # not exported by this build of Python: nothing to clear
+        pass
 
 
 def _guard_imports() -> bool:
@@ -44,7 +76,7 @@ from egov_abm.model.errors import InputError  # noqa: E402
 from egov_abm.scenarios.parallel import WorkerLost  # noqa: E402
 
 if _GUARDED and not multiprocessing.current_process().name.startswith("Dask Worker"):
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # a Dask worker keeps ignoring it (dask_setup)
+    signal.signal(signal.SIGINT, _on_interrupt)  # a Dask worker keeps ignoring it (dask_setup)
 
 #: Largest seed: results store the seed in a 64-bit signed integer column (``egov_abm.model.SEED_MAX``, tested
 #: equal; not imported, so that ``--help`` and ``--version`` load no numpy).
@@ -93,7 +125,9 @@ class _Interrupted(Exception):
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            _check_interrupt()  # a Ctrl-C whose KeyboardInterrupt a library swallowed still ends in one line, 130
+            return result
         except KeyboardInterrupt as exc:
             raise _Interrupted() from exc
 
@@ -460,10 +494,12 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
             click.echo(estimate)
     if dry_run:
         return
+    _check_interrupt()
     bar = tqdm(unit="run", desc=spec.name, disable=None, dynamic_ncols=True)
     failed = 0
 
     def on_start(total: int, done: int) -> None:
+        _check_interrupt()
         bar.reset(total=total)
         bar.update(done)
         bar.unpause()
@@ -472,6 +508,7 @@ def sweep(spec_path: Path, out_dir: Path | None, workers: int | None, scheduler:
 
     def progress(row: dict) -> None:
         nonlocal failed
+        _check_interrupt()
         if row["status"] != "ok":
             failed += 1
             if failed <= 3:
@@ -795,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (KeyboardInterrupt, click.Abort, _Interrupted):
         click.echo("egov-abm: interrupted; results already written are kept", err=True)
+        _forget_handled_interrupt()
         return 130
     except WorkerLost as exc:
         click.echo(f"egov-abm: error: {exc}", err=True)
