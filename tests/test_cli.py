@@ -439,19 +439,29 @@ def test_calibrate_dynamics_bad_input_is_one_line_and_keeps_the_posterior(args, 
 
 
 def test_a_ctrl_c_whose_interrupt_a_library_swallowed_still_ends_in_one_line(tmp_path, capsys, monkeypatch):
+    import os
     import signal
-    import threading
 
-    from egov_abm.scenarios import cli as cli_module
+    from egov_abm.scenarios import runner
 
-    monkeypatch.setattr(cli_module, "_CTRL_C", threading.Event())
-    try:  # Ctrl-C arrives, and some library catches the KeyboardInterrupt it raises
-        cli_module._on_interrupt(signal.SIGINT, None)
-    except KeyboardInterrupt:
-        pass
+    run_replicates = runner.run_replicates
+
+    def swallowing(*args, **kwargs):  # Ctrl-C arrives, and some library catches the KeyboardInterrupt it raises
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes, within these
+                pass
+        except KeyboardInterrupt:
+            pass
+        return run_replicates(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_replicates", swallowing)
     assert main(["run", "--agents", "50", "--months", "1", "--out", str(tmp_path / "run")]) == 130
     err = capsys.readouterr().err
     assert err == "egov-abm: interrupted; results already written are kept\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the process's own handler is back
+    monkeypatch.setattr(runner, "run_replicates", run_replicates)
+    assert main(["run", "--agents", "50", "--months", "1", "--out", str(tmp_path / "again")]) == 0  # a new command
 
 
 def test_a_handled_ctrl_c_keeps_exit_status_130_under_python_m(tmp_path):

@@ -22,8 +22,9 @@ def _on_interrupt_while_importing(signum, frame) -> None:
     raise SystemExit(130)
 
 
-#: Set by Ctrl-C (SIGINT) in this process, whatever becomes of the KeyboardInterrupt it raises: a library that
-#: swallows it (or a C callback that prints and drops it) does not make the command run on (:func:`_check_interrupt`).
+#: Set by Ctrl-C (SIGINT) during a command (:func:`main`), whatever becomes of the KeyboardInterrupt it raises: a
+#: library that swallows it (or a C callback that prints and drops it) does not make the command run on
+#: (:func:`_check_interrupt`).
 _CTRL_C = threading.Event()
 
 
@@ -76,7 +77,7 @@ from egov_abm.model.errors import InputError  # noqa: E402
 from egov_abm.scenarios.parallel import WorkerLost  # noqa: E402
 
 if _GUARDED and not multiprocessing.current_process().name.startswith("Dask Worker"):
-    signal.signal(signal.SIGINT, _on_interrupt)  # a Dask worker keeps ignoring it (dask_setup)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a Dask worker keeps ignoring it (dask_setup)
 
 #: Largest seed: results store the seed in a 64-bit signed integer column (``egov_abm.model.SEED_MAX``, tested
 #: equal; not imported, so that ``--help`` and ``--version`` load no numpy).
@@ -813,7 +814,24 @@ def app(port: int, host: str, open_browser: bool, scenario_files: tuple[Path, ..
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code.
+
+    During the command, Ctrl-C also sets :data:`_CTRL_C` (:func:`_on_interrupt`); the process's own handler is
+    put back after.
+    """
+    _CTRL_C.clear()
+    previous = None
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        previous = signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="egov-abm", standalone_mode=False)
         return result if isinstance(result, int) else 0
