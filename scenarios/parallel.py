@@ -118,7 +118,8 @@ def iter_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | 
         client: a ``distributed.Client`` (run on its cluster) or a pool from
             :func:`process_pool` (run on it, and leave it open).
         progress: called with 1 after each finished run.
-        should_stop: asked after each finished run; True cancels the rest.
+        should_stop: asked after each finished run (and, on Dask, every :data:`POLL_SECONDS`
+            while none finishes); True cancels the rest.
         retries: Dask only: times a task is retried when its worker is lost.
         window: Dask only: most tasks submitted and not yet finished (default: all at once); the
             next is submitted as one finishes, and finished results are released on the cluster.
@@ -193,7 +194,10 @@ def _iter_dask(fn, tasks, client, progress, should_stop, retries, window, on_err
     following = iter(range(min(window, total), total))
     done = 0
     try:
-        for future in pending:
+        while True:
+            future = _next_finished(pending, should_stop, done, total)
+            if future is None:
+                break
             k = index.pop(future)
             try:
                 result = future.result()
@@ -214,6 +218,25 @@ def _iter_dask(fn, tasks, client, progress, should_stop, retries, window, on_err
     finally:
         if index:
             client.cancel(list(index))
+
+
+def _next_finished(pending, should_stop, done: int, total: int):
+    """The next finished future of ``pending`` (None when none is left); ``should_stop()`` is asked while waiting.
+
+    ``should_stop`` is asked every :data:`POLL_SECONDS` while no run finishes, so a
+    stop does not wait for the slowest run in flight.
+    """
+    if should_stop is None:
+        return next(pending, None)
+    while not pending.has_ready():
+        if pending.is_empty():
+            return None
+        if should_stop():
+            raise Cancelled(f"stopped after {done} of {total} runs")
+        with pending.thread_condition:  # notified by as_completed after each finished future is queued
+            if not pending.has_ready():
+                pending.thread_condition.wait(timeout=POLL_SECONDS)
+    return next(pending)
 
 
 def map_runs(fn: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | None = None, client=None,

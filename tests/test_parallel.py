@@ -94,3 +94,21 @@ def test_should_stop_ends_a_pool_without_waiting_for_its_runs(tmp_path):
         map_runs(functools.partial(sleep_then_mark, str(tmp_path)), range(6), workers=2, should_stop=stop)
     # asked while no run had finished; the runs under way were ended, not waited for
     assert len(asked) == 3 and list(tmp_path.iterdir()) == []
+
+
+def test_should_stop_is_asked_while_dask_runs_are_under_way(tmp_path):
+    import functools
+
+    from distributed import Client, LocalCluster
+
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) >= 3  # asked while no run has finished: every run sleeps 30 s
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=40) as cluster, Client(cluster) as client:
+        with pytest.raises(Cancelled, match="stopped after 0 of 4 runs"):
+            map_runs(functools.partial(sleep_then_mark, str(tmp_path)), range(4), client=client, should_stop=stop)
+        assert len(asked) == 3 and list(tmp_path.iterdir()) == []

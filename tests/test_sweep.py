@@ -509,7 +509,8 @@ def test_ctrl_c_on_the_command_line_keeps_finished_runs_and_a_rerun_completes(tm
     import subprocess
     import sys
 
-    spec = write_spec(tmp_path, SMALL.format(replicates=20, months=240, agents=1500))
+    # 360 runs: about 10 s of work on two workers, well beyond the moments of the test's signals
+    spec = write_spec(tmp_path, SMALL.format(replicates=60, months=240, agents=1500))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "egov_abm.scenarios.cli", "sweep", str(spec), "--out", str(out), "--workers", "2"]
     # a shell that started pytest in the background may have set SIGINT to ignored, and children inherit that
@@ -531,13 +532,13 @@ def test_ctrl_c_on_the_command_line_keeps_finished_runs_and_a_rerun_completes(tm
     assert "Traceback" not in err
     stored_runs = pd.read_parquet(out)
     k = len(stored_runs)
-    assert f"interrupted: {k} of 120 runs are stored" in err and 0 < k < 120
+    assert f"interrupted: {k} of 360 runs are stored" in err and 0 < k < 360
     assert stored_runs["run_id"].is_unique
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{120 - k} runs in" in rerun.stdout and f"{k} were already done" in rerun.stdout
+    assert f"{360 - k} runs in" in rerun.stdout and f"{k} were already done" in rerun.stdout
     final = pd.read_parquet(out)
-    assert len(final) == 120 and final["run_id"].is_unique and (final["status"] == "ok").all()
+    assert len(final) == 360 and final["run_id"].is_unique and (final["status"] == "ok").all()
 
 
 @pytest.mark.slow
@@ -702,7 +703,8 @@ def test_ctrl_c_at_any_moment_of_the_start_is_one_line(delay, tmp_path):
 @pytest.mark.slow
 def test_sigterm_writes_finished_runs_as_ctrl_c_does(tmp_path):
     """After the first periodic write (30 s), runs finished since are written on SIGTERM too, none lost."""
-    spec = write_spec(tmp_path, SMALL.format(replicates=200, months=240, agents=1500))
+    # 3,600 runs: about 100 s of work on two workers, so the sweep is under way at the signal (after about 36 s)
+    spec = write_spec(tmp_path, SMALL.format(replicates=600, months=240, agents=1500))
     proc, out = _start_sweep(tmp_path, spec)
     try:
         deadline = time.time() + 240
@@ -719,5 +721,39 @@ def test_sigterm_writes_finished_runs_as_ctrl_c_does(tmp_path):
     assert "Traceback" not in err and err.count("\n") == 1, err
     stored_runs = pd.read_parquet(out)
     k = len(stored_runs)
-    assert f"terminated: {k} of 1200 runs are stored" in err and written < k < 1200
+    assert f"terminated: {k} of 3600 runs are stored" in err and written < k < 3600
     assert stored_runs["run_id"].is_unique
+
+
+def test_a_signal_during_a_sweep_is_raised_at_the_next_safe_point_and_a_second_at_once():
+    from egov_abm.scenarios.experiments.sweep import _signals_at_safe_points, _Terminated
+
+    seen = []
+
+    def previous_handler(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGINT, previous_handler)
+    try:
+        with _signals_at_safe_points() as guard:
+            assert guard.check() is False  # nothing noted yet
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)  # handled here: noted, not raised
+            with pytest.raises(_Terminated):
+                guard.check()
+            assert guard.check() is False  # raised once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+            assert seen == []  # the handler installed before is called only at the safe point
+            with pytest.raises(KeyboardInterrupt):
+                guard.check()
+            assert seen == [signal.SIGINT]
+            os.kill(os.getpid(), signal.SIGTERM)
+            with pytest.raises(_Terminated):  # a second signal while one is noted: raised where it lands
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.01)
+        assert signal.getsignal(signal.SIGINT) is previous_handler
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, before)

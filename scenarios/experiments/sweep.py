@@ -93,24 +93,69 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so it takes the path of Ctrl-C (finished runs are written)."""
 
 
+class _SafePoints:
+    """Ctrl-C and SIGTERM during a sweep, raised only where the sweep's own code can take them.
+
+    Raised at an arbitrary point, the interrupt lands inside distributed's
+    code as often as not, and distributed then prints tracebacks of its own
+    (``sync()`` schedules a cancel that reads a variable not yet set). So a
+    first signal is noted and raised at the next :meth:`check` (the sweep
+    asks while it waits, every :data:`~egov_abm.scenarios.parallel.POLL_SECONDS`);
+    a second one of the same kind is raised at once, wherever the program is.
+    SIGTERM raises :class:`_Terminated`; Ctrl-C goes to the handler that was
+    installed before (the command line's), which raises KeyboardInterrupt.
+    """
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def on_signal(self, signum: int, frame) -> None:
+        if self.pending is None:
+            self.pending = signum
+            return
+        self._raise(signum, frame)
+
+    def check(self) -> bool:
+        """Raise the signal noted since the sweep began, if any (False otherwise, for ``should_stop``)."""
+        if self.pending is not None:
+            self._raise(self.pending, None)
+        return False
+
+    def _raise(self, signum: int, frame) -> None:
+        import signal
+
+        self.pending = None
+        if signum == signal.SIGTERM:
+            raise _Terminated()
+        previous = self.previous.get(signum)
+        if callable(previous):
+            previous(signum, frame)
+        raise KeyboardInterrupt()
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """While the block runs, SIGTERM raises :class:`_Terminated` (main thread only; elsewhere a no-op)."""
+def _signals_at_safe_points():
+    """While the block runs, Ctrl-C and SIGTERM are raised at :meth:`_SafePoints.check` (main thread only).
+
+    Off the main thread signals cannot be handled; the guard's checks then never raise.
+    """
     import signal
     import threading
 
+    guard = _SafePoints()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield guard
         return
-
-    def on_term(signum, frame) -> None:
-        raise _Terminated()
-
-    previous = signal.signal(signal.SIGTERM, on_term)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signum == signal.SIGINT and not callable(signal.getsignal(signum)):
+            continue  # Ctrl-C ignored (a background job) or left to the OS: keep it that way
+        guard.previous[signum] = signal.signal(signum, guard.on_signal)
     try:
-        yield
+        yield guard
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, previous in guard.previous.items():
+            signal.signal(signum, previous)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -648,8 +693,8 @@ def run_sweep(plan: Plan, out_dir: Path, *, client=None, workers: int | None = N
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     prepare_dir(plan, out_dir)
-    with _sigterm_as_interrupt(), folder_lock(out_dir):
-        return _run_locked(plan, out_dir, t0, client=client, workers=workers, scheduler=scheduler,
+    with _signals_at_safe_points() as guard, folder_lock(out_dir):
+        return _run_locked(plan, out_dir, t0, guard, client=client, workers=workers, scheduler=scheduler,
                            retry_failed=retry_failed, progress=progress, on_start=on_start, flush_runs=flush_runs,
                            flush_seconds=flush_seconds, dashboard=dashboard, batch=batch)
 
@@ -678,8 +723,9 @@ def folder_lock(out_dir: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, scheduler, retry_failed, progress,
-                on_start, flush_runs, flush_seconds, dashboard=None, batch=None) -> SweepStats:
+def _run_locked(plan: Plan, out_dir: Path, t0: float, guard: _SafePoints, *, client, workers, scheduler,
+                retry_failed, progress, on_start, flush_runs, flush_seconds, dashboard=None,
+                batch=None) -> SweepStats:
     store = ResultStore(out_dir, plan.schema)
     stats = SweepStats(runs=len(plan.tasks))
     stored = store.status()
@@ -720,7 +766,9 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
                 dashboard(cluster.dashboard_link)
     try:
         try:
+            guard.check()
             stats.workers = check_workers(client)
+            guard.check()
         except KeyboardInterrupt as exc:
             raise stopped(exc) from None
         flush_runs = flush_runs or max(500, 50 * stats.workers)
@@ -729,7 +777,7 @@ def _run_locked(plan: Plan, out_dir: Path, t0: float, *, client, workers, schedu
         c0 = time.perf_counter()
         last_flush = time.perf_counter()
         runs = iter_runs(execute_batch, batches, client=client, retries=2,
-                         window=max(64 // size, 4) * stats.workers, on_error=_failed_rows)
+                         window=max(64 // size, 4) * stats.workers, on_error=_failed_rows, should_stop=guard.check)
         with contextlib.closing(runs):
             try:
                 for _, rows in runs:
