@@ -109,7 +109,6 @@ class AdoptionModel(mesa.Model):
         self.item_scales = item_scales()
         for process in PROCESSES:
             process.init(self)
-        self.counts = dict.fromkeys(COUNTS, 0)  # this month's named totals
 
         self.region_names = tuple(self.spec.region_names)
         self.interventions = tuple(interventions)
@@ -206,8 +205,9 @@ class AdoptionModel(mesa.Model):
         self._rng = np.stack([kernel.stream_state(self.streams[name]) for name in kernel.STREAMS])
         # What neighbours read, one row per citizen: user, last outcome, attitude, trust (mapped now, not in month 1).
         self._public = np.zeros((n, 4), dtype=np.int32)
-        self._scratch: list = []
-        self._scratch_key = None
+        self._nb_totals = np.zeros(4, dtype=np.int64)  # the column sums of _public, on the complete graph
+        self._layout: tuple = ((), [])  # the blocks of a month and their work buffers (made at the first step)
+        self._layout_key: tuple | None = None
 
     def step(self) -> None:
         """Advance one month (the order of work: :func:`model.processes.step_order`).
@@ -221,10 +221,14 @@ class AdoptionModel(mesa.Model):
         number of threads.
         """
         p, n = self.params, self.n
-        parts = kernel.blocks(n)
-        with kernel.deferred_interrupts():
-            self._each_block(parts, lambda b, lo, hi: kernel.snapshot(lo, hi, self.user, self.last_outcome,
-                                                                     self.attitude, self.trust, self._public))
+        key = (n, kernel.THREADS, kernel.THREADED_MIN, kernel.CHUNK, kernel.SUB, kernel.GATHER)
+        if self._layout_key != key:  # the blocks and each block's work buffers, made once (see scratch())
+            parts = kernel.blocks(n)
+            self._layout = parts, [kernel.scratch() for _ in parts]
+            self._layout_key = key
+        parts, scratch = self._layout
+        self._on_blocks(parts, lambda b, lo, hi: kernel.snapshot(lo, hi, self.user, self.last_outcome,
+                                                                 self.attitude, self.trust, self._public))
         channel.set_month(self)
         if self.interventions:
             apply_all(self, self.month)
@@ -237,21 +241,21 @@ class AdoptionModel(mesa.Model):
         k[kernel.K_ONLINE_ONLY] = self.online_only
         k[kernel.K_QUALITY_DROP] = self.emergency * max(0.0, p.p_success - p.emergency_p_success)
         complete = self.adjacency.complete
-        nb_totals = np.zeros(4, dtype=np.int64)
+        nb_totals = self._nb_totals
         if complete:  # everyone's neighbours are all the others: population totals minus the citizen
             nb_totals[:] = self._public.sum(axis=0, dtype=np.int64)
         half, add_ptr, add_cols, rem_ptr, rem_cols = self._ties
         extra = bool(self.interventions)
-        streams = [self.streams[name] for name in kernel.STREAMS]
-        totals = np.zeros((len(parts), len(kernel.TOTALS)), dtype=np.int64)
-        groups = np.zeros((len(parts), self.groups.size), dtype=np.int64)
-
-        key = (len(parts), kernel.SUB, kernel.GATHER)  # the kernel's work buffers, one set per block, made once
-        if self._scratch_key != key:
-            self._scratch, self._scratch_key = [kernel.scratch() for _ in parts], key
-        scratch = self._scratch
-        # the streams' states at each block's first citizen (one draw per citizen and stream)
-        rng = [self._rng] + [np.stack([kernel.stream_state(g, lo) for g in streams]) for lo, _ in parts[1:]]
+        # the month's row of the record; with several blocks, each block's totals first, summed into it after
+        total, by_group = self._record.next_row()
+        if len(parts) == 1:
+            totals, groups, rng = [total], [by_group], [self._rng]
+        else:
+            totals = np.zeros((len(parts), len(kernel.TOTALS)), dtype=np.int64)
+            groups = np.zeros((len(parts), self.groups.size), dtype=np.int64)
+            # the streams' states at each block's first citizen (one draw per citizen and stream)
+            rng = [self._rng] + [np.stack([kernel.stream_state(self.streams[name], lo) for name in kernel.STREAMS])
+                                 for lo, _ in parts[1:]]
 
         def run(b: int, lo: int, hi: int) -> None:
             kernel.month_block(
@@ -264,16 +268,22 @@ class AdoptionModel(mesa.Model):
                 self.p_success_i, self.mandate_share, self.assisted_extra, *self._tables, totals[b], groups[b],
                 *scratch[b])
 
-        with kernel.deferred_interrupts():
-            self._each_block(parts, run)
+        self._on_blocks(parts, run)
         kernel.LOADED = True
         self._rng[:] = rng[-1]  # the last block ends where the month's draws end
-        for g in streams:  # numpy's generators follow, n draws on (the same state: tested)
-            g.bit_generator.advance(n)
-        total, by_group = (totals[0], groups[0]) if len(parts) == 1 else (totals.sum(axis=0), groups.sum(axis=0))
-        self.counts = {name: int(total[j]) for name, j in _COUNT_AT}
+        for name in kernel.STREAMS:  # numpy's generators follow, n draws on (the same state: tested)
+            self.streams[name].bit_generator.advance(n)
+        if len(parts) > 1:
+            totals.sum(axis=0, out=total)
+            groups.sum(axis=0, out=by_group)
         self.month += 1
         self.record(total, by_group)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """The named totals of the last month (:data:`model.processes.COUNTS`; all 0 before the first step)."""
+        total = self._record.last_totals() if self.month > 0 else None
+        return {name: 0 if total is None else int(total[j]) for name, j in _COUNT_AT}
 
     def each_chunk(self, stream: str, work) -> None:
         """``work(generator, lo, hi)`` for each chunk of citizens, with the chunk's generator of ``stream``.
@@ -292,6 +302,15 @@ class AdoptionModel(mesa.Model):
             for lo, hi, gen in chunks:
                 work(gen, lo, hi)
 
+    @classmethod
+    def _on_blocks(cls, parts: list[tuple[int, int]], work) -> None:
+        """:meth:`_each_block`; Ctrl-C held back while the kernels load (:func:`model.kernel.deferred_interrupts`)."""
+        if kernel.LOADED:
+            cls._each_block(parts, work)
+        else:
+            with kernel.deferred_interrupts():
+                cls._each_block(parts, work)
+
     @staticmethod
     def _each_block(parts: list[tuple[int, int]], work) -> None:
         """``work(b, lo, hi)`` for every block, on the kernel's threads when there are several."""
@@ -302,6 +321,7 @@ class AdoptionModel(mesa.Model):
 
     def run(self, months: int, progress=None) -> None:
         """Run ``months`` steps; ``progress(1)`` is called after each if given."""
+        self._record.reserve(months)
         for _ in range(months):
             self.step()
             if progress is not None:

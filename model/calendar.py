@@ -31,6 +31,13 @@ def month_date(start_month: str, month: int) -> _dt.date:
     return _dt.date(total // 12, total % 12 + 1, 1)
 
 
+def month_dates(start_month: str, months) -> list[_dt.date]:
+    """:func:`month_date` of each of ``months`` (the start is read once)."""
+    year, mon = (int(x) for x in start_month.split("-"))
+    first = year * 12 + (mon - 1)
+    return [_dt.date(total // 12, total % 12 + 1, 1) for total in (first + int(k) for k in months)]
+
+
 def month_index(date: str, start: str) -> int:
     """Months from ``start`` to ``date`` (both YYYY-MM); negative when ``date`` comes first."""
     y0, m0 = (int(x) for x in start.split("-"))

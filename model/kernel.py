@@ -106,6 +106,11 @@ _INV26 = 1.0 / float(1 << 26)
 _INV27 = 1.0 / float(1 << 27)
 _MASK64 = (1 << 64) - 1
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
+#: Lower bounds of the normal distribution function Phi on a grid of 1/8 from -8 (Phi is increasing, so Phi(a) is
+#: at least the value at the grid point at or below a; the margin covers rounding): most draws below Phi(a) are
+#: known to be below it without taking erfc.
+_PHI_LO, _PHI_INV_STEP = -8.0, 8.0
+_PHI_FLOOR = np.array([0.5 * math.erfc(-(_PHI_LO + j / _PHI_INV_STEP) * _SQRT1_2) * (1.0 - 1e-9) for j in range(129)])
 
 
 @intrinsic
@@ -355,6 +360,7 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     dt = k[K_DT]
     w = k[K_CONFORM]
     rate = k[K_RATE]
+    lapse_bound = k_lapse * dt * (1.0 + 1e-9)
     inv_scale = 1.0 / PUBLIC_SCALE
     w0 = np.int64(0)  # sums over the ring window i - half .. i + half (exact integers)
     w1 = np.int64(0)
@@ -516,10 +522,14 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
             # 4. Adoption.
             us = user[ui]
             if not us and aw and acc and sk:
-                if _event(u_adopt, (k_p + k_q * u_nb + ext) * math.exp(k_adopt_slope * intent) * dt):
-                    us = True
-                    ever_user[ui] = True
-                    t_new_users += 1
+                b = k_p + k_q * u_nb + ext
+                z = k_adopt_slope * intent
+                # as for the lapse below: at or above b dt / (1 - z) >= b exp(z) dt a draw is no event
+                if not (z < 1.0 and u_adopt * (1.0 - z) >= b * dt * (1.0 + 1e-9)):
+                    if _event(u_adopt, b * math.exp(z) * dt):
+                        us = True
+                        ever_user[ui] = True
+                        t_new_users += 1
 
             # 5. Channel.
             use = False
@@ -543,12 +553,16 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
                 else:
                     v = u_channel if mandate == 0.0 else (u_channel - mandate) / (1.0 - mandate)  # (the same value)
                     if can_portal:
-                        c = 0.5 * math.erfc(-(k_use_intercept + k_use_slope * intent
-                                              + k_use_on_sat * sat) * _SQRT1_2)
-                        if v < c:
-                            use = True
+                        a = k_use_intercept + k_use_slope * intent + k_use_on_sat * sat
+                        g = (a - _PHI_LO) * _PHI_INV_STEP  # a's place on the grid of _PHI_FLOOR
+                        if g >= 0.0 and v < _PHI_FLOOR[np.uint64(min(g, 128.0))]:
+                            use = True  # below a lower bound of Phi(a): the same outcome, without erfc
                         else:
-                            v = (v - c) / max(1.0 - c, 1e-12)
+                            c = 0.5 * math.erfc(-a * _SQRT1_2)
+                            if v < c:
+                                use = True
+                            else:
+                                v = (v - c) / max(1.0 - c, 1e-12)
                     if not use:
                         a = k_p_assisted
                         if extra:
@@ -585,10 +599,14 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
                 ever_user[ui] = True
             last_outcome[ui] = outcome
 
-            # 7. Lapse.
-            if us and _event(u_lapse, k_lapse * math.exp(-k_lapse_sat * sat - k_lapse_trust * tru) * dt):
-                us = False
-                t_lapses += 1
+            # 7. Lapse. exp(z) <= 1 / (1 - z) for z < 1, so a draw at or above k dt / (1 - z) (with a margin for
+            # rounding) is no event, and exp is taken only for the few draws below it: the same events.
+            if us:
+                z = -k_lapse_sat * sat - k_lapse_trust * tru
+                if not (z < 1.0 and u_lapse * (1.0 - z) >= lapse_bound):
+                    if _event(u_lapse, k_lapse * math.exp(z) * dt):
+                        us = False
+                        t_lapses += 1
             user[ui] = us
 
 

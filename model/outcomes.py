@@ -23,13 +23,14 @@ the means of readiness and intention follow from those of attitude and trust
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
 import numpy as np
 
 from egov_abm.model import kernel
-from egov_abm.model.calendar import month_date
+from egov_abm.model.calendar import month_dates
 from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
 from egov_abm.model.processes import COUNTS
 
@@ -53,6 +54,20 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("+", "plus")).strip("_")
 
 
+@functools.lru_cache(maxsize=8)
+def _indicator(shape: tuple[int, int, int, int]) -> np.ndarray:
+    """The 0/1 matrix of :meth:`Groups.margins`: row c has a 1 in each group column that code c belongs to."""
+    ages, levels, regions, _ = shape
+    code = np.arange(math.prod(shape))
+    urban, region = code % 2, code // 2 % regions
+    education, age = code // (2 * regions) % levels, code // (2 * regions * levels)
+    out = np.zeros((len(code), 2 + ages + regions + levels))
+    for column in (1 - urban, 2 + age, 2 + ages + region, 2 + ages + regions + education):  # urban first, rural
+        out[code, column] = 1.0
+    out.setflags(write=False)
+    return out
+
+
 class Groups:
     """12-month adoption by urban/rural, age band, education and region, from one code per citizen.
 
@@ -68,6 +83,7 @@ class Groups:
         code = (pop.age_band.astype(np.int32) * len(EDUCATION_LEVELS) + pop.education) * n_regions + pop.region
         self.code = (code * 2 + pop.urban).astype(np.int32)
         self.counts = self.margins(np.bincount(self.code, minlength=self.size))
+        self._count = None  # self.counts in one vector (made when first needed, by share_columns)
         self.columns = (["adoption_urban", "adoption_rural"], [f"adoption_age_{slug(b)}" for b in AGE_BANDS],
                         [f"adoption_region_{slug(r)}" for r in model.region_names],
                         [f"adoption_education_{slug(e)}" for e in EDUCATION_LEVELS])
@@ -79,13 +95,18 @@ class Groups:
                 t.sum(axis=(-4, -2, -1)))
 
     def share_columns(self, active_by_code: np.ndarray) -> dict[str, np.ndarray]:
-        """Adoption within each group (NaN for an empty group), one column per group; one row per month."""
-        out = {}
-        for names, total, count in zip(self.columns, self.margins(active_by_code), self.counts, strict=True):
-            with np.errstate(invalid="ignore", divide="ignore"):
-                share = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-            out.update(zip(names, share.T, strict=True))
-        return out
+        """Adoption within each group (NaN for an empty group), one column per group; one row per month.
+
+        The margins of all months are one product with a 0/1 matrix (code by group column): sums of counts,
+        exact in float64, and much faster than summing over the axes of the array month by month.
+        """
+        if self._count is None:
+            self._count = np.concatenate(self.counts)
+            self._names = [name for names in self.columns for name in names]
+        total = np.asarray(active_by_code, dtype=np.float64) @ _indicator(self.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(self._count > 0, total / np.maximum(self._count, 1), np.nan)
+        return dict(zip(self._names, share.T, strict=True))
 
 
 #: Mean implied item scores (1-5) of the constructs.
@@ -109,15 +130,31 @@ class Record:
         self._rows: list[dict] = []
         self._zeta_means = (model.zeta_r.mean(dtype=np.float64), model.zeta_i.mean(dtype=np.float64))
 
+    def reserve(self, months: int) -> None:
+        """Make room for ``months`` more months at once (rows are zero until written)."""
+        need = self.size + months + 1
+        if need > len(self._totals):
+            extra = max(need, 2 * len(self._totals)) - len(self._totals)
+            self._totals = np.concatenate([self._totals, np.zeros((extra, self._totals.shape[1]), np.int64)])
+            self._groups = np.concatenate([self._groups, np.zeros((extra, self._groups.shape[1]), np.int64)])
+            self._costs = np.concatenate([self._costs, np.zeros((extra, 3))])
+
+    def next_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """The totals and 12-month use by group of the month to be appended next, as writable zero rows."""
+        self.reserve(0)
+        return self._totals[self.size], self._groups[self.size]
+
+    def last_totals(self) -> np.ndarray:
+        """The totals of the last month appended."""
+        return self._totals[self.size - 1]
+
     def append(self, total: np.ndarray, groups: np.ndarray, costs: tuple[float, float, float]) -> None:
-        """Add one month."""
-        if self.size == len(self._totals):
-            self._totals = np.concatenate([self._totals, np.zeros_like(self._totals)])
-            self._groups = np.concatenate([self._groups, np.zeros_like(self._groups)])
-            self._costs = np.concatenate([self._costs, np.zeros_like(self._costs)])
-        self._totals[self.size] = total
-        self._groups[self.size] = groups
-        self._costs[self.size] = costs
+        """Add one month (``total`` and ``groups`` may be the rows :meth:`next_row` gave)."""
+        self.reserve(0)
+        row = self.size
+        self._totals[row] = total  # (a row from next_row() is copied onto itself: numpy allows it)
+        self._groups[row] = groups
+        self._costs[row] = costs
         self.size += 1
 
     def columns(self, start: int = 0) -> dict[str, np.ndarray | list]:
@@ -125,7 +162,7 @@ class Record:
         model, n = self.model, self.model.n
         tot, groups, costs = self._totals[start:self.size], self._groups[start:self.size], self._costs[start:self.size]
         months = np.arange(start, self.size)
-        out: dict = {"month": months, "date": [month_date(model.params.start_month, int(k)) for k in months]}
+        out: dict = {"month": months, "date": month_dates(model.params.start_month, months)}
 
         def total(name):
             value = tot[:, kernel.TOTALS.index(name)]
