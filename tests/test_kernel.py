@@ -1,5 +1,7 @@
 """The fused kernel's own promises: its random numbers are numpy's, and it keeps the streams' positions."""
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -63,3 +65,32 @@ def test_ctrl_c_while_the_kernels_load_is_held_back_then_delivered(monkeypatch):
             reached.append("end of the block")  # not interrupted inside: numba would print and lose it there
     assert reached == ["end of the block"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_bounds_that_spare_exp_never_hide_an_event():
+    """A draw skipped as at or above b dt / (1 - z) is never below the hazard b exp(z) dt (rounding included)."""
+    rng = np.random.default_rng(5)
+    z = np.concatenate([rng.uniform(-30.0, 1.0, 200_000), np.linspace(-1e-6, 1e-6, 2001), [0.0, -0.0, 0.999999]])
+    b = rng.uniform(0.0, 2.0, z.size)
+    dt = 1.0 / 12.0
+    x = b * np.exp(z) * dt
+    # the draws just at the skipping bound, and one float below the hazard
+    for u in (b * dt * (1.0 + 1e-9) / (1.0 - z), np.nextafter(x, 0.0), x):
+        skipped = (z < 1.0) & (u * (1.0 - z) >= b * dt * (1.0 + 1e-9))
+        assert not (skipped & (u < x)).any()
+    # and the bound is what spares the work: most draws of a small hazard are skipped
+    u = rng.random(z.size)
+    assert ((z < 1.0) & (u * (1.0 - z) >= b * dt * (1.0 + 1e-9))).mean() > 0.8
+
+
+def test_the_floor_of_phi_is_below_phi_everywhere_on_its_grid():
+    from scipy.special import ndtr
+
+    a = np.concatenate([np.linspace(-9.0, 9.0, 400_001), kernel._PHI_LO + np.arange(129) / kernel._PHI_INV_STEP])
+    g = (a - kernel._PHI_LO) * kernel._PHI_INV_STEP
+    inside = g >= 0.0
+    floor = kernel._PHI_FLOOR[np.minimum(g[inside], 128.0).astype(np.uint64)]
+    phi = 0.5 * np.array([math.erfc(-v * kernel._SQRT1_2) for v in a[inside]])
+    assert (floor <= phi).all()
+    assert np.allclose(phi, ndtr(a[inside]), rtol=1e-12, atol=1e-15)
+    assert (phi - floor).max() < 0.05  # tight enough to spare erfc for most uses
