@@ -24,31 +24,43 @@ The estimate is the sum of
 
 The constants were fitted to peak resident memory (MiB) measured on the
 2-core development machine (Python 3.11, numpy 2, numba 0.68), in a process
-started from a shell; the peak is reached while building:
+started from a shell; the peak is reached while building. Up to
+:data:`LARGE_FROM` citizens the whole build's temporaries grow with the
+population; beyond it the build works in chunks, so each further citizen
+and tie costs less (:data:`CITIZEN_BYTES_LARGE` and the ``*_LARGE``
+constants). Re-measured for 1 million citizens and more on 2026-11-24
+(``egov-abm run --agents N --months 1``, maximum resident size from
+``/usr/bin/time``):
 
 ==========================================================  ========  =========
 run                                                         measured  estimated
 ==========================================================  ========  =========
 ``egov-abm run``, 1,000 citizens                                 281        265
-``egov-abm run``, 1,000,000 citizens                             416        441
+``egov-abm run``, 1,000,000 citizens                             393        441
 model build + 3 months, 50,000 citizens                          266        274
 model build + 3 months, 200,000 citizens                         288        300
-model build + 3 months, 3,000,000 citizens                       749        794
-``egov-abm bench``, 1,000,000 citizens                           403        441
+``egov-abm run``, 3,000,000 citizens                             680        794
+``egov-abm run``, 5,000,000 citizens                             799        977
+``egov-abm run``, 10,000,000 citizens                           1213       1435
+``egov-abm run``, 20,000,000 citizens                           2119       2351
+5,000,000 citizens, ``p_rewire = 0.5``                          1688       2202
+5,000,000 citizens, ``mean_degree = 40``                        1458       1896
+10,000,000 citizens, ``mean_degree = 40``                       2605       3040
 1,000,000 citizens, ``mean_degree = 40``                         671        656
 1,000,000 citizens, ``p_rewire = 0.5``                           685        728
 100,000 citizens, ``graph_builder = "networkx"``                 480        531
 200,000 citizens, networkx, ``mean_degree = 20``                1149       1197
 100,000 citizens, ``scale_free`` with networkx                   455        531
 1,000,000 citizens, ``scale_free`` (direct)                      429        508
+3,000,000 citizens, ``scale_free`` (direct)                      814        995
+6,000,000 citizens, ``scale_free`` (direct)                     1237       1418
 300,000 citizens, ``complete``                                   283        315
-``egov-abm bench``, 20,000,000 citizens                         2528       3794
-``egov-abm run --agents 20000000 --months 12``                  2522       3794
+5,000,000 citizens, ``complete``                                 682        925
+8,000,000 citizens, ``complete``                                 916       1160
 ==========================================================  ========  =========
 
 The estimate is within 0.94 to 1.17 times the measured peak up to 3,000,000
-citizens; at 20,000,000 it is 1.5 times (on the safe side): there the build's
-temporaries of the rewired ties no longer all exist at once.
+citizens, and 1.11 to 1.36 times beyond (on the safe side).
 
 This module knows nothing of files, the machine or the command line: see
 :mod:`egov_abm.scenarios.resources` for the check against the memory available.
@@ -73,6 +85,18 @@ REWIRED_TIE_BYTES = 150
 #: Per tie of the direct ``scale_free`` builder: its growth's working lists (about 20 B) and the compressed rows
 #: (two int32 entries), measured at its peak (2.9 GB for 100 million ties).
 CSR_TIE_BYTES = 29
+#: From this many citizens on, each further citizen and tie costs the ``*_LARGE`` bytes below: the build's
+#: temporaries no longer grow with the population.
+LARGE_FROM = 3_000_000
+#: Per citizen beyond :data:`LARGE_FROM` on a sparse graph (measured: 5 to 20 million citizens).
+CITIZEN_BYTES_LARGE = 48
+#: Per citizen beyond :data:`LARGE_FROM` on the complete graph (measured: 5 and 8 million citizens).
+COMPLETE_CITIZEN_BYTES_LARGE = 82
+#: Per rewired tie beyond :data:`LARGE_FROM` citizens (measured: ``p_rewire`` and ``mean_degree`` at 5 and 10
+#: million citizens).
+REWIRED_TIE_BYTES_LARGE = 96
+#: Per tie of the direct ``scale_free`` builder beyond :data:`LARGE_FROM` citizens (measured: 3 and 6 million).
+CSR_TIE_BYTES_LARGE = 20
 #: Per citizen of a networkx graph (node dictionaries; homophily also relabels a copy).
 NETWORKX_NODE_BYTES = 575
 #: Per tie of a networkx graph (two adjacency entries, their dictionaries and the CSR copy).
@@ -116,12 +140,19 @@ def estimate_peak_bytes(params: Any, n_interventions: int = 0) -> int:
     """
     n = int(_get(params, "n_agents"))
     storage, ties = graph_ties(params)
-    total = BASELINE_BYTES + n * (COMPLETE_CITIZEN_BYTES if storage == "none" else CITIZEN_BYTES)
+    small = min(n, LARGE_FROM)  # citizens at the full rate; the others (and their ties) at the large rate
+    large = n - small
+    small_ties = ties * small / n if n else 0.0
+    large_ties = ties - small_ties
+    if storage == "none":
+        total = BASELINE_BYTES + small * COMPLETE_CITIZEN_BYTES + large * COMPLETE_CITIZEN_BYTES_LARGE
+    else:
+        total = BASELINE_BYTES + small * CITIZEN_BYTES + large * CITIZEN_BYTES_LARGE
     if storage == "direct":
-        total += ties * REWIRED_TIE_BYTES
+        total += small_ties * REWIRED_TIE_BYTES + large_ties * REWIRED_TIE_BYTES_LARGE
     elif storage == "csr":
-        total += ties * CSR_TIE_BYTES
-    elif storage == "networkx":
+        total += small_ties * CSR_TIE_BYTES + large_ties * CSR_TIE_BYTES_LARGE
+    elif storage == "networkx":  # (not measured beyond a million citizens: the full rates throughout)
         total += n * NETWORKX_NODE_BYTES + ties * NETWORKX_TIE_BYTES
     if n_interventions:
         total += n * (INTERVENTION_CITIZEN_BYTES + PER_INTERVENTION_BYTES * int(n_interventions))
