@@ -34,6 +34,14 @@ stream         first uniform (26 bits)     second uniform (27 bits)
 Drawing half as many numbers halves the kernel's largest cost. Changing one
 process's rule still moves no other process's numbers.
 
+**Costly functions only where they decide.** An event of hazard ``x`` happens
+when ``u < 1 - exp(-x)``, which needs ``exp`` only when ``u < x``; the hazards
+of adoption and lapse are ``b exp(z)``, bounded above by ``b / (1 - z)`` for
+``z < 1``, so a draw at or above that bound (with a margin for rounding) is
+no event without taking ``exp``. A use's probability ``Phi(a)`` is bounded
+below by a table (:data:`_PHI_FLOOR`), so a draw below the table's value is a
+use without taking ``erfc``. The events are the same to the last bit.
+
 **Threads.** Citizens are processed in blocks of whole :data:`CHUNK` slices;
 at :data:`THREADED_MIN` citizens or more the two halves run on two threads.
 The second block starts its streams at the state a single thread would reach
