@@ -4,9 +4,13 @@ Comparisons, the calibration sampler and report, and sweeps all hand a
 picklable function and a list of tasks to :func:`iter_runs` (results as they
 finish) or :func:`map_runs` (results in task order). Two backends:
 
-- **processes** (default): a local pool of ``workers`` processes started with
-  ``spawn`` (importing mesa makes that the start method anyway), each held to
-  one numerical thread, since the runs themselves are the parallel work;
+- **processes** (default): a local pool of ``workers`` processes, each held
+  to one numerical thread, since the runs themselves are the parallel work.
+  On Linux they are forked from multiprocessing's fork server, which imports
+  the model (:data:`PRELOAD`) once for the life of the process that asked:
+  the first pool waits for that import (about 2 s), later pools start at
+  once (:func:`warm_up` starts it ahead, as the app's comparison page does).
+  Elsewhere they are started with ``spawn``, each importing the model;
 - **Dask**: pass a ``distributed.Client`` (a local cluster or a remote
   scheduler); tasks are submitted with ``pure=False`` and retried on a lost
   worker.
@@ -60,22 +64,63 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: What the fork server imports once, before it forks the workers: the runner, and through it the model,
+#: mesa, numba, numpy and pandas (about 2 s of the 2.5 s a spawned worker spends starting).
+PRELOAD = ("egov_abm.scenarios.runner",)
+
+
 def _single_thread() -> None:
     """Worker start-up: one numerical thread per process (the processes are the parallelism)."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in _THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
+
+
+def _context():
+    """How workers start: forked from the fork server where there is one (Linux), else spawned."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    return context
+
+
+def warm_up() -> None:
+    """Start the fork server now, so that the first pool need not wait for it to import the model.
+
+    The server is started with one numerical thread per process in its
+    environment (its workers inherit that, as spawned ones get it from
+    :func:`_single_thread`); this process's own environment is put back.
+    Nothing to do where workers are spawned, or once the server runs.
+    """
+    context = _context()
+    if context.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    try:
+        for name in _THREAD_VARIABLES:
+            os.environ.setdefault(name, "1")
+        forkserver.ensure_running()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager
 def process_pool(workers: int | None = None) -> Iterator[cf.ProcessPoolExecutor]:
-    """A pool of ``workers`` spawned processes (one numerical thread each) to pass as ``client``, reused.
+    """A pool of ``workers`` processes (one numerical thread each) to pass as ``client``, reused.
 
     Left normally, the pool waits for its runs; left with an exception (a cancel, a failed run, an
     interrupt), it is stopped at once (:func:`stop_pool`).
     """
     workers = default_workers() if workers is None else workers
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                  initializer=_single_thread)
+    warm_up()
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_single_thread)
     try:
         yield pool
     except BaseException:

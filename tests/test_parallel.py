@@ -112,3 +112,27 @@ def test_should_stop_is_asked_while_dask_runs_are_under_way(tmp_path):
         with pytest.raises(Cancelled, match="stopped after 0 of 4 runs"):
             map_runs(functools.partial(sleep_then_mark, str(tmp_path)), range(4), client=client, should_stop=stop)
         assert len(asked) == 3 and list(tmp_path.iterdir()) == []
+
+
+def model_in_worker(_task) -> tuple[bool, list[int]]:
+    """Whether the worker had the model imported before its task, and its BLAS pools' threads."""
+    import sys
+
+    loaded = "egov_abm.scenarios.runner" in sys.modules
+    from threadpoolctl import threadpool_info
+
+    return loaded, [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+@pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(),
+                    reason="workers are spawned where there is no fork server")
+def test_pool_workers_start_with_the_model_imported_and_one_blas_thread():
+    import os
+
+    before = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    with process_pool(2) as pool:
+        results = map_runs(model_in_worker, range(4), client=pool)
+    assert all(loaded for loaded, _ in results)  # imported once by the fork server, not by each worker
+    assert all(threads and set(threads) == {1} for _, threads in results)
+    # this process's environment is as it was
+    assert {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")} == before

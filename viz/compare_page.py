@@ -240,9 +240,19 @@ def _status():
         solara.ProgressLinear(compare_task.progress if compare_task.progress is not None else True)
 
 
+def _warm_workers() -> None:
+    """Start the worker processes' fork server in the background while the page is filled in (once a process)."""
+    import threading
+
+    from egov_abm.scenarios.parallel import warm_up
+
+    threading.Thread(target=warm_up, name="egov-abm-warm-up", daemon=True).start()
+
+
 @solara.component
 def Compare():
     """Pick policy scenarios, run them against the baseline in the background, read the decision outputs."""
+    solara.use_effect(_warm_workers, [])
     available = scenario_names()[1:]
     solara.Style(CSS)
     with solara.AppBar():
