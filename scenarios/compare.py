@@ -18,7 +18,6 @@ interval (5th-95th percentile over replicates) for extra adopters.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import time
 from collections.abc import Callable
@@ -49,7 +48,7 @@ from egov_abm.scenarios.decisions import (
 )
 from egov_abm.scenarios.output import naming, results_folder
 from egov_abm.scenarios.parallel import Cancelled, map_runs
-from egov_abm.scenarios.runner import run_one
+from egov_abm.scenarios.runner import release, run_one
 from egov_abm.scenarios.scenario import Scenario, uncertainty_level
 
 __all__ = ["Cancelled", "Comparison", "compare_scenarios", "format_table", "per_replicate", "run_all", "summary",
@@ -77,7 +76,7 @@ def _job(args) -> pd.DataFrame:
     try:
         return run_one(scenario, seed, replicate)
     finally:
-        gc.collect()  # free the finished model (Mesa holds it in reference cycles) before the worker's next run
+        release(scenario)  # a large finished model is freed before the worker's next run
 
 
 def run_all(scenarios: list[Scenario], seed: int, replicates: int, *, ensemble: bool | str = False,

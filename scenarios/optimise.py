@@ -209,15 +209,13 @@ def packages(baseline: Scenario, settings: Settings) -> dict[str, Allocation]:
 
 def _metrics_job(args) -> dict:
     """One run's horizon figures the objectives need (small, to send back from a worker)."""
-    import gc
-
-    from egov_abm.scenarios.runner import run_one
+    from egov_abm.scenarios.runner import release, run_one
 
     scenario, seed, replicate = args
     try:
         frame = run_one(scenario, seed, replicate)
     finally:
-        gc.collect()
+        release(scenario)
     last = frame.iloc[-1]
     return {"adoption": float(last["adoption"]), **{c: float(last[c]) for c in EQUITY_COLUMNS if c in frame},
             "cost_kzt": float(last["cumulative_cost_kzt_national"])}

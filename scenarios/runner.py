@@ -76,6 +76,19 @@ def national_cost(cost_kzt, per_person_part_kzt, n_agents: int):
     return per_person_part_kzt * scale + (cost_kzt - per_person_part_kzt)
 
 
+#: From this many citizens a finished run's model is collected at once (:func:`release`); a smaller one is left to
+#: Python's own collector, as a full collection in a large process costs about 80 ms, more than a small run.
+COLLECT_FROM = 200_000
+
+
+def release(scenario: Scenario) -> None:
+    """Free the memory of a finished run of ``scenario`` now if it was large (Mesa holds a model in cycles)."""
+    if scenario.params.n_agents >= COLLECT_FROM:
+        import gc
+
+        gc.collect()
+
+
 def run_one(scenario: Scenario, seed: int, replicate: int = 0, *, months: int | None = None,
             sem: SEMParams | None = None, population: PopulationSpec | None = None,
             progress: Callable[[int], object] | None = None, dose_scale: float = 1.0) -> pd.DataFrame:

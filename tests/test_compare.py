@@ -316,3 +316,18 @@ def test_brief_of_nine_long_named_policies_fits_1366_px_in_chromium(tmp_path):
     thread.start()
     thread.join(timeout=120)
     assert widths and widths[0] <= 1366 and max(widths[1:]) <= 0, widths
+
+
+def test_a_finished_run_is_collected_at_once_only_when_large(monkeypatch):
+    import gc
+
+    from egov_abm.scenarios import runner
+    from egov_abm.scenarios.scenario import load_scenario
+
+    calls = []
+    monkeypatch.setattr(gc, "collect", lambda *a: calls.append(a) or 0)
+    base = load_scenario("baseline")
+    runner.release(base.with_overrides(n_agents=runner.COLLECT_FROM - 1))
+    assert calls == []  # a small model is left to Python's own collector
+    runner.release(base.with_overrides(n_agents=runner.COLLECT_FROM))
+    assert calls == [()]

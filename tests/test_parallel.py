@@ -114,25 +114,29 @@ def test_should_stop_is_asked_while_dask_runs_are_under_way(tmp_path):
         assert len(asked) == 3 and list(tmp_path.iterdir()) == []
 
 
-def model_in_worker(_task) -> tuple[bool, list[int]]:
-    """Whether the worker had the model imported before its task, and its BLAS pools' threads."""
+def model_in_worker(_task) -> tuple[bool, list[int], int]:
+    """Whether the worker had the model imported before its task, its BLAS pools' threads, its frozen objects."""
+    import gc
     import sys
 
     loaded = "egov_abm.scenarios.runner" in sys.modules
     from threadpoolctl import threadpool_info
 
-    return loaded, [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return (loaded, [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"],
+            gc.get_freeze_count())
 
 
 @pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(),
                     reason="workers are spawned where there is no fork server")
-def test_pool_workers_start_with_the_model_imported_and_one_blas_thread():
+def test_pool_workers_start_with_the_model_imported_frozen_and_one_blas_thread():
     import os
 
     before = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     with process_pool(2) as pool:
         results = map_runs(model_in_worker, range(4), client=pool)
-    assert all(loaded for loaded, _ in results)  # imported once by the fork server, not by each worker
-    assert all(threads and set(threads) == {1} for _, threads in results)
+    assert all(loaded for loaded, _, _ in results)  # imported once by the fork server, not by each worker
+    assert all(threads and set(threads) == {1} for _, threads, _ in results)
+    # what the worker started with is out of the collector's sight (a collection after each run stays cheap)
+    assert all(frozen > 100_000 for _, _, frozen in results), results
     # this process's environment is as it was
     assert {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")} == before
