@@ -242,7 +242,8 @@ def test_cancel_stops_and_the_previous_results_stay(fresh_page):
     assert any(first in a for a in _alerts(rc)) and "P(beats baseline)" in _html(rc)
     assert compare_page.compare_done.value < 100
     assert compare_view.WORKERS.in_use == 0, "the cancelled comparison still holds workers"
-    assert not rc.find(v.Btn, children=["Run comparison"]).widget.disabled
+    # (the task's thread renders the page: the button may be re-enabled a moment after the message shows)
+    assert _wait(lambda: not rc.find(v.Btn, children=["Run comparison"]).widget.disabled, 10)
 
 
 def test_compare_results_show_every_decision_output(result):
