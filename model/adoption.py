@@ -227,8 +227,9 @@ class AdoptionModel(mesa.Model):
             self._layout = parts, [kernel.scratch() for _ in parts]
             self._layout_key = key
         parts, scratch = self._layout
-        self._on_blocks(parts, lambda b, lo, hi: kernel.snapshot(lo, hi, self.user, self.last_outcome,
-                                                                 self.attitude, self.trust, self._public))
+        with kernel.deferred_interrupts():
+            self._each_block(parts, lambda b, lo, hi: kernel.snapshot(lo, hi, self.user, self.last_outcome,
+                                                                     self.attitude, self.trust, self._public))
         channel.set_month(self)
         if self.interventions:
             apply_all(self, self.month)
@@ -268,7 +269,8 @@ class AdoptionModel(mesa.Model):
                 self.p_success_i, self.mandate_share, self.assisted_extra, *self._tables, totals[b], groups[b],
                 *scratch[b])
 
-        self._on_blocks(parts, run)
+        with kernel.deferred_interrupts():
+            self._each_block(parts, run)
         kernel.LOADED = True
         self._rng[:] = rng[-1]  # the last block ends where the month's draws end
         for name in kernel.STREAMS:  # numpy's generators follow, n draws on (the same state: tested)
@@ -301,15 +303,6 @@ class AdoptionModel(mesa.Model):
         else:
             for lo, hi, gen in chunks:
                 work(gen, lo, hi)
-
-    @classmethod
-    def _on_blocks(cls, parts: list[tuple[int, int]], work) -> None:
-        """:meth:`_each_block`; Ctrl-C held back while the kernels load (:func:`model.kernel.deferred_interrupts`)."""
-        if kernel.LOADED:
-            cls._each_block(parts, work)
-        else:
-            with kernel.deferred_interrupts():
-                cls._each_block(parts, work)
 
     @staticmethod
     def _each_block(parts: list[tuple[int, int]], work) -> None:

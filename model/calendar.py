@@ -26,9 +26,7 @@ def is_month(text: object) -> bool:
 
 def month_date(start_month: str, month: int) -> _dt.date:
     """First day of the calendar month ``month`` steps after ``start_month`` (YYYY-MM)."""
-    year, mon = (int(x) for x in start_month.split("-"))
-    total = year * 12 + (mon - 1) + month
-    return _dt.date(total // 12, total % 12 + 1, 1)
+    return month_dates(start_month, (month,))[0]
 
 
 def month_dates(start_month: str, months) -> list[_dt.date]:

@@ -118,7 +118,10 @@ _SQRT1_2 = 1.0 / math.sqrt(2.0)
 #: at least the value at the grid point at or below a; the margin covers rounding): most draws below Phi(a) are
 #: known to be below it without taking erfc.
 _PHI_LO, _PHI_INV_STEP = -8.0, 8.0
-_PHI_FLOOR = np.array([0.5 * math.erfc(-(_PHI_LO + j / _PHI_INV_STEP) * _SQRT1_2) * (1.0 - 1e-9) for j in range(129)])
+#: The relative margin that bounds and floors leave for rounding (far above a double's 1.1e-16).
+_MARGIN = 1e-9
+_PHI_FLOOR = np.array([0.5 * math.erfc(-(_PHI_LO + j / _PHI_INV_STEP) * _SQRT1_2) * (1.0 - _MARGIN)
+                       for j in range(129)])
 
 
 @intrinsic
@@ -368,7 +371,7 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     dt = k[K_DT]
     w = k[K_CONFORM]
     rate = k[K_RATE]
-    lapse_bound = k_lapse * dt * (1.0 + 1e-9)
+    lapse_bound = k_lapse * dt * (1.0 + _MARGIN)
     inv_scale = 1.0 / PUBLIC_SCALE
     w0 = np.int64(0)  # sums over the ring window i - half .. i + half (exact integers)
     w1 = np.int64(0)
@@ -533,7 +536,7 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
                 b = k_p + k_q * u_nb + ext
                 z = k_adopt_slope * intent
                 # as for the lapse below: at or above b dt / (1 - z) >= b exp(z) dt a draw is no event
-                if not (z < 1.0 and u_adopt * (1.0 - z) >= b * dt * (1.0 + 1e-9)):
+                if not (z < 1.0 and u_adopt * (1.0 - z) >= b * dt * (1.0 + _MARGIN)):
                     if _event(u_adopt, b * math.exp(z) * dt):
                         us = True
                         ever_user[ui] = True
@@ -641,17 +644,22 @@ _POOL: ThreadPoolExecutor | None = None
 LOADED = False
 
 
-@contextlib.contextmanager
 def deferred_interrupts():
-    """Hold Ctrl-C back while the compiled kernels load, and deliver it after.
+    """Hold Ctrl-C back while the compiled kernels load, and deliver it after (a context manager).
 
     numba loads a kernel through a C callback, and a ``KeyboardInterrupt``
     raised inside one is printed and lost. Outside the main thread, or once
-    the kernels are loaded (:data:`LOADED`), this does nothing.
+    the kernels are loaded (:data:`LOADED`), this does nothing (and costs
+    next to nothing: it is entered twice a month).
     """
     if LOADED or threading.current_thread() is not threading.main_thread():
-        yield
-        return
+        return contextlib.nullcontext()
+    return _held_interrupts()
+
+
+@contextlib.contextmanager
+def _held_interrupts():
+    """:func:`deferred_interrupts` while the kernels load, in the main thread."""
     previous = signal.getsignal(signal.SIGINT)
     if not callable(previous):  # ignored, or the default of a process that set none: leave it
         yield

@@ -54,16 +54,17 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("+", "plus")).strip("_")
 
 
+def _margins(totals: np.ndarray, shape: tuple[int, int, int, int]) -> tuple[np.ndarray, ...]:
+    """(urban, rural), per age band, per region and per education level sums of a per-code count."""
+    t = totals.reshape(*totals.shape[:-1], *shape)
+    return (t.sum(axis=(-4, -3, -2))[..., ::-1], t.sum(axis=(-3, -2, -1)), t.sum(axis=(-4, -3, -1)),
+            t.sum(axis=(-4, -2, -1)))
+
+
 @functools.lru_cache(maxsize=8)
 def _indicator(shape: tuple[int, int, int, int]) -> np.ndarray:
-    """The 0/1 matrix of :meth:`Groups.margins`: row c has a 1 in each group column that code c belongs to."""
-    ages, levels, regions, _ = shape
-    code = np.arange(math.prod(shape))
-    urban, region = code % 2, code // 2 % regions
-    education, age = code // (2 * regions) % levels, code // (2 * regions * levels)
-    out = np.zeros((len(code), 2 + ages + regions + levels))
-    for column in (1 - urban, 2 + age, 2 + ages + region, 2 + ages + regions + education):  # urban first, rural
-        out[code, column] = 1.0
+    """The 0/1 matrix of :func:`_margins`: row c holds the margins of code c alone (a 1 in each of its groups)."""
+    out = np.concatenate(_margins(np.eye(math.prod(shape)), shape), axis=-1)
     out.setflags(write=False)
     return out
 
@@ -90,9 +91,7 @@ class Groups:
 
     def margins(self, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(urban, rural), per age band, per region and per education level sums of a per-code count."""
-        t = totals.reshape(*totals.shape[:-1], *self.shape)
-        return (t.sum(axis=(-4, -3, -2))[..., ::-1], t.sum(axis=(-3, -2, -1)), t.sum(axis=(-4, -3, -1)),
-                t.sum(axis=(-4, -2, -1)))
+        return _margins(totals, self.shape)
 
     def share_columns(self, active_by_code: np.ndarray) -> dict[str, np.ndarray]:
         """Adoption within each group (NaN for an empty group), one column per group; one row per month.

@@ -101,7 +101,7 @@ class _SafePoints:
     (``sync()`` schedules a cancel that reads a variable not yet set). So a
     first signal is noted and raised at the next :meth:`check` (the sweep
     asks while it waits, every :data:`~egov_abm.scenarios.parallel.POLL_SECONDS`);
-    a second one of the same kind is raised at once, wherever the program is.
+    a second one (of either kind) is raised at once, wherever the program is.
     SIGTERM raises :class:`_Terminated`; Ctrl-C goes to the handler that was
     installed before (the command line's), which raises KeyboardInterrupt.
     """
