@@ -94,3 +94,61 @@ def test_the_floor_of_phi_is_below_phi_everywhere_on_its_grid():
     assert (floor <= phi).all()
     assert np.allclose(phi, ndtr(a[inside]), rtol=1e-12, atol=1e-15)
     assert (phi - floor).max() < 0.05  # tight enough to spare erfc for most uses
+
+
+_SLP_SCRIPT = r"""
+import hashlib, json, sys
+import numpy as np
+from egov_abm.model import AdoptionModel, Intervention, Target, kernel
+
+kernel.SLP = sys.argv[1] == "1"
+STATE = dict(share_access_initial=0.6, share_aware_initial=0.5, share_adopters_initial=0.1)
+
+
+def fingerprint(m):
+    h = hashlib.sha1()
+    for a in (m.user, m.ever_user, m.aware, m.access, m.skill, m.attitude, m.trust, m.satisfaction, m.last_use,
+              m.last_assisted, m.last_outcome):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(m.outcomes_frame().to_csv().encode())
+    return h.hexdigest()
+
+
+out = {}
+ivs = [Intervention(kind="mandate", start=2, end=9, dose=0.3, target=Target(age_bands=("60+",))),
+       Intervention(kind="assisted", start=1, end=9, dose=1.0, capacity=300),
+       Intervention(kind="service_quality", start=3, end=9, dose=0.1)]
+for name, kw in {"ring": {}, "scale_free": {"network": "scale_free"}, "complete": {"network": "complete"},
+                 "interventions": {"interventions": ivs}}.items():
+    m = AdoptionModel(seed=7, n_agents=3000, create_agents=False, **STATE, **kw)
+    m.run(13)
+    out[name] = fingerprint(m)
+kernel.THREADED_MIN, kernel.THREADS, kernel.CHUNK = 0, 2, 512  # two blocks on two threads
+m = AdoptionModel(seed=7, n_agents=3000, create_agents=False, **STATE)
+m.run(13)
+out["two threads"] = fingerprint(m)
+out["ymm"] = sum(f.inspect_asm(f.signatures[0]).count("ymm")
+                 for f in (kernel.month_block, kernel.tally_block, kernel.snapshot))
+print(json.dumps(out))
+"""
+
+
+def test_the_vectorised_kernels_give_the_same_results_to_the_last_bit(tmp_path):
+    """LLVM's SLP vectoriser (on for the month's kernels only, :func:`kernel._vectorised`) changes no result."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    runs = {}
+    for slp in ("1", "0"):  # each compiles afresh, in a cache of its own
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / f"cache{slp}")}
+        done = subprocess.run([sys.executable, "-c", _SLP_SCRIPT, slp], env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[slp] = json.loads(done.stdout.strip().splitlines()[-1])
+    on, off = runs["1"], runs["0"]
+    assert on.pop("ymm") > off.pop("ymm")  # the switch reaches the compiler: more of the work is in vector registers
+    assert on == off
+    assert on["two threads"] == on["ring"]  # (as the threads promise)
+    assert len({on[name] for name in ("ring", "scale_free", "complete", "interventions")}) == 4  # four runs
