@@ -360,8 +360,9 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     their added and removed ties (at most ``cum_add.shape[0] - 1`` of each)
     are gathered first into running sums, asking the cache for rows
     :data:`AHEAD` ties ahead; then come their neighbour means (kept in
-    ``nb``), their opinions (one loop), the other processes (one loop) and
-    the tally (:func:`tally_block`). The buffers come from :func:`scratch`.
+    ``nb``), their opinions and intentions (one loop, the intentions kept in
+    ``nb`` too), the other processes (one loop) and the tally
+    (:func:`tally_block`). The buffers come from :func:`scratch`.
     """
     n = user.shape[0]
     one = np.uint64(1)
@@ -430,6 +431,7 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     nb_wom = nb[1]
     nb_att = nb[2]
     nb_trust = nb[3]
+    nb_intent = nb[4]
     i0 = lo
     while i0 < hi:
         i1 = min(hi, i0 + sub)
@@ -515,8 +517,9 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
             nb_att[j] = s2 * inv * inv_scale
             nb_trust[j] = s3 * inv * inv_scale
 
-        # 3. Opinion, for the run of citizens at once: toward a bounded target. It depends on nothing the other
-        # processes change this month, and as a loop of its own it is compiled to vector instructions.
+        # 3. Opinion, for the run of citizens at once: toward a bounded target; then the structural equations. They
+        # depend on nothing the other processes change this month, and as a loop of their own they are compiled to
+        # vector instructions.
         for i in range(i0, i1):
             ui = np.uint64(i)
             j = ui - first
@@ -529,7 +532,12 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
             target = (1.0 - w) * trust0[ui] + w * nb_trust[j] + k_wom_trust * wom + k_exp_trust * sat
             target = min(max(target, k_trust_lo), k_trust_hi)
             x = np.float64(trust[ui])
-            trust[ui] = np.float32(x + rate * (target - x))
+            tru = np.float32(x + rate * (target - x))
+            trust[ui] = tru
+            # the structural equations (3), here too: a loop of vector instructions (the intention is kept)
+            att = attitude[ui]
+            ready = k_r0 + k_r_att * att + k_r_trust * tru + zeta_r[ui]
+            nb_intent[j] = k_i0 + k_i_ready * ready + k_i_att * att + k_i_trust * tru + zeta_i[ui]
 
         # 1, 2, 4-7: the other processes, citizen by citizen.
         for i in range(i0, i1):
@@ -561,12 +569,10 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
             if not aw and _event(u_aware, (k_aware_ext + k_aware_soc * u_nb + ext) * dt):
                 aw = True
 
-            # 3. (Opinion, above.) The structural equations.
+            # 3. (Opinion and the structural equations, above.)
             sat = np.float64(satisfaction[ui])
-            att = attitude[ui]
             tru = trust[ui]
-            ready = k_r0 + k_r_att * att + k_r_trust * tru + zeta_r[ui]
-            intent = k_i0 + k_i_ready * ready + k_i_att * att + k_i_trust * tru + zeta_i[ui]
+            intent = nb_intent[ui - first]
 
             # 4. Adoption.
             us = user[ui]
@@ -733,11 +739,12 @@ def scratch(sub: int | None = None, gather: int | None = None) -> tuple[np.ndarr
     """The work buffers of one block of :func:`month_block`, made once per model and thread.
 
     The running sums of the added and removed ties of up to ``gather`` ties (row 0, the empty sum, is zero; the
-    others are written before they are read) and the four neighbour means of up to ``sub`` citizens.
+    others are written before they are read), and the four neighbour means and the intention of up to ``sub``
+    citizens.
     """
     sub = SUB if sub is None else sub
     gather = GATHER if gather is None else gather
-    return np.zeros((gather + 1, 4), dtype=np.int64), np.zeros((gather + 1, 4), dtype=np.int64), np.empty((4, sub))
+    return np.zeros((gather + 1, 4), dtype=np.int64), np.zeros((gather + 1, 4), dtype=np.int64), np.empty((5, sub))
 
 
 def stream_state(gen: np.random.Generator, skip: int = 0) -> np.ndarray:
