@@ -41,6 +41,7 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing as mp
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -100,24 +101,31 @@ def warm_up() -> None:
     The server is started with one numerical thread per process in its
     environment (its workers inherit that, as spawned ones get it from
     :func:`_single_thread`); this process's own environment is put back.
-    Nothing to do where workers are spawned, or once the server runs.
+    Nothing to do where workers are spawned, or once the server runs. Safe
+    to call from several threads at once (the app's pages each call it when
+    they open): one sets the environment and starts the server, the others wait.
     """
     context = _context()
     if context.get_start_method() != "forkserver":
         return
     from multiprocessing import forkserver
 
-    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
-    try:
-        for name in _THREAD_VARIABLES:
-            os.environ.setdefault(name, "1")
-        forkserver.ensure_running()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with _WARM_UP:
+        saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+        try:
+            for name in _THREAD_VARIABLES:
+                os.environ.setdefault(name, "1")
+            forkserver.ensure_running()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+#: Held while :func:`warm_up` changes the environment and starts the server.
+_WARM_UP = threading.Lock()
 
 
 @contextlib.contextmanager

@@ -140,3 +140,21 @@ def test_pool_workers_start_with_the_model_imported_frozen_and_one_blas_thread()
     assert all(frozen > 100_000 for _, _, frozen in results), results
     # this process's environment is as it was
     assert {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")} == before
+
+
+@pytest.mark.skipif("forkserver" not in __import__("multiprocessing").get_all_start_methods(),
+                    reason="workers are spawned where there is no fork server")
+def test_warm_up_from_several_threads_at_once_leaves_the_environment_as_it_was(monkeypatch):
+    import os
+    import threading
+
+    from egov_abm.scenarios.parallel import warm_up
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    threads = [threading.Thread(target=warm_up) for _ in range(8)]  # as the app's pages opened at once do
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert "OMP_NUM_THREADS" not in os.environ and os.environ["OPENBLAS_NUM_THREADS"] == "3"
