@@ -85,7 +85,8 @@ class AdoptionModel(mesa.Model):
             # ties stay in the block and neighbours sit next to each other in memory.
             with kernel.deferred_interrupts():
                 order = stable_order(block, int(block.max()) + 1)
-            pop, block = pop.take(order), block[order]
+            threaded = n >= kernel.THREADED_MIN and kernel.THREADS > 1
+            pop, block = pop.take(order, kernel.pool().map if threaded else map), block[order]
         self.pop = pop
         self.graph = None  # the networkx graph, when the networkx builder made one
         if adjacency is not None:  # a graph built earlier for the same seed and population (batch runs)

@@ -95,9 +95,14 @@ class Population:
         """Number of citizens."""
         return int(self.region.shape[0])
 
-    def take(self, order: np.ndarray) -> Population:
-        """The same citizens renumbered: citizen ``i`` of the result is citizen ``order[i]`` of this one."""
-        return Population(**{f.name: getattr(self, f.name)[order] for f in dataclasses.fields(self)})
+    def take(self, order: np.ndarray, each=map) -> Population:
+        """The same citizens renumbered: citizen ``i`` of the result is citizen ``order[i]`` of this one.
+
+        ``each`` maps a function over the columns (a thread pool's ``map`` gathers them on its threads: numpy
+        releases the GIL while it gathers).
+        """
+        names = [f.name for f in dataclasses.fields(self)]
+        return Population(**dict(zip(names, each(lambda name: getattr(self, name)[order], names), strict=True)))
 
 
 def synth_population(spec: PopulationSpec, n: int, rng: np.random.Generator | None = None,
