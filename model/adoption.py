@@ -85,8 +85,7 @@ class AdoptionModel(mesa.Model):
             # ties stay in the block and neighbours sit next to each other in memory.
             with kernel.deferred_interrupts():
                 order = stable_order(block, int(block.max()) + 1)
-            threaded = n >= kernel.THREADED_MIN and kernel.THREADS > 1
-            pop, block = pop.take(order, kernel.pool().map if threaded else map), block[order]
+            pop, block = pop.take(order, kernel.pool().map if kernel.threads_for(n) > 1 else map), block[order]
         self.pop = pop
         self.graph = None  # the networkx graph, when the networkx builder made one
         if adjacency is not None:  # a graph built earlier for the same seed and population (batch runs)
@@ -299,7 +298,7 @@ class AdoptionModel(mesa.Model):
         chunks = self._chunks.get(stream)
         if chunks is None:
             chunks = self._chunks[stream] = chunk_streams(self.streams[stream], self.n)
-        if self.n >= kernel.THREADED_MIN and kernel.THREADS > 1 and len(chunks) > 1:
+        if kernel.threads_for(self.n) > 1 and len(chunks) > 1:
             list(kernel.pool().map(lambda chunk: work(chunk[2], chunk[0], chunk[1]), chunks))
         else:
             for lo, hi, gen in chunks:

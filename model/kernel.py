@@ -727,9 +727,14 @@ def pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def threads_for(n: int) -> int:
+    """The threads a model of ``n`` citizens works on: :data:`THREADS` from :data:`THREADED_MIN` citizens, else 1."""
+    return THREADS if n >= THREADED_MIN else 1
+
+
 def blocks(n: int, threads: int | None = None) -> list[tuple[int, int]]:
     """Contiguous ``(lo, hi)`` blocks of whole :data:`CHUNK` slices, one per thread used for ``n`` citizens."""
-    threads = (THREADS if n >= THREADED_MIN else 1) if threads is None else threads
+    threads = threads_for(n) if threads is None else threads
     chunks = -(-n // CHUNK)
     threads = max(1, min(threads, chunks))
     edges = [min(n, (chunks * b // threads) * CHUNK) for b in range(threads + 1)]

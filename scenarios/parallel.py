@@ -95,6 +95,10 @@ def _context():
     return context
 
 
+#: Held while :func:`warm_up` changes the environment and starts the server.
+_WARM_UP = threading.Lock()
+
+
 def warm_up() -> None:
     """Start the fork server now, so that the first pool need not wait for it to import the model.
 
@@ -123,9 +127,6 @@ def warm_up() -> None:
                 else:
                     os.environ[name] = value
 
-
-#: Held while :func:`warm_up` changes the environment and starts the server.
-_WARM_UP = threading.Lock()
 
 
 @contextlib.contextmanager

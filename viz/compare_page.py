@@ -241,7 +241,10 @@ def _status():
 
 
 def _warm_workers() -> None:
-    """Start the worker processes' fork server in the background while the page is filled in (once a process)."""
+    """Start the worker processes' fork server in the background while the page is filled in.
+
+    The server starts once a process; when it runs, a later page's call returns at once (:func:`warm_up`).
+    """
     import threading
 
     from egov_abm.scenarios.parallel import warm_up
