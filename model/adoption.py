@@ -98,7 +98,8 @@ class AdoptionModel(mesa.Model):
             self.adjacency = Adjacency(n, csr=csr)
         elif direct:
             with kernel.deferred_interrupts():
-                self.adjacency = Adjacency(n, ring=ring_graph(n, p.mean_degree, p.p_rewire, self.streams["network"]))
+                self.adjacency = Adjacency(n, ring=ring_graph(n, p.mean_degree, p.p_rewire, self.streams["network"],
+                                                              threads=kernel.threads_for(n)))
         else:
             self.graph = build_graph(p.network, n, p.mean_degree, self.streams["network"],
                                      p_rewire=p.p_rewire, p_triangle=p.p_triangle, block=block)

@@ -28,58 +28,132 @@ def stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
     return order
 
 
-@njit(cache=True)
-def rewire_rejects(u: np.ndarray, w: np.ndarray, n: int, half: int) -> np.ndarray:
-    """True for each rewired tie ``(u, w)`` to draw again: ``w`` on one of ``u``'s ring positions, or a repeat.
+@njit(nogil=True, cache=True)
+def _rejects(u: np.ndarray, w: np.ndarray, n: int, half: int, part: int, parts: int, out: np.ndarray) -> None:
+    """:func:`rewire_rejects` for the ties of one part (by the top bit of their key's hash), into ``out``.
 
-    One pass with a hash set of the ties' keys ``min * n + max`` (the first occurrence is kept).
+    Each key belongs to one part, and each part is scanned in index order, so the first occurrence of a key is
+    the one kept whatever the number of parts (one or two).
     """
     size = 1
-    while size < 2 * u.shape[0] + 2:
+    while size < (2 * u.shape[0]) // parts + 2:
         size *= 2
-    mask = size - 1
+    mask = np.uint64(size - 1)
     table = np.full(size, -1, dtype=np.int64)
-    out = np.zeros(u.shape[0], dtype=np.bool_)
     for i in range(u.shape[0]):
         a, b = u[i], w[i]
+        key = np.int64(min(a, b)) * n + max(a, b)
+        h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
+        if parts > 1 and np.int64(h >> np.uint64(63)) != part:
+            continue
         gap = abs(b - a)
         if min(gap, n - gap) <= half:
             out[i] = True
             continue
-        key = np.int64(min(a, b)) * n + max(a, b)
-        slot = ((key * 0x9E3779B97F4A7C15) >> 17) & mask
+        slot = (h >> np.uint64(17)) & mask
         while True:
             held = table[slot]
             if held == -1:
                 table[slot] = key
+                out[i] = False
                 break
             if held == key:
                 out[i] = True
                 break
-            slot = (slot + 1) & mask
+            slot = (slot + np.uint64(1)) & mask
+
+
+def rewire_rejects(u: np.ndarray, w: np.ndarray, n: int, half: int, each=map, parts: int = 1) -> np.ndarray:
+    """True for each rewired tie ``(u, w)`` to draw again: ``w`` on one of ``u``'s ring positions, or a repeat.
+
+    One pass with a hash set of the ties' keys ``min * n + max`` (the first occurrence is kept). With
+    ``parts`` = 2 the keys are split in two by their hash, each half with a set of its own, and ``each`` (a
+    ``map``, such as a thread pool's) runs the halves: the same answer, on two cores.
+    """
+    if parts not in (1, 2):
+        raise ValueError(f"rewire_rejects: parts must be 1 or 2, got {parts}")
+    out = np.empty(u.shape[0], dtype=np.bool_)  # each tie's entry is written by the part of its key
+    list(each(lambda part: _rejects(u, w, n, half, part, parts, out), range(parts)))
     return out
 
 
-@njit(cache=True)
-def _csr(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    counts = np.zeros(n + 1, dtype=np.int64)
-    for r in rows:
-        counts[r + 1] += 1
-    for k in range(n):
-        counts[k + 1] += counts[k]
-    ptr = counts.copy()
-    out_cols = np.empty(rows.shape[0], dtype=np.int32)
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        out_cols[counts[r]] = cols[i]
-        counts[r] += 1
-    return ptr, out_cols
+@njit(nogil=True, cache=True)
+def _ring_rows(u: np.ndarray, other: np.ndarray, removed: bool, skip: np.ndarray, n: int, ptr: np.ndarray,
+               cols: np.ndarray) -> None:
+    """Compressed rows of the ties ``(u[i], x[i])`` in both directions, leaving out those where ``skip[i]``.
 
-
-def csr_from_pairs(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(indptr, indices)`` of the (row, column) pairs, columns in their given order within a row.
-
-    ``indptr`` is int32 when it fits (half the memory of int64 at 20 million citizens).
+    ``x`` is ``other`` (a rewired tie's new end) or, when ``removed``, ``(u + other) mod n`` (the ring tie it
+    replaced). Row ``r`` lists first the ends of the ties ``u[i] = r``, then those of the ties ``x[i] = r``, each in
+    the order of ``i``: a stable sort of the rows of the pairs ``[u, x]`` and ``[x, u]`` placed one after the
+    other. ``ptr`` (``n + 1`` zeros) receives the row pointers; ``cols`` has room for every entry.
     """
-    ptr, out_cols = _csr(rows, cols, n)
-    return (ptr.astype(np.int32) if ptr[-1] < 2**31 else ptr), out_cols
+    for i in range(u.shape[0]):  # each row's count, one place on (ptr[r + 1])
+        if not skip[i]:
+            a = u[i]
+            b = other[i]
+            if removed:
+                b = a + b - n if a + b >= n else a + b
+            ptr[a + 1] += 1
+            ptr[b + 1] += 1
+    start = ptr[0]  # (0, in the pointers' type)
+    for r in range(n):  # ptr[r + 1] becomes the start of row r, and the fill's cursor in it
+        c = ptr[r + 1]
+        ptr[r + 1] = start
+        start += c
+    for i in range(u.shape[0]):
+        if not skip[i]:
+            a = u[i]
+            b = other[i]
+            if removed:
+                b = a + b - n if a + b >= n else a + b
+            cols[ptr[a + 1]] = b
+            ptr[a + 1] += 1
+    for i in range(u.shape[0]):  # after the fill, ptr[r + 1] is the end of row r
+        if not skip[i]:
+            a = u[i]
+            b = other[i]
+            if removed:
+                b = a + b - n if a + b >= n else a + b
+            cols[ptr[b + 1]] = a
+            ptr[b + 1] += 1
+
+
+def ring_rows(u: np.ndarray, w: np.ndarray, offset: np.ndarray, skip: np.ndarray, n: int,
+              each=map) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``((add_ptr, add_cols), (rem_ptr, rem_cols))``: the compressed rows of the added and the removed ties.
+
+    Tie ``i`` is the rewiring of the ring tie ``(u, u + offset mod n)`` to ``(u, w)``, unless ``skip[i]``. The
+    two sets of rows are made at once when ``each`` runs its calls on two threads. The pointers are int32 when
+    they fit (half the memory of int64 at 20 million citizens), the columns int32.
+    """
+    m = 2 * (u.shape[0] - int(np.count_nonzero(skip)))
+    index = np.int32 if m < 2**31 else np.int64
+    out = [(np.zeros(n + 1, dtype=index), np.empty(m, dtype=np.int32)) for _ in range(2)]
+    list(each(lambda k: _ring_rows(u, (w, offset)[k], bool(k), skip, n, *out[k]), range(2)))
+    return out[0], out[1]
+
+
+@njit(nogil=True, cache=True)
+def _group_codes(age_band, education, region, urban, n_education, n_regions, lo, hi, code, counts) -> None:
+    for i in range(lo, hi):
+        c = ((np.int32(age_band[i]) * n_education + education[i]) * n_regions + region[i]) * 2 + urban[i]
+        if c < 0 or c >= counts.shape[0]:
+            raise ValueError("group code out of range")
+        code[i] = c
+        counts[c] += 1
+
+
+def group_codes(age_band: np.ndarray, education: np.ndarray, region: np.ndarray, urban: np.ndarray,
+                n_education: int, n_regions: int, size: int, each=map, parts: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Each citizen's group code (int32) and the count of each of the ``size`` codes, in one pass.
+
+    The code is ``((age band * n_education + education) * n_regions + region) * 2 + urban``. ``parts`` slices
+    of citizens are run by ``each`` (a thread pool's ``map`` runs them on its threads).
+    """
+    n = region.shape[0]
+    code = np.empty(n, dtype=np.int32)
+    counts = np.zeros((parts, size), dtype=np.int64)
+    edges = [n * b // parts for b in range(parts + 1)]
+    list(each(lambda b: _group_codes(age_band, education, region, urban, n_education, n_regions, edges[b],
+                                     edges[b + 1], code, counts[b]), range(parts)))
+    return code, counts.sum(axis=0)

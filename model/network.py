@@ -46,7 +46,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from egov_abm.model.build import csr_from_pairs, rewire_rejects
+from egov_abm.model.build import rewire_rejects, ring_rows
 from egov_abm.model.params import NETWORKX_MAX
 
 _DRAW = 1 << 20  # uniforms per piece of the rewiring draws (the stream's numbers are the same in one piece or many)
@@ -197,7 +197,7 @@ class Adjacency:
         return graph
 
 
-def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator) -> RingGraph:
+def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator, *, threads: int = 1) -> RingGraph:
     """Watts-Strogatz ring over citizens ``0..n-1`` in index order, generated as arrays.
 
     Each citizen ``u`` owns the ties to ``u + 1 .. u + k/2`` (mod n); each is
@@ -206,34 +206,62 @@ def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator) -> Rin
     self-loop, a duplicate or a tie to one of ``u``'s ring positions is drawn
     again (up to 100 times; a tie that still cannot be placed stays on the
     ring, as networkx leaves a citizen tied to everyone unrewired).
+
+    With ``threads`` = 2 the work is shared by the kernel's two threads
+    (:func:`model.kernel.pool`): the rewiring draws in two halves, the second
+    from a copy of the stream advanced to where the first ends; the search for
+    repeats by halves of the ties' keys; the added and the removed ties' rows
+    at once. The graph and the stream's state after it are the same to the last
+    bit (tested).
     """
     h = int(k) // 2
     if n <= 2 * h:
         raise ValueError(f"network: mean_degree {k} needs more than {k} citizens, got {n}")
-    owners, offsets = [], []
-    for j in range(1, h + 1):
-        u = np.concatenate([np.flatnonzero(rng.random(hi - lo) < p_rewire) + lo  # the same draws, cache-sized
-                            for lo, hi in ((lo, min(n, lo + _DRAW)) for lo in range(0, n, _DRAW))])
-        owners.append(u)
-        offsets.append(np.full(len(u), j, dtype=np.intp))
-    u = np.concatenate(owners)
-    j = np.concatenate(offsets)
+    each, parts = map, 1
+    if threads > 1:
+        from egov_abm.model import kernel
+
+        each, parts = kernel.pool().map, 2
+    # Which ties are rewired: one uniform per (offset j, citizen u), j-major, in cache-sized pieces.
+    pieces = [(j, lo, min(n, lo + _DRAW)) for j in range(1, h + 1) for lo in range(0, n, _DRAW)]
+    halves = [pieces] if parts == 1 or len(pieces) < 2 else [pieces[:len(pieces) // 2], pieces[len(pieces) // 2:]]
+
+    def advanced(j: int, lo: int) -> np.random.Generator:  # a copy of the stream, moved on to piece (j, lo)
+        bit = type(rng.bit_generator)()
+        bit.state = rng.bit_generator.state
+        return np.random.Generator(bit.advance((j - 1) * n + lo))
+
+    gens = [rng] + [advanced(*half[0][:2]) for half in halves[1:]]  # (copied before any draw)
+
+    def rewired(b: int) -> list[np.ndarray]:
+        return [np.flatnonzero(gens[b].random(hi - lo) < p_rewire) + lo for _, lo, hi in halves[b]]
+
+    found = [u for part in each(rewired, range(len(halves))) for u in part]
+    if len(halves) > 1:
+        rng.bit_generator.advance(h * n - (halves[1][0][0] - 1) * n - halves[1][0][1])  # where one stream ends
+    u = np.concatenate(found)
+    j = np.repeat(np.arange(1, h + 1, dtype=np.int32),
+                  [sum(len(x) for (jj, _, _), x in zip(pieces, found, strict=True) if jj == jo)
+                   for jo in range(1, h + 1)])
     w = np.empty_like(u)
-    todo = np.arange(len(u))
+    todo = None  # every tie, at first
     for _ in range(100):
-        if len(todo) == 0:
+        count = len(u) if todo is None else len(todo)
+        if count == 0:
             break
-        draw = rng.integers(0, n - 1, len(todo), dtype=np.intp)
-        draw += draw >= u[todo]  # never u itself
-        w[todo] = draw
+        draw = rng.integers(0, n - 1, count, dtype=np.intp)
+        if todo is None:
+            draw += draw >= u  # never u itself
+            w[:] = draw
+        else:
+            draw += draw >= u[todo]
+            w[todo] = draw
         # a new end on one of u's ring positions, or a tie drawn twice, is drawn again
-        todo = np.flatnonzero(rewire_rejects(u, w, n, h))
-    keep = np.ones(len(u), dtype=bool)
-    keep[todo] = False  # could not be placed: stays a ring tie
-    u, j, w = u[keep], j[keep], w[keep]
-    v = (u + j) % n
-    add_ptr, add_cols = csr_from_pairs(np.concatenate([u, w]), np.concatenate([w, u]), n)
-    rem_ptr, rem_cols = csr_from_pairs(np.concatenate([u, v]), np.concatenate([v, u]), n)
+        todo = np.flatnonzero(rewire_rejects(u, w, n, h, each, parts))
+    skip = np.zeros(len(u), dtype=bool)
+    if todo is not None:
+        skip[todo] = True  # could not be placed: stays a ring tie
+    (add_ptr, add_cols), (rem_ptr, rem_cols) = ring_rows(u, w, j, skip, n, each)
     return RingGraph(n=n, half=h, add_ptr=add_ptr, add_cols=add_cols, rem_ptr=rem_ptr, rem_cols=rem_cols)
 
 

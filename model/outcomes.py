@@ -30,6 +30,7 @@ import re
 import numpy as np
 
 from egov_abm.model import kernel
+from egov_abm.model.build import group_codes
 from egov_abm.model.calendar import month_dates
 from egov_abm.model.population import AGE_BANDS, EDUCATION_LEVELS
 from egov_abm.model.processes import COUNTS
@@ -81,9 +82,10 @@ class Groups:
         n_regions = len(model.region_names)
         self.shape = (len(AGE_BANDS), len(EDUCATION_LEVELS), n_regions, 2)
         self.size = math.prod(self.shape)
-        code = (pop.age_band.astype(np.int32) * len(EDUCATION_LEVELS) + pop.education) * n_regions + pop.region
-        self.code = (code * 2 + pop.urban).astype(np.int32)
-        self.counts = self.margins(np.bincount(self.code, minlength=self.size))
+        threads = kernel.threads_for(model.n)
+        self.code, counts = group_codes(pop.age_band, pop.education, pop.region, pop.urban, len(EDUCATION_LEVELS),
+                                        n_regions, self.size, kernel.pool().map if threads > 1 else map, threads)
+        self.counts = self.margins(counts)
         self._count = None  # self.counts in one vector (made when first needed, by share_columns)
         self.columns = (["adoption_urban", "adoption_rural"], [f"adoption_age_{slug(b)}" for b in AGE_BANDS],
                         [f"adoption_region_{slug(r)}" for r in model.region_names],

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 import egov_abm.model.kernel as kernel
-from egov_abm.model import AdoptionModel
+from egov_abm.model import AdoptionModel, network
+from egov_abm.model.build import group_codes, rewire_rejects
 from egov_abm.model.network import Adjacency, build_graph, ring_graph, to_adjacency
 
 MID_DIFFUSION = dict(share_access_initial=0.6, share_aware_initial=0.5, share_adopters_initial=0.1)
@@ -32,6 +33,65 @@ def test_ring_graph_is_simple_symmetric_with_n_k_over_2_ties_and_seeded():
     assert not np.array_equal(other.add_cols[:100], g.add_cols[:100])
     # about p_rewire of the n k / 2 ring ties moved
     assert abs(len(g.add_rows) / 2 - 0.2 * n * k / 2) < 4 * np.sqrt(0.2 * 0.8 * n * k / 2)
+
+
+@pytest.mark.parametrize("n, k, p_rewire, draw", [(5000, 10, 0.2, 1000), (5000, 10, 0.9, 777), (300, 8, 0.5, 1 << 20),
+                                                  (14, 10, 1.0, 3)])
+def test_ring_graph_on_two_threads_is_the_same_graph_and_leaves_the_stream_where_one_thread_does(
+        monkeypatch, n, k, p_rewire, draw):
+    # Two threads: the rewiring draws in two halves (the second from a copy of the stream advanced past the
+    # first), the repeats searched by halves of the keys, the two sets of rows at once. Small pieces of draws make
+    # the halves split inside an offset; p_rewire 0.9 and the 14-citizen ring make many redraws and ties that stay
+    # on the ring.
+    monkeypatch.setattr(network, "_DRAW", draw)
+    one_rng, two_rng = np.random.default_rng(11), np.random.default_rng(11)
+    one = ring_graph(n, k, p_rewire, one_rng)
+    two = ring_graph(n, k, p_rewire, two_rng, threads=2)
+    for name in ("add_ptr", "add_cols", "rem_ptr", "rem_cols"):
+        a, b = getattr(one, name), getattr(two, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    assert one_rng.bit_generator.state == two_rng.bit_generator.state
+    assert one_rng.random() == two_rng.random()
+    a = two.to_csr()
+    assert a.data.max() == 1.0 and a.diagonal().sum() == 0 and (a != a.T).nnz == 0  # simple and symmetric
+
+
+def test_rewire_rejects_in_two_parts_gives_the_answer_of_one():
+    rng = np.random.default_rng(4)
+    n, half = 200, 3
+    u = rng.integers(0, n, 5000)
+    w = rng.integers(0, n, 5000)
+    one = rewire_rejects(u, w, n, half)
+    two = rewire_rejects(u, w, n, half, parts=2)
+    np.testing.assert_array_equal(one, two)
+    # the rule itself: a tie on a ring position, or a repeat of an earlier key, is drawn again
+    seen, expected = set(), []
+    for a, b in zip(u.tolist(), w.tolist(), strict=True):
+        gap = abs(b - a)
+        key = (min(a, b), max(a, b))
+        expected.append(min(gap, n - gap) <= half or key in seen)
+        if min(gap, n - gap) > half:
+            seen.add(key)
+    np.testing.assert_array_equal(one, expected)
+    with pytest.raises(ValueError, match="parts must be 1 or 2"):
+        rewire_rejects(u, w, n, half, parts=3)
+
+
+def test_group_codes_in_two_parts_are_the_codes_and_their_counts():
+    rng = np.random.default_rng(2)
+    m = 10_001
+    age, edu = rng.integers(0, 4, m).astype(np.uint8), rng.integers(0, 3, m).astype(np.uint8)
+    region, urban = rng.integers(0, 17, m).astype(np.int16), rng.random(m) < 0.6
+    size = 4 * 3 * 17 * 2
+    expected = ((age.astype(np.int64) * 3 + edu) * 17 + region) * 2 + urban
+    for parts in (1, 2):
+        code, counts = group_codes(age, edu, region, urban, 3, 17, size, parts=parts)
+        assert code.dtype == np.int32
+        np.testing.assert_array_equal(code, expected)
+        np.testing.assert_array_equal(counts, np.bincount(expected, minlength=size))
+    region[5] = 17  # outside the 17 regions: an error, not a write past the counts
+    with pytest.raises(ValueError, match="group code out of range"):
+        group_codes(age, edu, region, urban, 3, 17, size)
 
 
 def test_ring_graph_without_rewiring_is_the_ring_lattice():
