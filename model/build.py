@@ -11,6 +11,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from egov_abm.model.kernel import prefetch_row
+
+#: How many ties ahead the hash set asks the cache for a slot.
+PREFETCH = 16
+
 
 @njit(cache=True)
 def stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
@@ -36,11 +41,17 @@ def _rejects(u: np.ndarray, w: np.ndarray, n: int, half: int, part: int, parts: 
     the one kept whatever the number of parts (one or two).
     """
     size = 1
-    while size < (2 * u.shape[0]) // parts + 2:
+    while size < (3 * u.shape[0]) // (2 * parts) + 2:  # a load of at most 2/3
         size *= 2
     mask = np.uint64(size - 1)
     table = np.full(size, -1, dtype=np.int64)
-    for i in range(u.shape[0]):
+    rows = table.reshape((size, 1))  # (for the prefetch)
+    m = u.shape[0]
+    for i in range(m):
+        if i + PREFETCH < m:  # ask the cache for the slot of the key PREFETCH ties on: many misses in flight
+            c, d = u[i + PREFETCH], w[i + PREFETCH]
+            ahead = np.uint64(np.int64(min(c, d)) * n + max(c, d)) * np.uint64(0x9E3779B97F4A7C15)
+            prefetch_row(rows, (ahead >> np.uint64(17)) & mask)
         a, b = u[i], w[i]
         key = np.int64(min(a, b)) * n + max(a, b)
         h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
@@ -87,7 +98,12 @@ def _ring_rows(u: np.ndarray, other: np.ndarray, removed: bool, skip: np.ndarray
     the order of ``i``: a stable sort of the rows of the pairs ``[u, x]`` and ``[x, u]`` placed one after the
     other. ``ptr`` (``n + 1`` zeros) receives the row pointers; ``cols`` has room for every entry.
     """
-    for i in range(u.shape[0]):  # each row's count, one place on (ptr[r + 1])
+    m = u.shape[0]
+    ptr_rows = ptr.reshape((ptr.shape[0], 1))  # (for the prefetches: the new ends are far apart in memory)
+    col_rows = cols.reshape((cols.shape[0], 1))
+    for i in range(m):  # each row's count, one place on (ptr[r + 1])
+        if not removed and i + PREFETCH < m:
+            prefetch_row(ptr_rows, np.uint64(other[i + PREFETCH] + 1))
         if not skip[i]:
             a = u[i]
             b = other[i]
@@ -100,7 +116,7 @@ def _ring_rows(u: np.ndarray, other: np.ndarray, removed: bool, skip: np.ndarray
         c = ptr[r + 1]
         ptr[r + 1] = start
         start += c
-    for i in range(u.shape[0]):
+    for i in range(m):
         if not skip[i]:
             a = u[i]
             b = other[i]
@@ -108,7 +124,12 @@ def _ring_rows(u: np.ndarray, other: np.ndarray, removed: bool, skip: np.ndarray
                 b = a + b - n if a + b >= n else a + b
             cols[ptr[a + 1]] = b
             ptr[a + 1] += 1
-    for i in range(u.shape[0]):  # after the fill, ptr[r + 1] is the end of row r
+    for i in range(m):  # after the fill, ptr[r + 1] is the end of row r
+        if not removed:
+            if i + 2 * PREFETCH < m:
+                prefetch_row(ptr_rows, np.uint64(other[i + 2 * PREFETCH] + 1))
+            if i + PREFETCH < m:
+                prefetch_row(col_rows, np.uint64(ptr[other[i + PREFETCH] + 1]))
         if not skip[i]:
             a = u[i]
             b = other[i]
