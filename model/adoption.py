@@ -63,8 +63,9 @@ class AdoptionModel(mesa.Model):
                  create_agents: bool = True, adjacency: Adjacency | None = None,
                  interventions: tuple[Intervention, ...] | list[Intervention] = (), **overrides) -> None:
         self.root_seed = seed_sequence(seed, replicate)
-        self.streams = spawn_streams(self.root_seed)
-        super().__init__(rng=self.streams["mesa"])
+        self._streams = spawn_streams(self.root_seed)
+        self._months_unsynced = 0  # months the kernel's streams have drawn that numpy's generators have not followed
+        super().__init__(rng=self._streams["mesa"])
         self.seed_value = int(seed)
         self.replicate = int(replicate)
         self.params = Params.from_mapping(overrides, base=params) if overrides else (params or Params())
@@ -137,6 +138,21 @@ class AdoptionModel(mesa.Model):
 
     # ------------------------------------------------------------------ helpers
     @property
+    def streams(self) -> dict[str, np.random.Generator]:
+        """The run's named generators (:mod:`model.streams`), one per name.
+
+        The kernel steps its four streams itself (:data:`model.kernel.STREAMS`,
+        n numbers each a month); numpy's generators of those streams are moved
+        on to the same state when read here (``advance``: the same state as
+        drawing the numbers, tested), not every month.
+        """
+        if self._months_unsynced:
+            for name in kernel.STREAMS:
+                self._streams[name].bit_generator.advance(self._months_unsynced * self.n)
+            self._months_unsynced = 0
+        return self._streams
+
+    @property
     def readiness(self) -> np.ndarray:
         """E-government readiness of every citizen, through the structural equations (computed when read)."""
         return opinion.readiness(self)
@@ -200,7 +216,7 @@ class AdoptionModel(mesa.Model):
             p_proxy=p.p_proxy, p_success=p.p_success, satisfaction_rate=p.satisfaction_rate,
             lapse_base=p.lapse_per_year, lapse_on_sat=p.lapse_on_satisfaction, lapse_on_trust=p.lapse_on_trust,
             grid_lo=float(grid[0]), grid_inv_step=float((len(grid) - 1) / (grid[-1] - grid[0])),
-            online_only=0.0, quality_drop=0.0)  # these two change by month
+            online_only=0.0, quality_drop=0.0, access_hazard=0.0)  # these three change by month
         self._scalars = np.array([values[name] for name in kernel.SCALARS], dtype=np.float64)
         # The states of the kernel's four streams (numpy's PCG64, stepped inline by the kernel).
         self._rng = np.stack([kernel.stream_state(self.streams[name]) for name in kernel.STREAMS])
@@ -216,7 +232,9 @@ class AdoptionModel(mesa.Model):
         First a snapshot of what neighbours read (:func:`model.kernel.snapshot`,
         the state at the start of the month: synchronous update); then the
         interventions and dated events, over all citizens; then every process,
-        fused, one pass per citizen (:func:`model.kernel.month_block`). Each
+        fused, one pass per citizen (:func:`model.kernel.month_block`). With
+        one block of citizens and nothing in between, the snapshot is taken by
+        the month's own call (one compiled call a month, not two). Each
         stream gives one number per citizen in index order and the totals are
         integers, so the result depends neither on the blocks nor on the
         number of threads.
@@ -228,18 +246,21 @@ class AdoptionModel(mesa.Model):
             self._layout = parts, [kernel.scratch() for _ in parts]
             self._layout_key = key
         parts, scratch = self._layout
-        with kernel.deferred_interrupts():
-            self._each_block(parts, lambda b, lo, hi: kernel.snapshot(lo, hi, self.user, self.last_outcome,
-                                                                     self.attitude, self.trust, self._public))
+        # With one block, no intervention to apply in between and no population totals to take from the snapshot
+        # (the complete graph), the month's call takes the snapshot itself.
+        snap = len(parts) == 1 and not self.interventions and not self.adjacency.complete
+        if not snap:
+            with kernel.deferred_interrupts():
+                self._each_block(parts, lambda b, lo, hi: kernel.snapshot(lo, hi, self.user, self.last_outcome,
+                                                                         self.attitude, self.trust, self._public))
         channel.set_month(self)
         if self.interventions:
             apply_all(self, self.month)
             self.cost_kzt += self.month_cost_kzt
 
         k = self._scalars
-        access_share = np.count_nonzero(self.access) / n
-        access_hazard = p.access_external_per_year + p.access_social_per_year * access_share
-        p_access_levels = -np.expm1(-access_hazard * self.group_levels * DT_YEARS)
+        access_share = np.count_nonzero(self.access) / n  # (the kernel takes each level's probability from it)
+        k[kernel.K_ACCESS_HAZARD] = p.access_external_per_year + p.access_social_per_year * access_share
         k[kernel.K_ONLINE_ONLY] = self.online_only
         k[kernel.K_QUALITY_DROP] = self.emergency * max(0.0, p.p_success - p.emergency_p_success)
         complete = self.adjacency.complete
@@ -261,12 +282,12 @@ class AdoptionModel(mesa.Model):
 
         def run(b: int, lo: int, hi: int) -> None:
             kernel.month_block(
-                lo, hi, self.month, k, complete, nb_totals, self._public, half, add_ptr, add_cols, rem_ptr,
+                lo, hi, self.month, k, snap, complete, nb_totals, self._public, half, add_ptr, add_cols, rem_ptr,
                 rem_cols, rng[b],
                 self.access, self.skill, self.aware, self.user, self.ever_user, self.used, self.attitude, self.trust,
                 self.attitude0, self.trust0, self.zeta_r, self.zeta_i,
                 self.satisfaction, self.last_outcome, self.last_use, self.last_assisted, self.need_rate,
-                self.level, p_access_levels, self.p_skill_levels, self.groups.code, extra, self.extra_external,
+                self.level, self.group_levels, self.p_skill_levels, self.groups.code, extra, self.extra_external,
                 self.p_success_i, self.mandate_share, self.assisted_extra, *self._tables, totals[b], groups[b],
                 *scratch[b])
 
@@ -274,13 +295,13 @@ class AdoptionModel(mesa.Model):
             self._each_block(parts, run)
         kernel.LOADED = True
         self._rng[:] = rng[-1]  # the last block ends where the month's draws end
-        for name in kernel.STREAMS:  # numpy's generators follow, n draws on (the same state: tested)
-            self.streams[name].bit_generator.advance(n)
+        self._months_unsynced += 1  # numpy's generators follow when read (self.streams)
         if len(parts) > 1:
             totals.sum(axis=0, out=total)
             groups.sum(axis=0, out=by_group)
         self.month += 1
-        self.record(total, by_group)
+        # the month's totals are in their row of the record already (next_row): its costs complete it
+        self._record.commit((self.month_cost_kzt, self.month_cost_variable_kzt, self.cost_kzt))
 
     @property
     def counts(self) -> dict[str, int]:
@@ -349,6 +370,10 @@ class AdoptionModel(mesa.Model):
     def outcomes(self) -> list[dict]:
         """The monthly outcomes so far, one dictionary per month (:mod:`model.outcomes`)."""
         return self._record.rows()
+
+    def outcome_columns(self) -> dict:
+        """The monthly outcomes so far as columns (numpy arrays; ``date`` a list of dates), one entry per month."""
+        return self._record.columns()
 
     def outcomes_frame(self):
         """Outcomes so far as a pandas DataFrame, one row per month (made from the columns, not the rows)."""

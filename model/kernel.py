@@ -93,12 +93,12 @@ SCALARS = ("dt", "aware_external", "aware_social", "opinion_rate", "conformity",
            "trust_lo", "trust_hi", "r0", "r_att", "r_trust", "i0", "i_ready", "i_att", "i_trust",
            "p_external", "q_social", "adopt_slope", "online_only", "use_intercept", "use_slope", "use_on_sat",
            "p_assisted", "p_proxy", "p_success", "quality_drop", "satisfaction_rate", "lapse_base",
-           "lapse_on_sat", "lapse_on_trust", "grid_lo", "grid_inv_step")
+           "lapse_on_sat", "lapse_on_trust", "grid_lo", "grid_inv_step", "access_hazard")
 (K_DT, K_AWARE_EXT, K_AWARE_SOC, K_RATE, K_CONFORM, K_WOM_ATT, K_WOM_TRUST, K_EXP_ATT, K_EXP_TRUST,
  K_ATT_LO, K_ATT_HI, K_TRUST_LO, K_TRUST_HI, K_R0, K_R_ATT, K_R_TRUST, K_I0, K_I_READY, K_I_ATT, K_I_TRUST,
  K_P, K_Q, K_ADOPT_SLOPE, K_ONLINE_ONLY, K_USE_INTERCEPT, K_USE_SLOPE, K_USE_ON_SAT, K_P_ASSISTED, K_P_PROXY,
  K_P_SUCCESS, K_QUALITY_DROP, K_SAT_RATE, K_LAPSE, K_LAPSE_SAT, K_LAPSE_TRUST, K_GRID_LO,
- K_GRID_INV_STEP) = range(len(SCALARS))
+ K_GRID_INV_STEP, K_ACCESS_HAZARD) = range(len(SCALARS))
 
 #: The month's integer totals, in the order of the kernel's accumulator.
 TOTALS = ("active", "active12", "assisted12", "user", "ever_user", "lapsed", "aware", "access", "skill",
@@ -341,11 +341,11 @@ def snapshot(lo, hi, user, last_outcome, attitude, trust, public):
 
 
 @_kernel
-def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, add_cols, rem_ptr, rem_cols,
+def month_block(lo, hi, month, k, snap, complete, nb_totals, public, half, add_ptr, add_cols, rem_ptr, rem_cols,
                 rng,
                 access, skill, aware, user, ever_user, used, attitude, trust, attitude0, trust0, zeta_r, zeta_i,
                 satisfaction, last_outcome, last_use, last_assisted, need_rate,
-                level, p_access_level, p_skill_level, code, extra, extra_external, p_success_i, mandate_share,
+                level, group_levels, p_skill_level, code, extra, extra_external, p_success_i, mandate_share,
                 assisted_extra, att_table, trust_table, tot, groups, cum_add, cum_rem, nb):
     """One month for citizens ``lo .. hi - 1`` (the rules: :mod:`model.processes`, in their order).
 
@@ -364,8 +364,20 @@ def month_block(lo, hi, month, k, complete, nb_totals, public, half, add_ptr, ad
     ``nb``), their opinions and intentions (one loop, the intentions kept in
     ``nb`` too), the other processes (one loop) and the tally
     (:func:`tally_block`). The buffers come from :func:`scratch`.
+
+    With ``snap``, the month's call takes the snapshot of its citizens first
+    (:func:`snapshot`: for a single block with no intervention between the
+    snapshot and the processes, one call a month instead of two). The access
+    process's monthly probability per group level is
+    ``1 - exp(-access_hazard * group_levels * dt)``, the hazard being the
+    month's scalar (it depends on the share online at the start of the month).
     """
     n = user.shape[0]
+    if snap:
+        snapshot(lo, hi, user, last_outcome, attitude, trust, public)
+    p_access_level = np.empty(group_levels.shape[0])
+    for lv in range(group_levels.shape[0]):  # (the order of operations of numpy's -expm1(-h * g * dt))
+        p_access_level[lv] = -math.expm1(-k[K_ACCESS_HAZARD] * group_levels[lv] * k[K_DT])
     one = np.uint64(1)
     k_r0 = k[K_R0]
     k_i0 = k[K_I0]

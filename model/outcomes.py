@@ -158,6 +158,11 @@ class Record:
         self._costs[row] = costs
         self.size += 1
 
+    def commit(self, costs: tuple[float, float, float]) -> None:
+        """Add the month whose totals and groups were written into the rows :meth:`next_row` gave."""
+        self._costs[self.size] = costs
+        self.size += 1
+
     def columns(self, start: int = 0) -> dict[str, np.ndarray | list]:
         """Every outcome column of months ``start ..`` (the monthly table's columns, in order)."""
         model, n = self.model, self.model.n
