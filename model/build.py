@@ -3,7 +3,11 @@
 numpy's sorts are O(n log n) and single-threaded; the keys here are small
 integers (a block number, a citizen's index), so a counting sort does the
 same job in two linear passes, and a hash set finds repeated ties without
-sorting them.
+sorting them. The ring's two sets of compressed rows, the hash set (split by
+the keys' hash) and the group codes can each run as two independent parts on
+the kernel's two threads, with the same result as one; the random reads and
+writes of the rewired ties ask the cache :data:`PREFETCH` ties ahead (the
+hash set at 20 million citizens: 1.0 s alone, 0.6 s with it).
 """
 
 from __future__ import annotations
