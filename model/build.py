@@ -92,6 +92,14 @@ def rewire_rejects(u: np.ndarray, w: np.ndarray, n: int, half: int, each=map, pa
     return out
 
 
+@njit(inline="always")
+def _far_end(a, x, removed: bool, n: int):
+    """The other end of tie ``(a, x)``: ``x``, or when ``removed`` the ring position ``a + x`` (mod n)."""
+    if removed:
+        return a + x - n if a + x >= n else a + x
+    return x
+
+
 @njit(nogil=True, cache=True)
 def _ring_rows(u: np.ndarray, other: np.ndarray, removed: bool, skip: np.ndarray, n: int, ptr: np.ndarray,
                cols: np.ndarray) -> None:
@@ -110,9 +118,7 @@ def _ring_rows(u: np.ndarray, other: np.ndarray, removed: bool, skip: np.ndarray
             prefetch_row(ptr_rows, np.uint64(other[i + PREFETCH] + 1))
         if not skip[i]:
             a = u[i]
-            b = other[i]
-            if removed:
-                b = a + b - n if a + b >= n else a + b
+            b = _far_end(a, other[i], removed, n)
             ptr[a + 1] += 1
             ptr[b + 1] += 1
     start = ptr[0]  # (0, in the pointers' type)
@@ -123,9 +129,7 @@ def _ring_rows(u: np.ndarray, other: np.ndarray, removed: bool, skip: np.ndarray
     for i in range(m):
         if not skip[i]:
             a = u[i]
-            b = other[i]
-            if removed:
-                b = a + b - n if a + b >= n else a + b
+            b = _far_end(a, other[i], removed, n)
             cols[ptr[a + 1]] = b
             ptr[a + 1] += 1
     for i in range(m):  # after the fill, ptr[r + 1] is the end of row r
@@ -136,9 +140,7 @@ def _ring_rows(u: np.ndarray, other: np.ndarray, removed: bool, skip: np.ndarray
                 prefetch_row(col_rows, np.uint64(ptr[other[i + PREFETCH] + 1]))
         if not skip[i]:
             a = u[i]
-            b = other[i]
-            if removed:
-                b = a + b - n if a + b >= n else a + b
+            b = _far_end(a, other[i], removed, n)
             cols[ptr[b + 1]] = a
             ptr[b + 1] += 1
 
