@@ -203,8 +203,10 @@ def prefetch_row(typingctx, arr, row):
         ary = context.make_array(aryty)(context, builder, args[0])
         zero = ir.Constant(args[1].type, 0)
         ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], zero], wraparound=False)
+        byte_ptr = ir.IntType(8).as_pointer()  # one declaration for every element type in a module
+        ptr = builder.bitcast(ptr, byte_ptr)
         i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]),
                                             "llvm.prefetch.p0")
         builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()

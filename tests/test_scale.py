@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import egov_abm.model.kernel as kernel
-from egov_abm.model import AdoptionModel, network
+from egov_abm.model import AdoptionModel, build, network
 from egov_abm.model.build import group_codes, rewire_rejects
 from egov_abm.model.network import Adjacency, build_graph, ring_graph, to_adjacency
 
@@ -75,6 +75,26 @@ def test_rewire_rejects_in_two_parts_gives_the_answer_of_one():
     np.testing.assert_array_equal(one, expected)
     with pytest.raises(ValueError, match="parts must be 1 or 2"):
         rewire_rejects(u, w, n, half, parts=3)
+
+
+def test_ring_rows_with_int64_pointers_equal_those_with_int32():
+    # Pointers are int64 beyond 2**31 entries (a huge graph): the rows' kernel, with its cache hints on both the
+    # pointers and the int32 columns, must compile and give the same rows with either.
+    rng = np.random.default_rng(9)
+    n, m = 2000, 3000
+    u = np.sort(rng.integers(0, n, m))
+    w = rng.integers(0, n, m)
+    offset = rng.integers(1, 4, m).astype(np.int32)
+    skip = rng.random(m) < 0.05
+    for removed, other in ((False, w), (True, offset)):
+        rows = []
+        for dtype in (np.int32, np.int64):
+            ptr, cols = np.zeros(n + 1, dtype=dtype), np.empty(2 * int((~skip).sum()), dtype=np.int32)
+            build._ring_rows(u, other, removed, skip, n, ptr, cols)
+            rows.append((ptr, cols))
+        np.testing.assert_array_equal(rows[0][0], rows[1][0])
+        np.testing.assert_array_equal(rows[0][1], rows[1][1])
+        assert rows[1][0][-1] == 2 * (~skip).sum()
 
 
 def test_group_codes_in_two_parts_are_the_codes_and_their_counts():
