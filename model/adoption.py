@@ -18,7 +18,6 @@ import mesa
 import numpy as np
 
 from egov_abm.model import kernel, outcomes
-from egov_abm.model.build import stable_order
 from egov_abm.model.calendar import DT_YEARS, month_date
 from egov_abm.model.citizen import Citizen, CitizenViews
 from egov_abm.model.interventions import Intervention, apply_all, intervention_streams
@@ -84,9 +83,9 @@ class AdoptionModel(mesa.Model):
         if direct and p.network == "homophily":
             # Number citizens by block: the ring runs along the index order, so unrewired
             # ties stay in the block and neighbours sit next to each other in memory.
+            threads = kernel.threads_for(n)
             with kernel.deferred_interrupts():
-                order = stable_order(block, int(block.max()) + 1)
-            pop = pop.take(order, kernel.pool().map if kernel.threads_for(n) > 1 else map)  # (block is done with)
+                pop = pop.sorted_by(block, int(block.max()) + 1, kernel.pool().map if threads > 1 else map, threads)
         self.pop = pop
         self.graph = None  # the networkx graph, when the networkx builder made one
         if adjacency is not None:  # a graph built earlier for the same seed and population (batch runs)

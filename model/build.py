@@ -184,3 +184,43 @@ def group_codes(age_band: np.ndarray, education: np.ndarray, region: np.ndarray,
     list(each(lambda b: _group_codes(age_band, education, region, urban, n_education, n_regions, edges[b],
                                      edges[b + 1], code, counts[b]), range(parts)))
     return code, counts.sum(axis=0)
+
+
+@njit(nogil=True, cache=True)
+def _key_counts(keys, lo, hi, counts) -> None:
+    for i in range(lo, hi):
+        k = keys[i]
+        if k < 0 or k >= counts.shape[0]:
+            raise ValueError("sort_by_key: a key outside [0, n_keys)")
+        counts[k] += 1
+
+
+@njit(nogil=True, cache=True)
+def _scatter(keys, src, out, lo, hi, cursor) -> None:
+    for i in range(lo, hi):
+        k = keys[i]
+        out[cursor[k]] = src[i]
+        cursor[k] += 1
+
+
+def sort_by_key(keys: np.ndarray, n_keys: int, columns: list[np.ndarray], each=map,
+                parts: int = 1) -> list[np.ndarray]:
+    """``[c[stable_order(keys, n_keys)] for c in columns]``, by counting sort: each column in one sequential pass.
+
+    Gathering through the stable order reads the source once per key (a sweep over it for each), while the
+    counting sort reads it once and writes each key's run in order. ``parts`` slices of citizens, each with
+    cursors of its own (the counts of the slices before it), and every column are run by ``each`` (a thread
+    pool's ``map`` runs them on its threads): the same arrays whatever the parts.
+    """
+    n = keys.shape[0]
+    edges = [n * b // parts for b in range(parts + 1)]
+    counts = np.zeros((parts, n_keys), dtype=np.int64)
+    list(each(lambda b: _key_counts(keys, edges[b], edges[b + 1], counts[b]), range(parts)))
+    total = counts.sum(axis=0)
+    starts = np.concatenate([[0], np.cumsum(total)[:-1]])
+    cursors = starts + np.concatenate([np.zeros((1, n_keys), dtype=np.int64), np.cumsum(counts, axis=0)[:-1]])
+    out = [np.empty_like(c) for c in columns]
+    list(each(lambda job: _scatter(keys, columns[job[0]], out[job[0]], edges[job[1]], edges[job[1] + 1],
+                                   cursors[job[1]].copy()),
+              [(c, b) for c in range(len(columns)) for b in range(parts)]))
+    return out

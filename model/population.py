@@ -104,6 +104,19 @@ class Population:
         names = [f.name for f in dataclasses.fields(self)]
         return Population(**dict(zip(names, each(lambda name: getattr(self, name)[order], names), strict=True)))
 
+    def sorted_by(self, keys: np.ndarray, n_keys: int, each=map, parts: int = 1) -> Population:
+        """The same citizens renumbered in the stable order of ``keys`` (integers in ``[0, n_keys)``).
+
+        The same as ``take(stable_order(keys, n_keys))``, by a counting sort
+        (:func:`model.build.sort_by_key`): each column is read once in order,
+        not once per key; ``parts`` slices run by ``each``.
+        """
+        from egov_abm.model.build import sort_by_key
+
+        names = [f.name for f in dataclasses.fields(self)]
+        columns = sort_by_key(keys, n_keys, [getattr(self, name) for name in names], each, parts)
+        return Population(**dict(zip(names, columns, strict=True)))
+
 
 def synth_population(spec: PopulationSpec, n: int, rng: np.random.Generator | None = None,
                      chunks=None) -> Population:

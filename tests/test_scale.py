@@ -97,6 +97,23 @@ def test_ring_rows_with_int64_pointers_equal_those_with_int32():
         assert rows[1][0][-1] == 2 * (~skip).sum()
 
 
+def test_sort_by_key_in_two_parts_is_the_gather_through_the_stable_order():
+    rng = np.random.default_rng(3)
+    m, n_keys = 10_001, 36
+    keys = rng.integers(0, n_keys - 1, m).astype(np.int16)  # (key 35 never occurs: an empty run)
+    columns = [rng.integers(0, 17, m).astype(np.int16), rng.random(m) < 0.5, rng.random(m).astype(np.float32)]
+    order = build.stable_order(keys, n_keys)
+    np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+    for parts in (1, 2):
+        got = build.sort_by_key(keys, n_keys, columns, parts=parts)
+        for c, g in zip(columns, got, strict=True):
+            assert g.dtype == c.dtype
+            np.testing.assert_array_equal(g, c[order])
+    keys[7] = n_keys  # outside the keys: an error, not a write past the counts
+    with pytest.raises(ValueError, match="a key outside"):
+        build.sort_by_key(keys, n_keys, columns)
+
+
 def test_group_codes_in_two_parts_are_the_codes_and_their_counts():
     rng = np.random.default_rng(2)
     m = 10_001
