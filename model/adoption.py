@@ -85,7 +85,7 @@ class AdoptionModel(mesa.Model):
             # ties stay in the block and neighbours sit next to each other in memory.
             threads = kernel.threads_for(n)
             with kernel.deferred_interrupts():
-                pop = pop.sorted_by(block, int(block.max()) + 1, kernel.pool().map if threads > 1 else map, threads)
+                pop = pop.sorted_by(block, int(block.max()) + 1, kernel.mapper(threads), threads)
         self.pop = pop
         self.graph = None  # the networkx graph, when the networkx builder made one
         if adjacency is not None:  # a graph built earlier for the same seed and population (batch runs)

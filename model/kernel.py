@@ -741,6 +741,11 @@ def pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def mapper(threads: int):
+    """``map`` for one thread; for more, the ``map`` of the kernel's thread pool (:func:`pool`)."""
+    return pool().map if threads > 1 else map
+
+
 def threads_for(n: int) -> int:
     """The threads a model of ``n`` citizens works on: :data:`THREADS` from :data:`THREADED_MIN` citizens, else 1."""
     return THREADS if n >= THREADED_MIN else 1

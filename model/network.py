@@ -217,11 +217,9 @@ def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator, *, thr
     h = int(k) // 2
     if n <= 2 * h:
         raise ValueError(f"network: mean_degree {k} needs more than {k} citizens, got {n}")
-    each, parts = map, 1
-    if threads > 1:
-        from egov_abm.model import kernel
+    from egov_abm.model import kernel
 
-        each, parts = kernel.pool().map, 2
+    each, parts = kernel.mapper(threads), 2 if threads > 1 else 1
     # Which ties are rewired: one uniform per (offset j, citizen u), j-major, in cache-sized pieces.
     pieces = [(j, lo, min(n, lo + _DRAW)) for j in range(1, h + 1) for lo in range(0, n, _DRAW)]
     halves = [pieces] if parts == 1 or len(pieces) < 2 else [pieces[:len(pieces) // 2], pieces[len(pieces) // 2:]]
@@ -240,9 +238,7 @@ def ring_graph(n: int, k: int, p_rewire: float, rng: np.random.Generator, *, thr
     if len(halves) > 1:
         rng.bit_generator.advance(h * n - (halves[1][0][0] - 1) * n - halves[1][0][1])  # where one stream ends
     u = np.concatenate(found)
-    j = np.repeat(np.arange(1, h + 1, dtype=np.int32),
-                  [sum(len(x) for (jj, _, _), x in zip(pieces, found, strict=True) if jj == jo)
-                   for jo in range(1, h + 1)])
+    j = np.repeat(np.array([piece[0] for piece in pieces], dtype=np.int32), [len(x) for x in found])  # offsets
     w = np.empty_like(u)
     todo = None  # every tie, at first
     for _ in range(100):

@@ -84,7 +84,7 @@ class Groups:
         self.size = math.prod(self.shape)
         threads = kernel.threads_for(model.n)
         self.code, counts = group_codes(pop.age_band, pop.education, pop.region, pop.urban, len(EDUCATION_LEVELS),
-                                        n_regions, self.size, kernel.pool().map if threads > 1 else map, threads)
+                                        n_regions, self.size, kernel.mapper(threads), threads)
         self.counts = self.margins(counts)
         self._count = None  # self.counts in one vector (made when first needed, by share_columns)
         self.columns = (["adoption_urban", "adoption_rural"], [f"adoption_age_{slug(b)}" for b in AGE_BANDS],

@@ -95,19 +95,10 @@ class Population:
         """Number of citizens."""
         return int(self.region.shape[0])
 
-    def take(self, order: np.ndarray, each=map) -> Population:
-        """The same citizens renumbered: citizen ``i`` of the result is citizen ``order[i]`` of this one.
-
-        ``each`` maps a function over the columns (a thread pool's ``map`` gathers them on its threads: numpy
-        releases the GIL while it gathers).
-        """
-        names = [f.name for f in dataclasses.fields(self)]
-        return Population(**dict(zip(names, each(lambda name: getattr(self, name)[order], names), strict=True)))
-
     def sorted_by(self, keys: np.ndarray, n_keys: int, each=map, parts: int = 1) -> Population:
         """The same citizens renumbered in the stable order of ``keys`` (integers in ``[0, n_keys)``).
 
-        The same as ``take(stable_order(keys, n_keys))``, by a counting sort
+        Each column is as gathered through ``stable_order(keys, n_keys)``, by a counting sort
         (:func:`model.build.sort_by_key`): each column is read once in order,
         not once per key; ``parts`` slices run by ``each``.
         """
