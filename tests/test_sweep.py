@@ -19,7 +19,8 @@ from egov_abm.model import InputError
 from egov_abm.scenarios.cli import main
 from egov_abm.scenarios.experiments.analysis import analyze_dir
 from egov_abm.scenarios.experiments.spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
-from egov_abm.scenarios.experiments.sweep import ResultStore, SweepInterrupted, plan_sweep, prepare_dir, run_sweep
+from egov_abm.scenarios.experiments.sweep import (ResultStore, SweepInterrupted, local_cluster, plan_sweep, prepare_dir,
+                                                  run_sweep)
 from egov_abm.scenarios.runner import run_one
 from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
 
@@ -62,11 +63,7 @@ def small_plan(tmp_path, replicates=2, months=48, agents=500):
 
 @pytest.fixture(scope="module")
 def client():
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=40)
-    c = Client(cluster)
+    c, cluster = local_cluster(2)  # as the sweep starts it
     yield c
     c.close()
     cluster.close()
@@ -197,6 +194,18 @@ def test_sampled_designs_size_bounds_and_seed(method, extra, size, tmp_path):
 
 
 # ---------------------------------------------------------------- running
+def test_local_cluster_workers_run_no_profiler(client):
+    """Dask's workers sample their task's stack every 10 ms by default; the sweep's local cluster switches it off."""
+    import dask
+
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # the default, in this process
+    assert client.run(lambda dask_worker: dask.config.get("distributed.worker.profile.enabled")) == {
+        w: False for w in client.scheduler_info()["workers"]}
+    assert client.run(lambda dask_worker: sorted(name for name in dask_worker.periodic_callbacks
+                                                 if name.startswith("profile"))) == {
+        w: [] for w in client.scheduler_info()["workers"]}
+
+
 def test_smoke_sweep_on_two_worker_cluster_one_row_per_point_and_replicate(client, tmp_path):
     spec = load_sweep(SMOKE)
     plan = plan_sweep(spec)
