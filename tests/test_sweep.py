@@ -19,8 +19,14 @@ from egov_abm.model import InputError
 from egov_abm.scenarios.cli import main
 from egov_abm.scenarios.experiments.analysis import analyze_dir
 from egov_abm.scenarios.experiments.spec import Factor, SweepError, SweepSpec, design_size, load_sweep, make_design
-from egov_abm.scenarios.experiments.sweep import (ResultStore, SweepInterrupted, local_cluster, plan_sweep, prepare_dir,
-                                                  run_sweep)
+from egov_abm.scenarios.experiments.sweep import (
+    ResultStore,
+    SweepInterrupted,
+    local_cluster,
+    plan_sweep,
+    prepare_dir,
+    run_sweep,
+)
 from egov_abm.scenarios.runner import run_one
 from egov_abm.scenarios.scenario import SCENARIO_DIR, load_scenario
 
