@@ -30,7 +30,8 @@ population; beyond it the build works in chunks, so each further citizen
 and tie costs less (:data:`CITIZEN_BYTES_LARGE` and the ``*_LARGE``
 constants). Re-measured for 1 million citizens and more on 2026-11-24
 (``egov-abm run --agents N --months 1``, maximum resident size from
-``/usr/bin/time``):
+``/usr/bin/time``; the ``scale_free`` rows after its builder stored each tie
+once while growing, with ``--set network=scale_free``):
 
 ==========================================================  ========  =========
 run                                                         measured  estimated
@@ -51,9 +52,10 @@ model build + 3 months, 200,000 citizens                         288        300
 100,000 citizens, ``graph_builder = "networkx"``                 480        531
 200,000 citizens, networkx, ``mean_degree = 20``                1149       1197
 100,000 citizens, ``scale_free`` with networkx                   455        531
-1,000,000 citizens, ``scale_free`` (direct)                      429        508
-3,000,000 citizens, ``scale_free`` (direct)                      814        995
-6,000,000 citizens, ``scale_free`` (direct)                     1237       1418
+1,000,000 citizens, ``scale_free`` (direct)                      415        461
+3,000,000 citizens, ``scale_free`` (direct)                      748        852
+6,000,000 citizens, ``scale_free`` (direct)                     1040       1218
+20,000,000 citizens, ``scale_free`` (direct)                    2646       2927
 300,000 citizens, ``complete``                                   283        315
 5,000,000 citizens, ``complete``                                 682        925
 8,000,000 citizens, ``complete``                                 916       1160
@@ -82,9 +84,9 @@ CITIZEN_BYTES = 110
 COMPLETE_CITIZEN_BYTES = 176
 #: Per rewired tie of the direct ring builder (``n * (mean_degree // 2) * p_rewire`` ties).
 REWIRED_TIE_BYTES = 150
-#: Per tie of the direct ``scale_free`` builder: its growth's working lists (about 20 B) and the compressed rows
-#: (two int32 entries), measured at its peak (2.9 GB for 100 million ties).
-CSR_TIE_BYTES = 29
+#: Per tie of the direct ``scale_free`` builder: its growth's working lists and the compressed rows (two int32
+#: entries), measured at its peak (1 and 3 million citizens; each tie is stored once while the graph grows).
+CSR_TIE_BYTES = 19
 #: From this many citizens on, each further citizen and tie costs the ``*_LARGE`` bytes below: the build's
 #: temporaries no longer grow with the population.
 LARGE_FROM = 3_000_000
@@ -95,8 +97,8 @@ COMPLETE_CITIZEN_BYTES_LARGE = 82
 #: Per rewired tie beyond :data:`LARGE_FROM` citizens (measured: ``p_rewire`` and ``mean_degree`` at 5 and 10
 #: million citizens).
 REWIRED_TIE_BYTES_LARGE = 96
-#: Per tie of the direct ``scale_free`` builder beyond :data:`LARGE_FROM` citizens (measured: 3 and 6 million).
-CSR_TIE_BYTES_LARGE = 20
+#: Per tie of the direct ``scale_free`` builder beyond :data:`LARGE_FROM` citizens (measured: 6 and 20 million).
+CSR_TIE_BYTES_LARGE = 16
 #: Per citizen of a networkx graph (node dictionaries; homophily also relabels a copy).
 NETWORKX_NODE_BYTES = 575
 #: Per tie of a networkx graph (two adjacency entries, their dictionaries and the CSR copy).

@@ -21,8 +21,8 @@ from egov_abm.calibration.defaults import load_sem, population_spec
 from egov_abm.model import AdoptionModel
 from egov_abm.model.memory import peak_resident_bytes
 model = AdoptionModel(create_agents=False, sem=load_sem(), population=population_spec(), seed=1,
-                      n_agents=int(sys.argv[1]), share_access_initial=0.6, share_aware_initial=0.5,
-                      share_adopters_initial=0.1)
+                      n_agents=int(sys.argv[1]), network=sys.argv[2], share_access_initial=0.6,
+                      share_aware_initial=0.5, share_adopters_initial=0.1)
 model.run(2)
 print(json.dumps(peak_resident_bytes()))
 """
@@ -38,11 +38,14 @@ def fail(*args, **kwargs):
     raise AssertionError("must not be called")
 
 
-@pytest.mark.parametrize("n", [50_000, 200_000, 5_000_000])  # 5 million: beyond LARGE_FROM, the chunked build
-def test_estimate_within_factor_of_measured_peak(n):
-    out = subprocess.run([sys.executable, "-c", MEASURE, str(n)], capture_output=True, text=True, check=True)
+@pytest.mark.parametrize(("n", "network"), [(50_000, "homophily"), (200_000, "homophily"),
+                                            (5_000_000, "homophily"),  # beyond LARGE_FROM: the chunked build
+                                            (1_000_000, "scale_free")])  # the direct Holme-Kim builder
+def test_estimate_within_factor_of_measured_peak(n, network):
+    out = subprocess.run([sys.executable, "-c", MEASURE, str(n), network], capture_output=True, text=True,
+                         check=True)
     measured = json.loads(out.stdout.strip().splitlines()[-1])
-    ratio = estimate_peak_bytes(Params(n_agents=n)) / measured
+    ratio = estimate_peak_bytes(Params(n_agents=n, network=network)) / measured
     assert 0.8 <= ratio <= 1.5, (n, measured / MIB, ratio)
 
 

@@ -25,6 +25,60 @@ def _nx_degrees(graph, n):
     return np.array([graph.degree(v) for v in range(n)])
 
 
+def _reference_holme_kim(n, m, p, rng, tries=64):
+    """The process of the module's docstring in plain Python lists, reading the same stream of uniforms."""
+    draws = iter(rng.random(m * (2 * tries + 4) * n))
+
+    def index(length):
+        return min(int(next(draws) * length), length - 1)
+
+    ties = [[] for _ in range(n)]  # each citizen's ties in the order they were made
+    repeated = list(range(m))
+    for s in range(m, n):
+        prefix, mine, target = len(repeated), [], -1
+        for count in range(m):
+            chosen = -1
+            if count > 0 and next(draws) < p:  # triad formation
+                around = ties[target]
+                for _ in range(tries):
+                    w = around[index(len(around))]
+                    if w != s and w not in mine:
+                        chosen = w
+                        break
+                if chosen < 0:
+                    valid = [w for w in around if w != s and w not in mine]
+                    if valid:
+                        chosen = valid[index(len(valid))]
+            if chosen < 0:  # preferential attachment
+                for _ in range(tries):
+                    v = repeated[index(prefix)]
+                    if v not in mine:
+                        chosen = v
+                        break
+                if chosen < 0:
+                    valid = [v for v in repeated[:prefix] if v not in mine]
+                    chosen = valid[index(len(valid))]
+                target = chosen
+            ties[s].append(chosen)
+            ties[chosen].append(s)
+            mine.append(chosen)
+            repeated.append(chosen)
+        repeated.extend([s] * m)
+    indptr = np.concatenate([[0], np.cumsum([len(t) for t in ties])])
+    return indptr, np.concatenate([np.sort(t) for t in ties]).astype(np.int32)
+
+
+@pytest.mark.parametrize(("n", "m", "p", "seed"), [(20_000, 5, 0.5, 1), (5000, 3, 1.0, 2), (3000, 1, 0.0, 3),
+                                                   (2000, 10, 0.3, 4), (12, 11, 0.5, 5)])
+def test_the_compiled_growth_is_the_process_to_the_last_tie(n, m, p, seed):
+    """Its lists (ties made in the repeated list, ties received in blocks reused as they are left) give exactly the
+    graph of the process written with plain lists, from the same stream."""
+    indptr, indices = holme_kim(n, m, p, np.random.default_rng(seed))
+    ref_ptr, ref_indices = _reference_holme_kim(n, m, p, np.random.default_rng(seed))
+    np.testing.assert_array_equal(indptr, ref_ptr)
+    np.testing.assert_array_equal(indices, ref_indices)
+
+
 @pytest.mark.parametrize(("n", "m", "p"), [(3000, 5, 0.5), (3000, 5, 0.0), (2000, 3, 1.0), (500, 1, 0.5), (7, 6, 0.5)])
 def test_structure_is_a_simple_undirected_graph_with_m_ties_per_new_citizen(n, m, p):
     indptr, indices = holme_kim(n, m, p, np.random.default_rng(3))
