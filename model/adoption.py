@@ -359,7 +359,7 @@ class AdoptionModel(mesa.Model):
                 self._each_block(parts, lambda b, lo, hi: kernel.tally_block(
                     lo, hi, self.month - 1, self._scalars, active, self.user, self.ever_user, self.aware,
                     self.access, self.skill, self.attitude, self.trust, self.last_use, self.last_assisted,
-                    self.groups.code, *self._tables, totals[b], by_group[b]))
+                    self.groups.code, *self._tables, totals[b], by_group[b], *kernel.tally_scratch()))
             total, groups = totals.sum(axis=0), by_group.sum(axis=0)
         first = self.month == 0
         self._record.append(total, groups, (0.0 if first else self.month_cost_kzt,
