@@ -313,7 +313,7 @@ def write_report(runs: pd.DataFrame, table: pd.DataFrame, out_dir: Path, baselin
 
     from egov_abm.scenarios.colours import scenario_colours
 
-    names = list(dict.fromkeys(runs["scenario"]))
+    names = list(pd.unique(runs["scenario"]))
     colors = scenario_colours(names, baseline)
     dates = pd.to_datetime(runs.groupby("month")["date"].first())
     starts = meta.get("programme_start", {})

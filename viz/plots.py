@@ -157,7 +157,7 @@ def compare_figure(runs: pd.DataFrame, baseline: str = "baseline") -> Figure:
     then summarised, so the band shows the spread of the policy effect. The
     legend sits above the axes, where it covers no data.
     """
-    names = list(dict.fromkeys(runs["scenario"]))
+    names = list(pd.unique(runs["scenario"]))
     columns, rows = _legend_rows(names)
     height = 3.6 + 0.22 * rows
     fig = _figure(9.0, height, left=0.07, right=0.98, bottom=0.12 * 3.6 / height,
@@ -191,7 +191,7 @@ def gap_figure(runs: pd.DataFrame) -> Figure:
 
     The legend sits above the axes, where it covers no data.
     """
-    names = list(dict.fromkeys(runs["scenario"]))
+    names = list(pd.unique(runs["scenario"]))
     columns, rows = _legend_rows(names)
     height = 3.0 + 0.22 * rows
     fig = _figure(9.0, height, left=0.07, right=0.98, bottom=0.12 * 3.0 / height,
