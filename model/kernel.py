@@ -240,27 +240,28 @@ def _fixed(x):
 
 
 @njit(inline="always")
-def _score(x, table, grid_lo, inv_step):
-    """Linear interpolation of the item-score table (as ``numpy.interp``, constant beyond the grid).
+def _place(x, table, grid_lo, inv_step):
+    """Where ``x`` falls on the item-score table's grid: the grid point at or below it and the fraction of a step.
 
-    ``table`` is the score table with its last value repeated once (:func:`padded`), so that no branch is
-    needed: beyond either end the position is clamped, and the fraction there is 0.
+    With :func:`_read`, a linear interpolation (as ``numpy.interp``, constant beyond the grid). ``table`` is the
+    score table with its last value repeated once (:func:`padded`), so that no branch is needed: beyond either
+    end the position is clamped, and the fraction there is 0.
     """
     pos = (x - grid_lo) * inv_step
     pos = min(max(pos, 0.0), np.float64(table.shape[0] - 2))
     whole = np.int64(pos)  # pos >= 0: truncation is the floor (signed: one instruction each way)
-    return _read(table, whole, pos - np.float64(whole))
+    return whole, pos - np.float64(whole)
 
 
 @njit(inline="always")
 def _read(table, whole, f):
-    """The interpolated value at grid point ``whole`` plus the fraction ``f`` of a step (:func:`_score`)."""
+    """The interpolated value at grid point ``whole`` plus the fraction ``f`` of a step (:func:`_place`)."""
     j = np.uint64(whole)
     return table[j] + f * (table[j + np.uint64(1)] - table[j])
 
 
 def padded(table: np.ndarray) -> np.ndarray:
-    """A score table for :func:`_score`: float64, its last value repeated."""
+    """A score table for :func:`_place` and :func:`_read`: float64, its last value repeated."""
     table = np.asarray(table, dtype=np.float64)
     return np.append(table, table[-1])
 
@@ -305,7 +306,7 @@ def tally_block(lo, hi, month, k, used, user, ever_user, aware, access, skill, a
     kernel calls it for each run of citizens it has just updated (their rows are still in cache); at month 0 it
     runs alone, before any step.
 
-    The item scores are interpolated (:func:`_score`, the same operations) in two loops over
+    The item scores are interpolated (:func:`_place`, then :func:`_read`) in two loops over
     :data:`TALLY_RUN` citizens at a time: the places on the grid and the fractions first, into ``places`` and
     ``fractions`` (:func:`tally_scratch`; a loop of vector instructions), then the table reads, which a vector
     loop could not do (they would need gathers). Together 3 % less time for the month at 100,000 citizens than
@@ -332,7 +333,6 @@ def tally_block(lo, hi, month, k, used, user, ever_user, aware, access, skill, a
     for i in range(lo, hi):  # 12-month use by group
         ui = np.uint64(i)
         groups[np.uint64(code[ui])] += last_use[ui] > last12
-    top = np.float64(att_table.shape[0] - 2)  # (the tables are padded: see _score)
     run = np.uint64(TALLY_RUN)
     i0 = lo
     while i0 < hi:  # the fixed-point sums, and the item scores' places on the grid
@@ -344,14 +344,8 @@ def tally_block(lo, hi, month, k, used, user, ever_user, aware, access, skill, a
             t_att += _fixed(att)
             t_trust += _fixed(tru)
             r = np.uint64(i - i0)
-            pos = min(max((att - grid_lo) * inv_step, 0.0), top)
-            whole = np.int64(pos)  # pos >= 0: truncation is the floor
-            places[r] = whole
-            fractions[r] = pos - np.float64(whole)
-            pos = min(max((tru - grid_lo) * inv_step, 0.0), top)
-            whole = np.int64(pos)
-            places[run + r] = whole
-            fractions[run + r] = pos - np.float64(whole)
+            places[r], fractions[r] = _place(att, att_table, grid_lo, inv_step)
+            places[run + r], fractions[run + r] = _place(tru, trust_table, grid_lo, inv_step)
         for q in range(i1 - i0):  # the table reads
             r = np.uint64(q)
             t_att_score += _fixed(_read(att_table, places[r], fractions[r]))
