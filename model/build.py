@@ -21,22 +21,6 @@ from egov_abm.model.kernel import prefetch_row
 PREFETCH = 16
 
 
-@njit(cache=True)
-def stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
-    """The stable ordering by ``keys`` (integers in ``[0, n_keys)``), as ``numpy.argsort(keys, kind="stable")``."""
-    counts = np.zeros(n_keys + 1, dtype=np.int64)
-    for k in keys:
-        counts[k + 1] += 1
-    for k in range(n_keys):
-        counts[k + 1] += counts[k]
-    order = np.empty(keys.shape[0], dtype=np.int64)
-    for i in range(keys.shape[0]):
-        k = keys[i]
-        order[counts[k]] = i
-        counts[k] += 1
-    return order
-
-
 @njit(nogil=True, cache=True)
 def _rejects(u: np.ndarray, w: np.ndarray, n: int, half: int, part: int, parts: int, out: np.ndarray) -> None:
     """:func:`rewire_rejects` for the ties of one part (by the top bit of their key's hash), into ``out``.
@@ -205,8 +189,9 @@ def _scatter(keys, src, out, lo, hi, cursor) -> None:
 
 def sort_by_key(keys: np.ndarray, n_keys: int, columns: list[np.ndarray], each=map,
                 parts: int = 1) -> list[np.ndarray]:
-    """``[c[stable_order(keys, n_keys)] for c in columns]``, by counting sort: each column in one sequential pass.
+    """``[c[numpy.argsort(keys, kind="stable")] for c in columns]``, by counting sort (one pass per column).
 
+    ``keys`` are integers in ``[0, n_keys)``.
     Gathering through the stable order reads the source once per key (a sweep over it for each), while the
     counting sort reads it once and writes each key's run in order. ``parts`` slices of citizens, each with
     cursors of its own (the counts of the slices before it), and every column are run by ``each`` (a thread

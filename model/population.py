@@ -98,7 +98,7 @@ class Population:
     def sorted_by(self, keys: np.ndarray, n_keys: int, each=map, parts: int = 1) -> Population:
         """The same citizens renumbered in the stable order of ``keys`` (integers in ``[0, n_keys)``).
 
-        Each column is as gathered through ``stable_order(keys, n_keys)``, by a counting sort
+        Each column is as gathered through ``numpy.argsort(keys, kind="stable")``, by a counting sort
         (:func:`model.build.sort_by_key`): each column is read once in order,
         not once per key; ``parts`` slices run by ``each``.
         """

