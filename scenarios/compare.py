@@ -472,7 +472,8 @@ def _region_map(meta: dict, baseline: str, out_dir: Path) -> Path | None:
     names = list(dict.fromkeys(equity["scenario"]))
     cols = min(4, len(names))
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows + 0.9), squeeze=False)
+    height = 2.9 * rows + 1.4  # inches: the maps, then 0.5 above them (the title) and 0.9 below (the colour bar)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, height), squeeze=False)
     top = max(float(equity["points"].abs().max()), 0.1)
     negative = bool((equity["points"] < 0).any())  # a diverging scale only when some region loses users
     mappable = None
@@ -483,8 +484,8 @@ def _region_map(meta: dict, baseline: str, out_dir: Path) -> Path | None:
                                 cmap="PuOr" if negative else "Blues", title=name)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.9, bottom=0.19, wspace=0.04, hspace=0.12)
-    bar = fig.add_axes([0.3, 0.09, 0.4, 0.025])
+    fig.subplots_adjust(left=0.01, right=0.99, top=1 - 0.5 / height, bottom=0.9 / height, wspace=0.04, hspace=0.12)
+    bar = fig.add_axes([0.3, 0.55 / height, 0.4, 0.1 / height])  # its ticks and label below it, within the figure
     fig.colorbar(mappable, cax=bar, orientation="horizontal",
                  label="extra users, points of the region's adults (median of the draws)")
     fig.suptitle(f"Where each policy adds users by {meta['horizon'][:4]} (12-month use; tile grid, not to scale)",
